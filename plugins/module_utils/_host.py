@@ -1,0 +1,139 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+"""Gathers ``ansible_facts.mlhost``: the whole picture of an ML host.
+
+PRIVATE to the collection: no compatibility promise outside it.
+
+``gather(root, run, environ_path)`` reads files below ``root`` and runs
+commands only through ``run`` (the one door), and only when ``root`` is the
+live system: an image tree has no driver to talk to. It never fails for a
+missing file or program; what cannot be known is null or ``unknown``.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda, _cuda, _distro, _nvidia, _pyenv
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._compat import max_cuda_for_driver
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+
+Run = t.Callable[[t.List[str]], t.Any]
+
+# Distro packages host_facts reads from the package database.
+_TOOLKIT_PACKAGES = ("nvidia-cuda-toolkit",)
+
+
+def _wanted_debian_package(name: str) -> bool:
+    return _nvidia.is_driver_package(name) or name in _TOOLKIT_PACKAGES
+
+
+def installed_packages(root: Sysroot, pkg_mgr: str | None, run: Run) -> tuple[dict[str, str], str]:
+    """(name -> version) of driver and toolkit packages, and how they were read."""
+    if pkg_mgr == "apt" or root.exists("var/lib/dpkg/status"):
+        text = root.read("var/lib/dpkg/status", limit=256 * 1024 * 1024)
+        if text is not None:
+            return _nvidia.parse_dpkg_status(text, _wanted_debian_package), "dpkg"
+    if pkg_mgr in ("dnf", "yum"):
+        argv = ["rpm"]
+        if not root.live:
+            argv += ["--root", root.root]
+        argv += ["-q", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n"] + _nvidia.RPM_DRIVER_PACKAGES
+        result = run(argv)
+        if result is not None:
+            return _nvidia.parse_rpm_query(result.out), "rpm"
+        return {}, "unavailable"
+    return {}, "unavailable"
+
+
+def nvidia_smi(root: Sysroot, run: Run) -> tuple[list[dict[str, t.Any]], str | None, str]:
+    """(rows, cuda version, status); status is ok, not_found, skipped or failed: <why>."""
+    if not root.live:
+        return [], None, "skipped: sysroot is not the live system"
+    fields = list(_nvidia.SMI_FIELDS)
+    result = run(["nvidia-smi", "--query-gpu=" + ",".join(fields), "--format=csv,noheader,nounits"])
+    if result is None:
+        return [], None, "not_found"
+    if result.rc != 0 and "compute_cap" in (result.out + result.err):
+        fields.remove("compute_cap")  # drivers before 510 do not know the field
+        result = run(["nvidia-smi", "--query-gpu=" + ",".join(fields), "--format=csv,noheader,nounits"])
+    if result is None or result.rc != 0:
+        why = ((result.out + result.err).strip().splitlines() or ["no output"])[0] if result else "not run"
+        return [], None, f"failed: rc={result.rc if result else '?'}: {why}"
+    rows = _nvidia.parse_smi_csv(result.out, fields)
+    banner = run(["nvidia-smi"])
+    cuda = _nvidia.parse_smi_cuda_version(banner.out) if banner is not None and banner.rc == 0 else None
+    return rows, cuda, "ok"
+
+
+def reboot_reasons(nvidia: dict[str, t.Any], root: Sysroot) -> list[str]:
+    reasons = []
+    installed = nvidia["installed_version"]
+    loaded = nvidia["loaded_version"]
+    if installed and not nvidia["module_loaded"]:
+        reasons.append(f"nvidia driver {installed} installed, not loaded")
+    elif installed and loaded and installed != loaded:
+        reasons.append(f"nvidia driver {installed} installed, {loaded} loaded")
+    if installed and nvidia["nouveau_loaded"]:
+        reasons.append(f"nouveau is loaded while nvidia driver {installed} is installed")
+    if root.exists("run/reboot-required") or root.exists("var/run/reboot-required"):
+        pkgs = (root.read("run/reboot-required.pkgs") or root.read("var/run/reboot-required.pkgs") or "").split()
+        detail = f" ({', '.join(sorted(set(pkgs)))})" if pkgs else ""
+        reasons.append(f"the package manager asks for a reboot{detail}")
+    return reasons
+
+
+def gather(root: Sysroot, run: Run, environ_path: str | None = None) -> dict[str, t.Any]:
+    distro = _distro.distro_facts(root)
+    pkg_mgr = _distro.pkg_mgr_for(distro, root)
+    container = _distro.container_fact(root)
+    gpus = _nvidia.pci_gpus(root)
+    modules = _nvidia.loaded_modules(root)
+    loaded_version, loaded_flavor = _nvidia.loaded_driver(root)
+    packages, package_source = installed_packages(root, pkg_mgr, run)
+    installed_version, driver_packages = _nvidia.installed_driver(packages)
+    smi, smi_cuda, smi_status = nvidia_smi(root, run) if (gpus or installed_version or loaded_version) else ([], None, "skipped: no NVIDIA GPU or driver")
+
+    cuda_source = None
+    cuda_driver_api = smi_cuda
+    if cuda_driver_api:
+        cuda_source = "nvidia-smi"
+    else:
+        basis = loaded_version or installed_version
+        cuda_driver_api = max_cuda_for_driver(basis) if basis else None
+        cuda_source = "table" if cuda_driver_api else None
+
+    nvidia = {
+        "present": bool(gpus),
+        "gpu_count": len(gpus),
+        "nouveau_loaded": "nouveau" in modules,
+        "module_loaded": "nvidia" in modules,
+        "modules": sorted(m for m in modules if m.startswith("nvidia") or m == "nouveau"),
+        "loaded_version": loaded_version,
+        "loaded_flavor": loaded_flavor,
+        "installed_version": installed_version,
+        "packages": driver_packages,
+        "package_source": package_source,
+        "smi": smi,
+        "smi_status": smi_status,
+        "cuda_driver_api": cuda_driver_api,
+        "cuda_driver_api_source": cuda_source,
+    }
+    reasons = reboot_reasons(nvidia, root)
+    return {
+        "sysroot": root.root,
+        "distro": distro,
+        "pkg_mgr": pkg_mgr,
+        "arch": _distro.arch_fact(root),
+        "kernel": _distro.kernel_fact(root),
+        "container": container,
+        "virtualization": _distro.virtualization_fact(root),
+        "secure_boot": _distro.secure_boot_fact(root, container, run),
+        "gpus": gpus,
+        "nvidia": nvidia,
+        "cuda_toolkits": _cuda.cuda_toolkits(root, packages, run),
+        "pythons": _pyenv.pythons(root, run, environ_path),
+        "conda": _conda.conda_installs(root),
+        "reboot_required": bool(reasons),
+        "reboot_reasons": reasons,
+    }

@@ -1,0 +1,82 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+"""The one door to the shell for every mlinfra.mlhost module.
+
+PRIVATE to the collection: no compatibility promise outside it.
+
+Every command is an argument list (never a shell string), found with
+``get_bin_path``, run with a fixed C locale, ``DEBIAN_FRONTEND=noninteractive``
+and, where given, a time limit. Facts readers ask with ``check=False`` and get
+``None`` back for a missing program, so that a missing tool is a null fact,
+not a failure.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+FIXED_ENV = {
+    "LANG": "C",
+    "LC_ALL": "C",
+    "LANGUAGE": "C",
+    "DEBIAN_FRONTEND": "noninteractive",
+}
+
+
+class CommandResult(t.NamedTuple):
+    rc: int
+    out: str
+    err: str
+
+
+class Runner:
+    """Runs commands for a module, through ``module.run_command``."""
+
+    def __init__(self, module: t.Any, timeout: int | None = None) -> None:
+        self.module = module
+        self.timeout = timeout
+        self.calls: list[list[str]] = []
+
+    def find(self, name: str, opt_dirs: list[str] | None = None) -> str | None:
+        return self.module.get_bin_path(name, required=False, opt_dirs=opt_dirs or [])
+
+    def run(
+        self,
+        argv: list[str],
+        check: bool = True,
+        data: str | None = None,
+        timeout: int | None = None,
+    ) -> CommandResult | None:
+        """Run ``argv``; ``argv[0]`` is a program name or an absolute path.
+
+        Returns None when the program is missing and ``check`` is false;
+        fails the module with the command, rc, stdout and stderr when the
+        command fails and ``check`` is true.
+        """
+        program = argv[0] if argv[0].startswith("/") else self.find(argv[0])
+        if program is None:
+            if check:
+                self.module.fail_json(
+                    msg=f"The program {argv[0]!r} was not found on the host's PATH. Install it, then rerun.",
+                    cmd=argv,
+                )
+            return None
+        cmd = [program] + list(argv[1:])
+        limit = timeout if timeout is not None else self.timeout
+        if limit:
+            timeout_bin = self.find("timeout")
+            if timeout_bin:
+                cmd = [timeout_bin, "-k", "5", str(limit)] + cmd
+        self.calls.append(cmd)
+        rc, out, err = self.module.run_command(
+            cmd, check_rc=False, data=data, environ_update=dict(FIXED_ENV)
+        )
+        if check and rc != 0:
+            self.module.fail_json(
+                msg=f"Command {' '.join(argv)!r} failed with rc={rc}: {(err or out).strip()[-2000:]}",
+                cmd=cmd,
+                rc=rc,
+                stdout=out,
+                stderr=err,
+            )
+        return CommandResult(rc, out, err)

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# The whole test suite, from nothing: a pinned venv, unit tests, ansible-test
+# sanity, ansible-lint and antsibull-changelog lint, then every molecule
+# scenario on real Debian 12 and 13 containers (dockerd and the images are
+# set up by tests/testbed/testbed.sh when absent).
+#
+#   bash scripts/test.sh                  every stage
+#   bash scripts/test.sh unit lint        some stages (unit sanity lint molecule)
+#   MOLECULE_SCENARIOS="host_facts" bash scripts/test.sh molecule
+set -uo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+set -e
+make_venv test requirements/test.txt
+link_collection
+set +e
+VENV="$REPO/.venv/test"
+export PATH="$VENV/bin:$PATH" VENV
+export MLHOST_COLLECTIONS_PATH="$ANSIBLE_COLLECTIONS_PATH"
+export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
+cd "$REPO"
+
+stages=("$@")
+[ ${#stages[@]} -gt 0 ] || stages=(unit sanity lint molecule)
+passed=() failed=()
+
+stage_unit() { pytest; }
+stage_sanity() { bash scripts/sanity.sh; }
+stage_lint() { ansible-lint && antsibull-changelog lint; }
+stage_molecule() {
+  bash tests/testbed/testbed.sh all || return 1
+  local scenarios=${MOLECULE_SCENARIOS:-$(cd molecule && ls -d -- */ | tr -d / | tr '\n' ' ')}
+  local rc=0 s
+  for s in $scenarios; do
+    log "molecule scenario $s"
+    local t0=$SECONDS
+    if molecule test -s "$s"; then
+      log "molecule scenario $s passed in $((SECONDS - t0)) s"
+    else
+      log "molecule scenario $s FAILED after $((SECONDS - t0)) s"
+      rc=1
+    fi
+  done
+  return $rc
+}
+
+for stage in "${stages[@]}"; do
+  case "$stage" in
+    unit | sanity | lint | molecule) ;;
+    *) log "unknown stage '$stage': choose from unit sanity lint molecule"; exit 2 ;;
+  esac
+  log "stage $stage"
+  t0=$SECONDS
+  if "stage_$stage"; then
+    passed+=("$stage ($((SECONDS - t0)) s)")
+  else
+    failed+=("$stage ($((SECONDS - t0)) s)")
+  fi
+done
+
+log "passed: ${passed[*]:-none}"
+log "failed: ${failed[*]:-none}"
+echo "stages: ${#passed[@]} passed, ${#failed[@]} failed"
+[ ${#failed[@]} -eq 0 ]
