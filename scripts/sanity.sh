@@ -5,11 +5,11 @@
 # the get-pip download host; only PyPI (through pip's own config) is needed.
 #
 # Usage: [VENV=/path/to/venv] scripts/sanity.sh [extra ansible-test args...]
-#   VENV  venv with ansible-core installed (default: <repo>/.venv)
+#   VENV  venv with ansible-core installed (default: <repo>/.venv/test, made by scripts/test.sh)
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-VENV=${VENV:-$repo/.venv}
+VENV=$(cd "${VENV:-$repo/.venv/test}" && pwd)
 ansible_test=$VENV/bin/ansible-test
 [[ -x $ansible_test ]] || { echo "sanity.sh: $ansible_test not found (set VENV)" >&2; exit 2; }
 
@@ -43,7 +43,7 @@ git -C "$dest" add -A -f
 #    [--no-setuptools] [--no-wheel]` inside a venv made with --without-pip.
 at_dir=$("$VENV/bin/python" -c 'import os, ansible_test; print(os.path.dirname(ansible_test.__file__))')
 pip_versions=$(grep -ohE "\bpip='[0-9][0-9.]*'" "$at_dir/_internal/python_requirements.py" |
-    sed -E "s/pip='(.*)'/\1/" | sort -u)
+    sed -E "s/pip='(.*)'/\1/" | sort -u || true)
 [[ -n $pip_versions ]] || { echo "sanity.sh: cannot find ansible-test's pinned pip version" >&2; exit 2; }
 
 get_pip=$(mktemp)

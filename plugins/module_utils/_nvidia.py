@@ -176,7 +176,7 @@ def parse_dpkg_status(text: str | None, wanted: t.Callable[[str], bool]) -> dict
         for line in stanza.splitlines():
             if line[:1] in (" ", "\t") or ":" not in line:
                 continue
-            key, _, value = line.partition(":")
+            key, dummy, value = line.partition(":")
             if key in ("Package", "Status", "Version"):
                 fields[key] = value.strip()
         name = fields.get("Package")
@@ -191,18 +191,16 @@ def parse_rpm_query(text: str) -> dict[str, str]:
     for line in text.splitlines():
         if "\t" not in line:
             continue  # "package X is not installed"
-        name, _, version = line.partition("\t")
+        name, dummy, version = line.partition("\t")
         found[name.strip()] = version.strip()
     return found
 
 
 def installed_driver(packages: dict[str, str]) -> tuple[str | None, list[dict[str, str]]]:
     """(driver version, [{name, version}]) from the installed package map."""
-    ranked = sorted(
-        (rank, name) for name in packages if (rank := _driver_rank(name)) is not None
-    )
-    listing = [{"name": name, "version": packages[name]} for _, name in sorted(ranked, key=lambda x: x[1])]
-    for _, name in ranked:
+    ranked = sorted((_driver_rank(name), name) for name in packages if is_driver_package(name))
+    listing = [{"name": name, "version": packages[name]} for name in sorted(name for rank, name in ranked)]
+    for rank, name in ranked:
         version = upstream_version(packages[name])
         if version:
             return version, listing

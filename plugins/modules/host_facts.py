@@ -7,7 +7,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 module: host_facts
-short_description: Read what an ML host is: distro, hardware, NVIDIA driver, CUDA, Pythons, conda
+short_description: Read what an ML host is (distro, hardware, NVIDIA driver, CUDA, Pythons, conda)
 version_added: 0.1.0
 description:
   - Reads the host (or a root tree given as O(sysroot)) and returns C(ansible_facts.mlhost).
@@ -25,7 +25,7 @@ description:
     versions differ, nouveau loaded beside an installed NVIDIA driver, C(/run/reboot-required)).
   - Never fails because a program or file is missing; what cannot be known is V(null) or V(unknown).
 author:
-  - mlinfra.mlhost contributors
+  - mlinfra.mlhost developers (@mlinfra)
 options:
   sysroot:
     description:

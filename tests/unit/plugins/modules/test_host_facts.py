@@ -39,8 +39,8 @@ def test_rocky9_tree_with_an_h100_and_550_loaded(tree, capsys):
 
 def test_check_mode_returns_the_same_facts(tree, capsys):
     root = tree({"etc/os-release": fixture_text("os-release/debian12")})
-    _, normal = run_module(capsys, {"sysroot": str(root)})
-    _, checked = run_module(capsys, {"sysroot": str(root), "_ansible_check_mode": True})
+    code, normal = run_module(capsys, {"sysroot": str(root)})
+    code, checked = run_module(capsys, {"sysroot": str(root), "_ansible_check_mode": True})
     assert normal["ansible_facts"] == checked["ansible_facts"]
 
 
