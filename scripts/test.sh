@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # The whole test suite, from nothing: a pinned venv, unit tests, ansible-test
-# sanity, ansible-lint and antsibull-changelog lint, then every molecule
+# sanity, ansible-lint and antsibull-changelog lint, the built collection
+# (build, install, ansible-doc, run), then every molecule
 # scenario on real Debian 12 and 13 containers (dockerd and the images are
 # set up by tests/testbed/testbed.sh when absent).
 #
 #   bash scripts/test.sh                  every stage
-#   bash scripts/test.sh unit lint        some stages (unit sanity lint molecule)
+#   bash scripts/test.sh unit lint        some stages (unit sanity lint package molecule)
 #   MOLECULE_SCENARIOS="host_facts" bash scripts/test.sh molecule
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
@@ -22,7 +23,7 @@ export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
 cd "$REPO"
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit sanity lint molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(unit sanity lint package molecule)
 passed=() failed=()
 
 stage_unit() { pytest; }
@@ -37,6 +38,7 @@ stage_sanity() {
   bash scripts/sanity.sh
 }
 stage_lint() { ansible-lint && antsibull-changelog lint; }
+stage_package() { bash tests/package/check.sh; }
 stage_molecule() {
   bash tests/testbed/testbed.sh all || return 1
   local scenarios=${MOLECULE_SCENARIOS:-} rc=0 s f
@@ -61,8 +63,8 @@ stage_molecule() {
 
 for stage in "${stages[@]}"; do
   case "$stage" in
-    unit | sanity | lint | molecule) ;;
-    *) log "unknown stage '$stage': choose from unit sanity lint molecule"; exit 2 ;;
+    unit | sanity | lint | package | molecule) ;;
+    *) log "unknown stage '$stage': choose from unit sanity lint package molecule"; exit 2 ;;
   esac
   log "stage $stage"
   t0=$SECONDS

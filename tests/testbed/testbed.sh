@@ -5,6 +5,7 @@
 #   tests/testbed/testbed.sh dockerd   install (docker.io) and start dockerd when absent
 #   tests/testbed/testbed.sh images    build the Debian 12 / 13 base images when absent
 #   tests/testbed/testbed.sh all       both (default)
+#   tests/testbed/testbed.sh tag NAME  the image tag NAME (debian12, debian13) gets
 #
 # dockerd runs with --bridge=none --iptables=false: test containers use the
 # host network only, so no traffic ever goes to a private address range.
@@ -15,7 +16,6 @@
 # unchanged one is reused.
 set -euo pipefail
 
-HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 MIRROR=${MLHOST_TESTBED_MIRROR:-http://deb.debian.org/debian}
 SECURITY_MIRROR=${MLHOST_TESTBED_SECURITY_MIRROR:-http://deb.debian.org/debian-security}
 HOST_CA=${MLHOST_TESTBED_CA_BUNDLE:-/etc/ssl/certs/ca-certificates.crt}
@@ -52,13 +52,23 @@ ensure_dockerd() {
   exit 1
 }
 
-# The tag of a suite's image: a hash of the recipe (this script), the
-# package list and the CA bundle that goes into it.
+# The tag of an image: a hash of its recipe (the build_image function and the
+# package list) and of the CA bundle that goes into it. Edits elsewhere in this
+# script do not rebuild the images.
 image_tag() {
-  local suite=$1
+  local name=$1
   local sum
-  sum=$(cat "$HERE/testbed.sh" "$HOST_CA" | sha256sum | cut -c1-12)
-  echo "mlhost-testbed/${suite}:${sum}"
+  sum=$( { declare -f build_image; echo "$PACKAGES $MIRROR $SECURITY_MIRROR"; cat "$HOST_CA"; } | sha256sum | cut -c1-12)
+  echo "mlhost-testbed/${name}:${sum}"
+}
+
+# Per-platform apt archives, bind-mounted into the containers by the molecule
+# base config, so a package is downloaded once across scenarios and runs.
+apt_caches() {
+  local name
+  for name in debian12 debian13; do
+    mkdir -p "$CACHE/apt/$name/partial"
+  done
 }
 
 build_image() {
@@ -108,8 +118,8 @@ SOURCES
 cmd=${1:-all}
 case "$cmd" in
   dockerd) ensure_dockerd ;;
-  images) build_image debian12 bookworm; build_image debian13 trixie ;;
-  all) ensure_dockerd; build_image debian12 bookworm; build_image debian13 trixie ;;
+  images) apt_caches; build_image debian12 bookworm; build_image debian13 trixie ;;
+  all) ensure_dockerd; apt_caches; build_image debian12 bookworm; build_image debian13 trixie ;;
   tag) image_tag "$2" ;;
   *) echo "usage: $0 [dockerd|images|all]" >&2; exit 2 ;;
 esac
