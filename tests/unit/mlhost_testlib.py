@@ -53,3 +53,31 @@ class FakeRun:
         self.calls.append(list(argv))
         found = self.responses.get(tuple(argv))
         return CommandResult(*found) if found else None
+
+
+class FakeRunner:
+    """Stands in for ``_run.Runner`` in package tests: only the exact argument lists given may run.
+
+    An argv not in ``responses`` fails the test (the code ran a command it should not have).
+    """
+
+    def __init__(self, responses: dict[tuple[str, ...], tuple[int, str, str]]) -> None:
+        self.responses = dict(responses)
+        self.calls: list[list[str]] = []
+
+    def run(self, argv: list[str], check: bool = True, data: str | None = None, timeout: int | None = None) -> CommandResult:
+        self.calls.append(list(argv))
+        key = tuple(argv)
+        if key not in self.responses:
+            raise AssertionError(f"unexpected command: {argv}")
+        return CommandResult(*self.responses[key])
+
+
+def captured(name: str) -> tuple[int, str, str]:
+    """(rc, stdout, stderr) of a command captured as fixtures/<name>.{rc,out,err}."""
+    rc_file, out_file, err_file = (FIXTURES / f"{name}.{ext}" for ext in ("rc", "out", "err"))
+    return (
+        int(rc_file.read_text().strip()) if rc_file.exists() else 0,
+        out_file.read_text(encoding="utf-8") if out_file.exists() else "",
+        err_file.read_text(encoding="utf-8") if err_file.exists() else "",
+    )

@@ -1,0 +1,335 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+"""The package layer: one interface, an apt backend and a dnf backend.
+
+PRIVATE to the collection: no compatibility promise outside it.
+
+Every backend answers, in one command each: which of these packages are
+installed (``installed``), which exist in the configured sources
+(``available``), what an install would bring (``plan``); and it refreshes
+the metadata only when it is older than a validity time (``refresh``),
+installs, removes, holds and unholds. Commands go through the one door
+(``_run.Runner``) with a fixed C locale, ``DEBIAN_FRONTEND=noninteractive``
+and a package-lock timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import typing as t
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+
+APT_LISTS = "/var/lib/apt/lists"
+APT_STAMP = "/var/lib/apt/periodic/update-success-stamp"
+
+
+class PackageError(Exception):
+    """A package operation failed; ``msg`` says what and what to do, ``result`` holds the command's output."""
+
+    def __init__(self, msg: str, result: t.Any = None, cmd: list[str] | None = None) -> None:
+        super().__init__(msg)
+        self.msg = msg
+        self.result = result
+        self.cmd = cmd
+
+
+def _tail(text: str, lines: int = 15) -> str:
+    return "\n".join((text or "").strip().splitlines()[-lines:])
+
+
+class PackageManager:
+    """The interface both backends implement."""
+
+    name = ""
+
+    def __init__(self, runner: Runner, lock_timeout: int = 300) -> None:
+        self.runner = runner
+        self.lock_timeout = lock_timeout
+        self.refreshed = False
+
+    # Reading -------------------------------------------------------------
+    def installed(self, names: list[str]) -> dict[str, str | None]:
+        raise NotImplementedError
+
+    def available(self, names: list[str]) -> set[str]:
+        raise NotImplementedError
+
+    def cache_age(self) -> float | None:
+        """Seconds since the metadata was last refreshed; None when there is none."""
+        raise NotImplementedError
+
+    def plan(self, names: list[str]) -> list[str] | None:
+        """The packages an install of ``names`` would bring, dependencies included (None: unknown)."""
+        return None
+
+    def held(self) -> set[str]:
+        raise NotImplementedError
+
+    # Changing ------------------------------------------------------------
+    def refresh(self, valid_time: int, force: bool = False) -> bool:
+        """Refresh the metadata when older than ``valid_time`` seconds; True when it ran."""
+        age = self.cache_age()
+        if not force and age is not None and age < valid_time:
+            return False
+        self._refresh()
+        self.refreshed = True
+        return True
+
+    def _refresh(self) -> None:
+        raise NotImplementedError
+
+    def install(self, names: list[str]) -> None:
+        raise NotImplementedError
+
+    def remove(self, names: list[str]) -> None:
+        raise NotImplementedError
+
+    def hold(self, names: list[str]) -> None:
+        raise NotImplementedError
+
+    def unhold(self, names: list[str]) -> None:
+        raise NotImplementedError
+
+    # Helpers ---------------------------------------------------------------
+    def _run(self, argv: list[str], what: str, fix: str) -> t.Any:
+        result = self.runner.run(argv, check=False)
+        if result is None:
+            raise PackageError(f"{argv[0]} is not installed on this host; {fix}", cmd=argv)
+        if result.rc != 0:
+            raise PackageError(
+                f"{what} failed (rc={result.rc}): {_tail(result.err or result.out, 8)}. {fix}", result=result, cmd=argv
+            )
+        return result
+
+
+class Apt(PackageManager):
+    name = "apt"
+
+    def __init__(self, runner: Runner, lock_timeout: int = 300, install_recommends: bool = False) -> None:
+        super().__init__(runner, lock_timeout)
+        self.install_recommends = install_recommends
+
+    def _apt_get(self) -> list[str]:
+        return ["apt-get", "-q", "-y", "-o", f"DPkg::Lock::Timeout={self.lock_timeout}"]
+
+    def installed(self, names: list[str]) -> dict[str, str | None]:
+        state: dict[str, str | None] = {name: None for name in names}
+        if not names:
+            return state
+        result = self.runner.run(
+            ["dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n"] + list(names), check=False
+        )
+        if result is None:
+            raise PackageError("dpkg-query is not on this host: is it a Debian-family system? Set pkg_mgr to match the host.")
+        return parse_dpkg_query(result.out, state)
+
+    def available(self, names: list[str]) -> set[str]:
+        if not names:
+            return set()
+        result = self._run(["apt-cache", "policy"] + list(names), "apt-cache policy", "Check the apt sources.")
+        return parse_apt_policy(result.out) & set(names)
+
+    def cache_age(self) -> float | None:
+        try:
+            lists = [n for n in os.listdir(APT_LISTS) if n.endswith(("_Packages", "_Packages.lz4", "_Packages.gz", "_Packages.xz"))]
+        except OSError:
+            lists = []
+        if not lists:
+            return None
+        newest = max(os.path.getmtime(path) for path in (APT_STAMP, APT_LISTS) if os.path.exists(path))
+        return max(0.0, time.time() - newest)
+
+    def _refresh(self) -> None:
+        fix = (
+            "A source in /etc/apt/sources.list or /etc/apt/sources.list.d/ is unreachable or broken: "
+            "fix the mirror (or the proxy), then rerun; nothing was installed."
+        )
+        argv = self._apt_get() + ["update"]
+        result = self._run(argv, "apt-get update", fix)
+        failures = update_failures(result.err)
+        if failures:
+            # apt-get update exits 0 when a source cannot be fetched: it only warns.
+            raise PackageError(f"apt-get update failed: {'; '.join(failures)}. {fix}", result=result, cmd=argv)
+        os.makedirs(os.path.dirname(APT_STAMP), exist_ok=True)
+        with open(APT_STAMP, "a", encoding="utf-8"):
+            os.utime(APT_STAMP, None)
+
+    def plan(self, names: list[str]) -> list[str] | None:
+        if not names or self.cache_age() is None:
+            return None
+        argv = self._apt_get() + ["-s"] + self._recommends() + ["install"] + list(names)
+        result = self.runner.run(argv, check=False)
+        if result is None or result.rc != 0:
+            return None
+        return parse_apt_simulation(result.out)
+
+    def _recommends(self) -> list[str]:
+        return [] if self.install_recommends else ["--no-install-recommends"]
+
+    def install(self, names: list[str]) -> None:
+        self._run(
+            self._apt_get()
+            + ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
+            + self._recommends()
+            + ["install"]
+            + list(names),
+            "apt-get install " + " ".join(names),
+            "Nothing else was changed; fix the cause above and rerun (an interrupted dpkg is repaired with 'dpkg --configure -a').",
+        )
+
+    def remove(self, names: list[str]) -> None:
+        self._run(self._apt_get() + ["remove"] + list(names), "apt-get remove " + " ".join(names), "Fix the cause above and rerun.")
+
+    def held(self) -> set[str]:
+        result = self._run(["apt-mark", "showhold"], "apt-mark showhold", "Check dpkg's state.")
+        return {line.strip().split(":")[0] for line in result.out.splitlines() if line.strip()}
+
+    def hold(self, names: list[str]) -> None:
+        self._run(["apt-mark", "hold"] + list(names), "apt-mark hold", "Check dpkg's state.")
+
+    def unhold(self, names: list[str]) -> None:
+        self._run(["apt-mark", "unhold"] + list(names), "apt-mark unhold", "Check dpkg's state.")
+
+
+class Dnf(PackageManager):
+    name = "dnf"
+
+    def _dnf(self) -> list[str]:
+        return ["dnf", "-y", "-q", "--setopt=install_weak_deps=False"]
+
+    def installed(self, names: list[str]) -> dict[str, str | None]:
+        state: dict[str, str | None] = {name: None for name in names}
+        if not names:
+            return state
+        result = self.runner.run(
+            ["rpm", "-q", "--whatprovides", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n"] + list(names),
+            check=False,
+        )
+        if result is None:
+            raise PackageError("rpm is not on this host: is it a RHEL-family system? Set pkg_mgr to match the host.")
+        return parse_rpm_whatprovides(result.out, names, state)
+
+    def available(self, names: list[str]) -> set[str]:
+        if not names:
+            return set()
+        result = self._run(
+            ["dnf", "-q", "repoquery", "--qf", "%{name}\\n"] + list(names), "dnf repoquery", "Check the dnf repositories."
+        )
+        found = {line.strip() for line in result.out.splitlines() if line.strip()}
+        return {name for name in names if name in found}
+
+    def cache_age(self) -> float | None:
+        return None  # dnf keeps its own metadata_expire; makecache is cheap when fresh
+
+    def refresh(self, valid_time: int, force: bool = False) -> bool:
+        self._run(
+            ["dnf", "-q", "makecache", f"--setopt=metadata_expire={int(valid_time)}"],
+            "dnf makecache",
+            "A repository in /etc/yum.repos.d/ is unreachable or broken: fix the mirror (or the proxy), then rerun; "
+            "nothing was installed.",
+        )
+        self.refreshed = True
+        return True
+
+    def install(self, names: list[str]) -> None:
+        self._run(self._dnf() + ["install"] + list(names), "dnf install " + " ".join(names), "Fix the cause above and rerun.")
+
+    def remove(self, names: list[str]) -> None:
+        self._run(self._dnf() + ["remove"] + list(names), "dnf remove " + " ".join(names), "Fix the cause above and rerun.")
+
+    def held(self) -> set[str]:
+        result = self._run(
+            ["dnf", "-q", "versionlock", "list"], "dnf versionlock list", "Install the versionlock plugin (python3-dnf-plugin-versionlock)."
+        )
+        return parse_versionlock_list(result.out)
+
+    def hold(self, names: list[str]) -> None:
+        self._run(["dnf", "-q", "versionlock", "add"] + list(names), "dnf versionlock add", "Install the versionlock plugin.")
+
+    def unhold(self, names: list[str]) -> None:
+        self._run(["dnf", "-q", "versionlock", "delete"] + list(names), "dnf versionlock delete", "Install the versionlock plugin.")
+
+
+# Parsers (pure, unit-tested on captured output) ------------------------------
+
+
+def parse_dpkg_query(text: str, state: dict[str, str | None]) -> dict[str, str | None]:
+    """``dpkg-query -W -f '${Package}\\t${db:Status-Abbrev}\\t${Version}\\n'``: 'ii ' means installed."""
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 3:
+            continue
+        name, status, version = parts
+        name = name.split(":")[0]
+        if name in state and status.startswith("ii"):
+            state[name] = version
+    return state
+
+
+def update_failures(stderr: str) -> list[str]:
+    """The sources ``apt-get update`` could not fetch ('W: Failed to fetch URL  reason' lines)."""
+    failures = [
+        re.sub(r"\s+", " ", line.split("Failed to fetch", 1)[1]).strip()
+        for line in (stderr or "").splitlines()
+        if re.match(r"^[WE]: Failed to fetch", line)
+    ]
+    if not failures and re.search(r"^[WE]: Some index files failed to download", stderr or "", re.M):
+        failures.append("some index files failed to download")
+    return failures
+
+
+def parse_apt_policy(text: str) -> set[str]:
+    """Names with a candidate version in ``apt-cache policy`` output (unknown names print nothing)."""
+    found: set[str] = set()
+    current = None
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            current = line[:-1].split(":")[0]
+        elif current and line.strip().startswith("Candidate:"):
+            if line.split(":", 1)[1].strip() != "(none)":
+                found.add(current)
+    return found
+
+
+def parse_apt_simulation(text: str) -> list[str]:
+    """Package names on the 'Inst' lines of ``apt-get -s install``."""
+    return [line.split()[1] for line in text.splitlines() if line.startswith("Inst ")]
+
+
+def parse_rpm_whatprovides(text: str, names: list[str], state: dict[str, str | None]) -> dict[str, str | None]:
+    """``rpm -q --whatprovides`` prints one line per name asked, in order ('no package provides X' when none)."""
+    lines = [line for line in text.splitlines() if line.strip()]
+    if len(lines) == len(names):
+        for name, line in zip(names, lines):
+            if "\t" in line:
+                state[name] = line.split("\t", 1)[1].strip()
+        return state
+    # A name provided by several packages prints several lines: match by name where we can.
+    for line in lines:
+        if "\t" in line:
+            pkg, version = line.split("\t", 1)
+            if pkg in state:
+                state[pkg] = version.strip()
+    return state
+
+
+def parse_versionlock_list(text: str) -> set[str]:
+    """``dnf versionlock list``: 'name-epoch:version-release.*' lines -> names."""
+    found = set()
+    for line in text.splitlines():
+        line = line.strip()
+        match = re.match(r"^(?:!)?(.+?)-(?:\d+:)?[^-]+-[^-]+$", line)
+        if match:
+            found.add(match.group(1))
+    return found
+
+
+def backend(pkg_mgr: str, runner: Runner, lock_timeout: int = 300, install_recommends: bool = False) -> PackageManager:
+    if pkg_mgr == "apt":
+        return Apt(runner, lock_timeout, install_recommends)
+    if pkg_mgr == "dnf":
+        return Dnf(runner, lock_timeout)
+    raise PackageError(f"Package manager {pkg_mgr!r} is not supported: use apt or dnf.")

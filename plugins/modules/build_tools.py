@@ -1,0 +1,195 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: build_tools
+short_description: Install a compiler toolchain and development headers under each distribution's own names
+version_added: 0.1.0
+description:
+  - Installs what building ML software needs, named by purpose (O(profiles)) rather than by package,
+    and resolved to the right packages for Debian 12/13, Ubuntu 22.04/24.04, RHEL/Rocky/Alma/CentOS
+    Stream/Oracle Linux 8-10 and Fedora, through apt or dnf.
+  - Reads the installed state of every package in one query; when all are installed it changes
+    nothing and refreshes no metadata.
+  - Before installing, refreshes the package metadata when it is older than O(cache_valid_time), then
+    checks that every missing package exists in the configured sources; a missing one fails naming
+    it, with nothing installed.
+  - In check mode, reports what would be installed (with apt, the full plan including dependencies
+    when package lists are present) and changes nothing.
+author:
+  - mlinfra.mlhost developers (@mlinfra)
+options:
+  profiles:
+    description:
+      - What to install, by purpose.
+      - V(compilers) C, C++ and make (Debian C(build-essential); EL C(gcc), C(gcc-c++), C(make)).
+      - V(cmake), V(git); V(download) C(curl), C(wget) and C(ca-certificates).
+      - V(python_dev) Python headers (and C(python3-venv) on Debian/Ubuntu, which venvs need).
+      - V(ssl_dev) and V(ffi_dev) OpenSSL and libffi headers; V(pkg_config) pkg-config (pkgconf).
+      - V(kernel_headers) the headers for the B(running) kernel (C(linux-headers-$(uname -r)),
+        C(kernel-devel-$(uname -r))), which DKMS needs to build the NVIDIA module.
+    type: list
+    elements: str
+    choices: [compilers, cmake, git, download, python_dev, ssl_dev, ffi_dev, pkg_config, kernel_headers]
+    default: [compilers, cmake, git, download, python_dev, pkg_config]
+  extra_packages:
+    description: More packages, by their names on the host's distribution.
+    type: list
+    elements: str
+    default: []
+  state:
+    description: V(present) installs what is missing; V(absent) removes what is installed.
+    type: str
+    choices: [present, absent]
+    default: present
+  pkg_mgr:
+    description: The package manager; V(auto) picks it from the distribution.
+    type: str
+    choices: [auto, apt, dnf]
+    default: auto
+  update_cache:
+    description:
+      - Refresh the package metadata before installing when it is older than O(cache_valid_time).
+        Nothing is refreshed when nothing is missing.
+    type: bool
+    default: true
+  cache_valid_time:
+    description: Seconds for which refreshed package metadata counts as fresh.
+    type: int
+    default: 86400
+  lock_timeout:
+    description: Seconds to wait for the package manager's lock held by another process (apt C(DPkg::Lock::Timeout)).
+    type: int
+    default: 300
+  install_recommends:
+    description: With apt, also install recommended packages.
+    type: bool
+    default: false
+extends_documentation_fragment:
+  - mlinfra.mlhost.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows each package's version before and after, and the apt plan under C(prepared).
+notes:
+  - Needs root (or become) to install.
+  - RHEL-family hosts get explicit packages, not the C(Development Tools) group, so the state is exact.
+seealso:
+  - name: build_tools documentation
+    description: Profiles and their package names per distribution.
+    link: https://github.com/mlinfra/mlhost/blob/main/docs/modules/build_tools.md
+"""
+
+EXAMPLES = r"""
+- name: Compilers, CMake, git, curl/wget, Python headers, pkg-config
+  mlinfra.mlhost.build_tools:
+
+- name: Everything a source build of a CUDA extension needs, on any supported distro
+  mlinfra.mlhost.build_tools:
+    profiles: [compilers, cmake, git, python_dev, ssl_dev, ffi_dev, pkg_config, kernel_headers]
+    extra_packages: [ninja-build]
+
+- name: Remove the compilers from an inference image
+  mlinfra.mlhost.build_tools:
+    profiles: [compilers]
+    state: absent
+"""
+
+RETURN = r"""
+pkg_mgr:
+  description: The package manager used.
+  type: str
+  returned: always
+  sample: apt
+packages:
+  description: The package names the profiles and extra_packages resolved to on this host.
+  type: list
+  elements: str
+  returned: always
+  sample: [build-essential, cmake, git, curl, wget, ca-certificates, python3-dev, python3-venv, pkgconf]
+installed:
+  description: The packages this run installed (in check mode, would install).
+  type: list
+  elements: str
+  returned: always
+  sample: [build-essential, cmake]
+removed:
+  description: The packages this run removed (in check mode, would remove).
+  type: list
+  elements: str
+  returned: always
+  sample: []
+plan:
+  description: With apt, every package the install brings, dependencies included; otherwise the missing packages.
+  type: list
+  elements: str
+  returned: always
+  sample: [binutils, gcc-12, g++-12, make, build-essential]
+cache_updated:
+  description: Whether the package metadata was refreshed.
+  type: bool
+  returned: always
+  sample: false
+versions:
+  description: Installed version of each package after the run (null when absent).
+  type: dict
+  returned: success
+  sample: {build-essential: "12.9", cmake: 3.25.1-1}
+commands:
+  description: The commands this run ran, in order.
+  type: list
+  elements: str
+  returned: success
+  sample: ["/usr/bin/dpkg-query -W -f ${Package}\\t${db:Status-Abbrev}\\t${Version}\\n build-essential cmake"]
+distro:
+  description: The distribution the names were resolved for.
+  type: dict
+  returned: success
+  sample: {id: debian, version: "12"}
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._build_profiles import PROFILES
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._build_tools import BuildToolsError, run
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "profiles": {
+                "type": "list",
+                "elements": "str",
+                "choices": list(PROFILES),
+                "default": ["compilers", "cmake", "git", "download", "python_dev", "pkg_config"],
+            },
+            "extra_packages": {"type": "list", "elements": "str", "default": []},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "pkg_mgr": {"type": "str", "choices": ["auto", "apt", "dnf"], "default": "auto"},
+            "update_cache": {"type": "bool", "default": True},
+            "cache_valid_time": {"type": "int", "default": 86400},
+            "lock_timeout": {"type": "int", "default": 300},
+            "install_recommends": {"type": "bool", "default": False},
+        },
+        supports_check_mode=True,
+    )
+    runner = Runner(module)
+    try:
+        result = run(module.params, runner, module.check_mode)
+    except BuildToolsError as exc:
+        details = {k: v for k, v in exc.details.items() if v is not None}
+        module.fail_json(msg=exc.msg, commands=[" ".join(c) for c in runner.calls], **details)
+    if not module._diff:
+        result.pop("diff", None)
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
