@@ -149,7 +149,7 @@ class Apt(PackageManager):
         )
         argv = self._apt_get() + ["update"]
         result = self._run(argv, "apt-get update", fix)
-        failures = update_failures(result.err)
+        failures = update_failures(result.err, result.out)
         if failures:
             # apt-get update exits 0 when a source cannot be fetched: it only warns.
             raise PackageError(f"apt-get update failed: {'; '.join(failures)}. {fix}", result=result, cmd=argv)
@@ -269,8 +269,20 @@ def parse_dpkg_query(text: str, state: dict[str, str | None]) -> dict[str, str |
     return state
 
 
-def update_failures(stderr: str) -> list[str]:
-    """The sources ``apt-get update`` could not fetch ('W: Failed to fetch URL  reason' lines)."""
+def update_failures(stderr: str, stdout: str = "") -> list[str]:
+    """The sources ``apt-get update`` could not fetch.
+
+    From stdout's 'Err:N URI suite file' lines and the first reason line under each (apt 2.x),
+    else from stderr's 'W: Failed to fetch URL  reason' lines.
+    """
+    lines = (stdout or "").splitlines()
+    from_stdout = []
+    for index, line in enumerate(lines):
+        if re.match(r"^Err:\d+ ", line):
+            reason = lines[index + 1].strip() if index + 1 < len(lines) and lines[index + 1].startswith(" ") else ""
+            from_stdout.append(f"{line.split(' ', 1)[1].strip()}: {reason}".rstrip(": "))
+    if from_stdout and re.search(r"^[WE]: (Failed to fetch|Some index files failed)", stderr or "", re.M):
+        return from_stdout
     failures = [
         re.sub(r"\s+", " ", line.split("Failed to fetch", 1)[1]).strip()
         for line in (stderr or "").splitlines()

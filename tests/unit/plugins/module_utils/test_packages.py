@@ -43,11 +43,15 @@ def test_apt_simulation_captured_on_debian12():
 def test_update_failures_captured_dead_mirror():
     rc, out, err = captured("apt/apt-get-update-dead-mirror")
     assert rc == 0  # apt-get update only warns when a source is unreachable
-    failures = _packages.update_failures(err)
-    assert failures == [
+    assert _packages.update_failures(err, out) == [
+        "http://127.0.0.1:9/debian stable InRelease: Could not connect to 127.0.0.1:9 (127.0.0.1). - connect (111: Connection refused)"
+    ]
+    assert _packages.update_failures(err) == [
         "http://127.0.0.1:9/debian/dists/stable/InRelease Could not connect to 127.0.0.1:9 (127.0.0.1). "
         "- connect (111: Connection refused)"
     ]
+    # A source that failed once and then answered leaves an Err line but no warning: not a failure.
+    assert _packages.update_failures("", "Err:1 http://x stable InRelease\n  Temporary failure\n") == []
     assert _packages.update_failures("") == []
     assert _packages.update_failures("W: Some index files failed to download. They have been ignored\n") == [
         "some index files failed to download"
@@ -132,3 +136,25 @@ def test_backend_choice():
     assert isinstance(_packages.backend("dnf", FakeRunner({})), _packages.Dnf)
     with pytest.raises(_packages.PackageError):
         _packages.backend("zypper", FakeRunner({}))
+
+
+def test_rpm_q_captured_on_debian_dnf_testbed():
+    """rpm -q output captured in the build_tools_dnf test bed (Debian 12, rpm 4.18)."""
+    text = fixture_text("dnf/rpm-q.txt")
+    names = ["mlhost-test-hello", "mlhost-test-devel", "nosuchpkg"]
+    state = _packages.parse_rpm_whatprovides(text, names, {n: None for n in names})
+    assert state == {"mlhost-test-hello": "0:1.0-1", "mlhost-test-devel": "0:1.0-1", "nosuchpkg": None}
+
+
+def test_versionlock_list_captured_on_debian_dnf_testbed():
+    assert _packages.parse_versionlock_list(fixture_text("dnf/versionlock-list.txt")) == {"mlhost-test-hello"}
+
+
+def test_dnf_install_missing_package_message_is_kept():
+    runner = FakeRunner({
+        ("dnf", "-y", "-q", "--setopt=install_weak_deps=False", "install", "does-not-exist"):
+            (1, "", fixture_text("dnf/install-missing.txt")),
+    })
+    with pytest.raises(_packages.PackageError) as err:
+        _packages.Dnf(runner).install(["does-not-exist"])
+    assert "Unable to find a match: does-not-exist" in err.value.msg and "rc=1" in err.value.msg
