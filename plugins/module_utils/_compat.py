@@ -56,3 +56,51 @@ def max_cuda_for_driver(driver: str) -> str | None:
         if have >= version_tuple(minimum) and (best is None or version_tuple(cuda) > version_tuple(best)):
             best = cuda
     return best
+
+
+# PyTorch release (major.minor) -> the CUDA wheel tags published for it on PyTorch's
+# wheel index (download.pytorch.org/whl/<tag>), from PyTorch's "previous versions"
+# install matrix. Later releases are not guessed: an unknown torch version is an error.
+TORCH_CUDA_TAGS: dict[str, list[str]] = {
+    "2.0": ["cu117", "cu118"],
+    "2.1": ["cu118", "cu121"],
+    "2.2": ["cu118", "cu121"],
+    "2.3": ["cu118", "cu121"],
+    "2.4": ["cu118", "cu121", "cu124"],
+    "2.5": ["cu118", "cu121", "cu124"],
+    "2.6": ["cu118", "cu124", "cu126"],
+    "2.7": ["cu118", "cu126", "cu128"],
+    "2.8": ["cu126", "cu128", "cu129"],
+    "2.9": ["cu126", "cu128", "cu130"],
+}
+
+
+def tag_cuda(tag: str) -> str:
+    """'cu124' -> '12.4'; 'cu118' -> '11.8'; 'cu130' -> '13.0'."""
+    match = re.fullmatch(r"cu(\d{2})(\d)", tag or "")
+    if not match:
+        raise ValueError(f"{tag!r} is not a CUDA wheel tag (cuXYZ, for example cu124)")
+    return f"{int(match.group(1))}.{match.group(2)}"
+
+
+def torch_cuda_tag(torch_version: str, cuda_version: str | None) -> str:
+    """The best PyTorch wheel tag for ``torch_version`` on a host whose driver supports ``cuda_version``.
+
+    ``cuda_version`` None (no NVIDIA driver) gives 'cpu'. The tag is the newest one published
+    for that torch release whose CUDA the driver supports; none gives 'cpu'. Raises ValueError
+    for a torch release with no data here.
+    """
+    match = re.match(r"^(\d+)\.(\d+)", torch_version or "")
+    if not match:
+        raise ValueError(f"{torch_version!r} is not a torch version")
+    release = f"{match.group(1)}.{match.group(2)}"
+    if release not in TORCH_CUDA_TAGS:
+        raise ValueError(
+            f"No CUDA wheel data for torch {release} (known: {', '.join(TORCH_CUDA_TAGS)}). "
+            "Set torch_cuda to an explicit tag (cuXYZ) or cpu."
+        )
+    if not cuda_version:
+        return "cpu"
+    have = version_tuple(cuda_version)
+    fitting = [tag for tag in TORCH_CUDA_TAGS[release] if version_tuple(tag_cuda(tag)) <= have]
+    return max(fitting, key=lambda tag: version_tuple(tag_cuda(tag))) if fitting else "cpu"

@@ -46,12 +46,15 @@ class Runner:
         check: bool = True,
         data: str | None = None,
         timeout: int | None = None,
+        env: dict[str, str] | None = None,
+        cwd: str | None = None,
     ) -> CommandResult | None:
         """Run ``argv``; ``argv[0]`` is a program name or an absolute path.
 
         Returns None when the program is missing and ``check`` is false;
         fails the module with the command, rc, stdout and stderr when the
-        command fails and ``check`` is true.
+        command fails and ``check`` is true. ``env`` adds variables (secrets
+        such as index URLs with tokens travel there, never in argv).
         """
         program = argv[0] if argv[0].startswith("/") else self.find(argv[0])
         if program is None:
@@ -68,9 +71,9 @@ class Runner:
             if timeout_bin:
                 cmd = [timeout_bin, "-k", "5", str(limit)] + cmd
         self.calls.append(cmd)
-        rc, out, err = self.module.run_command(
-            cmd, check_rc=False, data=data, environ_update=dict(FIXED_ENV)
-        )
+        environ = dict(FIXED_ENV)
+        environ.update(env or {})
+        rc, out, err = self.module.run_command(cmd, check_rc=False, data=data, environ_update=environ, cwd=cwd)
         if check and rc != 0:
             self.module.fail_json(
                 msg=f"Command {' '.join(argv)!r} failed with rc={rc}: {(err or out).strip()[-2000:]}",

@@ -64,9 +64,12 @@ class FakeRunner:
     def __init__(self, responses: dict[tuple[str, ...], tuple[int, str, str]]) -> None:
         self.responses = dict(responses)
         self.calls: list[list[str]] = []
+        self.envs: list[dict[str, str]] = []
 
-    def run(self, argv: list[str], check: bool = True, data: str | None = None, timeout: int | None = None) -> CommandResult:
+    def run(self, argv: list[str], check: bool = True, data: str | None = None, timeout: int | None = None,
+            env: dict[str, str] | None = None, cwd: str | None = None) -> CommandResult:
         self.calls.append(list(argv))
+        self.envs.append(dict(env or {}))
         key = tuple(argv)
         if key not in self.responses:
             raise AssertionError(f"unexpected command: {argv}")

@@ -54,12 +54,12 @@ def test_install_on_a_fresh_host_refreshes_checks_and_installs(debian12):
     }
     runner = FakeRunner(responses)
 
-    def after_install(argv, check=True, data=None, timeout=None):
+    def after_install(argv, check=True, data=None, timeout=None, env=None, cwd=None):
         if tuple(argv) == INSTALL + ("build-essential", "cmake"):
             runner.responses[query] = (0, "build-essential\tii \t12.9\ncmake\tii \t3.25.1-1\n", "")
         if tuple(argv) == APT_GET + ("update",):
             fresh_lists(lists)
-        return FakeRunner.run(runner, argv, check, data, timeout)
+        return FakeRunner.run(runner, argv, check, data, timeout, env, cwd)
 
     runner.run = after_install
     result = _build_tools.run(params(), runner, check_mode=False, root=root)

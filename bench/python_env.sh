@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Benchmark: python_env building the same fresh environment from a local
+# wheelhouse with the uv backend and with the pip backend, through the module
+# (ansible ad hoc, local connection), interleaved, ROUNDS times each.
+# uv is measured twice: with its cache warm (the steady state on a host) and
+# with an empty cache every round (a first build).
+#
+#   bash bench/python_env.sh [ROUNDS]      (default 5; run as root on a scratch machine)
+#
+# Prints one line per run and a summary with medians, min, max and the ratios.
+set -euo pipefail
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+ROUNDS=${1:-5}
+# shellcheck source=/dev/null
+source "$REPO/scripts/lib.sh"
+make_venv test requirements/test.txt
+link_collection
+work=$(mktemp -d /var/tmp/mlhost-bench.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+REQS=(requests==2.32.3 urllib3==2.2.3 idna==3.10 certifi==2024.8.30 charset-normalizer==3.4.0 attrs==24.2.0
+  six==1.17.0 packaging==24.2 PyYAML==6.0.2 Jinja2==3.1.4 MarkupSafe==3.0.2 click==8.1.7 rich==13.9.4
+  Pygments==2.18.0 markdown-it-py==3.0.0 mdurl==0.1.2 tomli==2.2.1 python-dateutil==2.9.0.post0
+  pytz==2024.2 numpy==2.1.3)
+python3 -m venv "$work/dl"
+"$work/dl/bin/pip" download -q --disable-pip-version-check --cert /etc/ssl/certs/ca-certificates.crt \
+  -d "$work/wheelhouse" "${REQS[@]}" packaging==26.3 uv==0.13.9
+packages=$(printf '%s,' "${REQS[@]}")
+packages=${packages%,}
+export ANSIBLE_COLLECTIONS_PATH="$REPO/.build/collections"
+
+run() {  # run BACKEND LABEL: build a fresh env, print the seconds
+  local backend=$1 label=$2 t0 t1
+  rm -rf "$work/envs"
+  t0=$(date +%s%N)
+  "$REPO/.venv/test/bin/ansible" localhost -c local -m mlinfra.mlhost.python_env -a \
+    "path=$work/envs/e backend=$backend offline=true find_links=$work/wheelhouse tool_dir=$work/tools packages=$packages" \
+    >"$work/out.txt" 2>&1 || { cat "$work/out.txt" >&2; exit 1; }
+  t1=$(date +%s%N)
+  grep -q "\"backend\": \"$backend\"" "$work/out.txt"
+  printf '%s %d.%03d\n' "$label" $(((t1 - t0) / 1000000000)) $((((t1 - t0) / 1000000) % 1000)) | tee -a "$work/times.txt"
+}
+
+run uv warmup >/dev/null   # the tool venv (uv, packaging) and uv's cache, once
+: >"$work/times.txt"
+for i in $(seq 1 "$ROUNDS"); do
+  run pip pip
+  run uv uv-warm
+  UV_CACHE_DIR="$work/uv-cache-$i" run uv uv-cold
+done
+
+python3 - "$work/times.txt" <<'PY'
+import statistics, sys
+times = {}
+for line in open(sys.argv[1]):
+    label, seconds = line.split()
+    times.setdefault(label, []).append(float(seconds))
+med = {k: statistics.median(v) for k, v in times.items()}
+print(f"\n{'backend':10} {'median s':>9} {'min':>7} {'max':>7}  runs")
+for k, v in times.items():
+    print(f"{k:10} {med[k]:9.2f} {min(v):7.2f} {max(v):7.2f}  {len(v)}")
+print(f"\npip / uv-warm = {med['pip'] / med['uv-warm']:.2f}x   pip / uv-cold = {med['pip'] / med['uv-cold']:.2f}x")
+PY

@@ -1,0 +1,271 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: python_env
+short_description: Create and update Python virtual environments atomically, with uv or pip
+version_added: 0.1.0
+description:
+  - Creates a venv at O(path) with the requested packages, or updates it, and reports exactly which
+    packages were added, removed, upgraded and downgraded.
+  - Idempotent by comparison. The request (parsed with C(packaging), names normalized, specifiers and
+    markers honoured) is compared with what the environment holds; when it is met, nothing runs that
+    touches the network and the result is V(changed=false).
+  - Atomic updates. O(path) is a symlink to a generation directory; an update builds a new generation
+    beside the current one, installs, imports the requested packages' top-level modules, and only then
+    swaps the symlink. A failed install or import leaves the old environment exactly as it was.
+  - Never installs into a system interpreter, and never touches C(EXTERNALLY-MANAGED).
+  - Picks PyTorch's CUDA wheel index from the host's NVIDIA driver (O(torch_cuda=auto)).
+  - uv (the default backend) is installed by the module itself, with C(packaging), into a tool venv
+    (O(tool_dir)), from the index or O(find_links); never into a system Python.
+author:
+  - mlinfra.mlhost developers (@mlinfra)
+options:
+  path:
+    description: Absolute path of the environment (a symlink to its current generation). System locations are refused.
+    type: path
+    required: true
+  python:
+    description: The interpreter to build the environment from, a name on C(PATH) or an absolute path.
+    type: str
+    default: python3
+  packages:
+    description: Requirements, one per item (C(numpy>=2), C(torch==2.5.1), C(requests[socks])).
+    type: list
+    elements: str
+    default: []
+  requirements:
+    description: A requirements file on the host; plain requirement lines (pip options belong in this module's options).
+    type: path
+  constraints:
+    description: A constraints file on the host, passed to the installer.
+    type: path
+  backend:
+    description: V(uv), V(pip), or V(auto) (uv, falling back to pip when uv cannot be installed).
+    type: str
+    choices: [auto, uv, pip]
+    default: auto
+  index_url:
+    description: The package index to use instead of PyPI (a mirror). May hold credentials; never logged.
+    type: str
+  extra_index_urls:
+    description: More indexes. May hold credentials; never logged.
+    type: list
+    elements: str
+    default: []
+  find_links:
+    description: Local wheelhouse directories (or URLs) to install from, beside or instead of an index.
+    type: list
+    elements: str
+    default: []
+  offline:
+    description: Install from O(find_links) only, with no index at all (HPC sites without internet).
+    type: bool
+    default: false
+  torch_cuda:
+    description:
+      - Which PyTorch wheels to install when C(torch), C(torchvision) or C(torchaudio) is requested.
+      - V(auto) picks the newest CUDA tag published for the pinned torch release that this host's NVIDIA driver
+        supports, and V(cpu) when there is no driver. V(cpu) or a tag such as V(cu124) forces one;
+        V(none) leaves the index alone (PyPI's default torch wheels).
+    type: str
+    default: auto
+  torch_index_url:
+    description: The base of PyTorch's wheel index (a mirror may serve it); the tag is appended.
+    type: str
+    default: https://download.pytorch.org/whl
+  lock_file:
+    description: Write the environment's exact pins (C(name==version)) here after a successful install.
+    type: path
+  ca_bundle:
+    description: A CA bundle for the installers (a TLS-intercepting proxy, a private index).
+    type: path
+  owner:
+    description: Owner of the environment's files.
+    type: str
+  group:
+    description: Group of the environment's files.
+    type: str
+  mode:
+    description: Mode of the environment's top directory, as an octal string.
+    type: str
+  tool_dir:
+    description: Where the module keeps its own tool venv (uv and packaging).
+    type: path
+    default: /opt/mlhost/tools
+  state:
+    description: V(present) or V(absent) (removes the environment and its generations).
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - mlinfra.mlhost.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Reports the packages that would be added, removed and upgraded; on a host without the tool venv it cannot compare and reports a change.
+  diff_mode:
+    support: full
+notes:
+  - Index URLs travel to the installers in environment variables, not on the command line.
+seealso:
+  - name: python_env documentation
+    description: Layout, idempotence and failure behaviour.
+    link: https://github.com/mlinfra/mlhost/blob/main/docs/modules/python_env.md
+"""
+
+EXAMPLES = r"""
+- name: A training environment with the PyTorch wheels that fit this host's driver
+  mlinfra.mlhost.python_env:
+    path: /opt/envs/train
+    python: python3.11
+    packages: ["torch==2.5.1", "numpy<2"]
+    lock_file: /opt/envs/train.lock
+
+- name: From a private mirror, with a token that is never logged
+  mlinfra.mlhost.python_env:
+    path: /opt/envs/tools
+    requirements: /etc/mlhost/tools-requirements.txt
+    index_url: "https://{{ pypi_token }}@pypi.example.internal/simple"
+    backend: pip
+
+- name: Offline, from a wheelhouse
+  mlinfra.mlhost.python_env:
+    path: /opt/envs/offline
+    packages: [six==1.17.0]
+    find_links: [/srv/wheelhouse]
+    offline: true
+"""
+
+RETURN = r"""
+env_path:
+  description: The environment's path.
+  type: str
+  returned: always
+  sample: /opt/envs/train
+lock:
+  description: The lock file written (exact pins), or null.
+  type: str
+  returned: always
+  sample: /opt/envs/train.lock
+backend:
+  description: The installer used.
+  type: str
+  returned: when state is present
+  sample: uv
+python_version:
+  description: The environment's Python version.
+  type: str
+  returned: when state is present
+  sample: 3.11.2
+installed:
+  description: Distributions in the environment (normalized name to version), without pip/setuptools/wheel unless requested.
+  type: dict
+  returned: when state is present
+  sample: {numpy: 1.26.4, six: 1.17.0}
+added:
+  description: Distributions added by this run (name to version).
+  type: dict
+  returned: always
+  sample: {attrs: 24.2.0}
+removed:
+  description: Distributions removed by this run (name to version).
+  type: dict
+  returned: always
+  sample: {packaging: "24.2"}
+upgraded:
+  description: Distributions upgraded by this run (name to {from, to}).
+  type: dict
+  returned: always
+  sample: {six: {from: 1.16.0, to: 1.17.0}}
+downgraded:
+  description: Distributions downgraded by this run (name to {from, to}).
+  type: dict
+  returned: always
+  sample: {}
+torch_index:
+  description: The PyTorch wheel tag used (cu124, cpu), or null when no torch package was requested.
+  type: str
+  returned: when state is present
+  sample: cu124
+commands:
+  description: The commands this run ran, in order (inline scripts shown as C(<script>); index URLs are never on a command line).
+  type: list
+  elements: str
+  returned: always
+  sample: ["/usr/bin/python3 -I -c <script>", "/opt/envs/train/bin/python -I -c <script>"]
+generation:
+  description: The generation directory the environment now points at.
+  type: str
+  returned: when changed
+  sample: /opt/envs/.train.mlhost-envs/20261122T101500-a1b2c3
+"""
+
+import os
+import re
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._python_env import PythonEnv, host_cuda_reader, validate
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._requirements import RequirementError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import EnvError
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "path": {"type": "path", "required": True},
+            "python": {"type": "str", "default": "python3"},
+            "packages": {"type": "list", "elements": "str", "default": []},
+            "requirements": {"type": "path"},
+            "constraints": {"type": "path"},
+            "backend": {"type": "str", "choices": ["auto", "uv", "pip"], "default": "auto"},
+            "index_url": {"type": "str", "no_log": True},
+            "extra_index_urls": {"type": "list", "elements": "str", "default": [], "no_log": True},
+            "find_links": {"type": "list", "elements": "str", "default": []},
+            "offline": {"type": "bool", "default": False},
+            "torch_cuda": {"type": "str", "default": "auto"},
+            "torch_index_url": {"type": "str", "default": "https://download.pytorch.org/whl"},
+            "lock_file": {"type": "path"},
+            "ca_bundle": {"type": "path"},
+            "owner": {"type": "str"},
+            "group": {"type": "str"},
+            "mode": {"type": "str"},
+            "tool_dir": {"type": "path", "default": "/opt/mlhost/tools"},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        },
+        supports_check_mode=True,
+    )
+    runner = Runner(module)
+    env = PythonEnv(module.params, runner, module.check_mode, host_cuda_reader)
+    if module.params["mode"] is not None and not re.fullmatch(r"0?[0-7]{3,4}", module.params["mode"]):
+        module.fail_json(msg=f"mode {module.params['mode']!r} is not an octal mode such as '0755'.")
+    try:
+        validate(module.params)
+        result = env.run()
+    except (EnvError, RequirementError) as exc:
+        module.fail_json(msg=getattr(exc, "msg", str(exc)), **getattr(exc, "details", {}))
+    for warning in env.warnings:
+        module.warn(warning)
+    if module._diff and module.params["state"] == "present":
+        before = {k: v for k, v in result.get("installed", {}).items() if k not in result["added"]}
+        before.update(result["removed"])
+        before.update({k: v["from"] for k, v in {**result["upgraded"], **result["downgraded"]}.items()})
+        result["diff"] = {
+            "before": "".join(f"{k}=={v}\n" for k, v in sorted(before.items())),
+            "after": "".join(f"{k}=={v}\n" for k, v in sorted(result.get("installed", {}).items())),
+        }
+    result["commands"] = [" ".join(a if len(a) < 200 else "<script>" for a in argv) for argv in runner.calls]
+    result.pop("path", None)  # a 'path' key would make Ansible add the symlink's own file attributes
+    result["env_path"] = os.path.normpath(module.params["path"])
+    result["lock"] = module.params["lock_file"] if module.params["state"] == "present" else None
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

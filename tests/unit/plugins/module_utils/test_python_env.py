@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""python_env's decisions on an existing environment, through the exact commands it runs."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _python_env, _venv
+from mlhost_testlib import FakeRunner
+
+INTERPRETER_PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+
+
+def params(tmp_path, **overrides):
+    base = {"path": str(tmp_path / "envs" / "e"), "python": "/usr/bin/python3", "packages": ["six==1.16.0", "idna<4"],
+            "requirements": None, "constraints": None, "backend": "pip", "index_url": None, "extra_index_urls": [],
+            "find_links": [], "offline": False, "torch_cuda": "auto", "torch_index_url": "https://download.pytorch.org/whl",
+            "lock_file": None, "ca_bundle": None, "owner": None, "group": None, "mode": None,
+            "tool_dir": str(tmp_path / "tools"), "state": "present"}
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture
+def env_on_disk(tmp_path, monkeypatch):
+    """An environment made by an earlier run: a generation with bin/python and its state file, and the symlink."""
+    gen = tmp_path / "envs" / ".e.mlhost-envs" / "g1"
+    (gen / "bin").mkdir(parents=True)
+    (gen / "bin" / "python").write_text("#!/bin/false\n")
+    (gen / "bin" / "python").chmod(0o755)
+    (gen / _venv.STATE_FILE).write_text(json.dumps({"requested_names": ["idna", "six"]}))
+    os.symlink(gen, tmp_path / "envs" / "e")
+    monkeypatch.setattr(os, "access", lambda p, mode: True)
+    return gen
+
+
+def probe_output(packages):
+    return json.dumps({"python": "3.11.2", "prefix": "/x", "packages": packages,
+                       "markers": {"python_version": "3.11", "sys_platform": "linux", "platform_system": "Linux",
+                                   "os_name": "posix", "platform_machine": "x86_64", "implementation_name": "cpython",
+                                   "python_full_version": "3.11.2", "platform_python_implementation": "CPython",
+                                   "platform_release": "6.1", "platform_version": "#1", "implementation_version": "3.11.2"}})
+
+
+def runner_for(tmp_path, packages):
+    env_python = str(tmp_path / "envs" / "e" / "bin" / "python")
+    return FakeRunner({
+        ("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n", ""),
+        (env_python, "-I", "-c", _venv.PROBE): (0, probe_output(packages), ""),
+    })
+
+
+def test_met_request_is_two_reads_and_no_change(tmp_path, env_on_disk):
+    runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10", "pip": "24.0"})
+    result = _python_env.PythonEnv(params(tmp_path), runner, False, lambda: None).run()
+    assert result["changed"] is False
+    assert result["installed"] == {"idna": "3.10", "six": "1.16.0"}  # pip, a seed, is left out
+    assert len(runner.calls) == 2
+
+
+def test_check_mode_reports_the_plan_and_runs_no_installer(tmp_path, env_on_disk):
+    runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
+    p = params(tmp_path, packages=["six==1.17.0", "attrs"])
+    result = _python_env.PythonEnv(p, runner, True, lambda: None).run()
+    assert result["changed"] is True
+    assert result["added"] == {"attrs": "(new)"}
+    assert result["removed"] == {"idna": "3.10"}
+    assert result["upgraded"] == {"six": {"from": "1.16.0", "to": "==1.17.0"}}
+    assert len(runner.calls) == 2 and not os.path.exists(tmp_path / "envs" / ".e.mlhost-envs" / "g2")
+
+
+def test_dropping_a_package_is_a_change_even_when_the_rest_is_met(tmp_path, env_on_disk):
+    runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
+    result = _python_env.PythonEnv(params(tmp_path, packages=["six==1.16.0"]), runner, True, lambda: None).run()
+    assert result["changed"] is True and result["removed"] == {"idna": "3.10"}
+
+
+def test_torch_auto_needs_a_pin(tmp_path, env_on_disk):
+    runner = runner_for(tmp_path, {})
+    with pytest.raises(_venv.EnvError) as err:
+        _python_env.PythonEnv(params(tmp_path, packages=["torch>=2"]), runner, True, lambda: "12.4").run()
+    assert "needs torch pinned" in err.value.msg
+
+
+def test_torch_auto_follows_the_driver(tmp_path, env_on_disk):
+    runner = runner_for(tmp_path, {})
+    result = _python_env.PythonEnv(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: "12.2").run()
+    assert result["torch_index"] == "cu121"
+    result = _python_env.PythonEnv(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: None).run()
+    assert result["torch_index"] == "cpu"
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"path": "/usr/lib/env"}, "system location"),
+        ({"offline": True}, "needs find_links"),
+        ({"torch_cuda": "cuda12"}, "torch_cuda 'cuda12' is not valid"),
+        ({"index_url": "pypi.example.internal/simple"}, "not an http(s):// or file:// URL"),
+        ({"requirements": "/nonexistent/req.txt"}, "does not exist on the host"),
+        ({"lock_file": "env.lock"}, "must be an absolute path"),
+        ({"owner": "mlhost-no-such-user"}, "does not exist on the host"),
+        ({"packages": [], "requirements": None}, "Nothing to install"),
+        ({"find_links": ["relative/wheels"]}, "must be an absolute directory"),
+    ],
+)
+def test_bad_input(tmp_path, overrides, message):
+    with pytest.raises(_venv.EnvError) as err:
+        _python_env.validate(params(tmp_path, **overrides))
+    assert message in err.value.msg
+
+
+def test_index_url_error_does_not_echo_the_url(tmp_path):
+    with pytest.raises(_venv.EnvError) as err:
+        _python_env.validate(params(tmp_path, index_url="user:s3cret@pypi.example.internal"))
+    assert "s3cret" not in err.value.msg
