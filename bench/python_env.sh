@@ -23,8 +23,11 @@ REQS=(requests==2.32.3 urllib3==2.2.3 idna==3.10 certifi==2024.8.30 charset-norm
   Pygments==2.18.0 markdown-it-py==3.0.0 mdurl==0.1.2 tomli==2.2.1 python-dateutil==2.9.0.post0
   pytz==2024.2 numpy==2.1.3)
 python3 -m venv "$work/dl"
-"$work/dl/bin/pip" download -q --disable-pip-version-check --cert /etc/ssl/certs/ca-certificates.crt \
-  -d "$work/wheelhouse" "${REQS[@]}" packaging==26.3 uv==0.13.9
+for set in "${REQS[*]}" "packaging==26.3 uv==0.13.9"; do   # the module's own tools, separately
+  # shellcheck disable=SC2086
+  PIP_CONFIG_FILE=/dev/null "$work/dl/bin/pip" download -q --disable-pip-version-check \
+    --cert /etc/ssl/certs/ca-certificates.crt -d "$work/wheelhouse" $set
+done
 packages=$(printf '%s,' "${REQS[@]}")
 packages=${packages%,}
 export ANSIBLE_COLLECTIONS_PATH="$REPO/.build/collections"
@@ -49,6 +52,29 @@ for i in $(seq 1 "$ROUNDS"); do
   UV_CACHE_DIR="$work/uv-cache-$i" run uv uv-cold
 done
 
+# The installers alone, without Ansible or the module: venv creation plus install.
+printf '%s\n' "${REQS[@]}" >"$work/reqs.txt"
+raw() {  # raw BACKEND: seconds for venv + install into a fresh directory
+  local backend=$1 t0 t1
+  rm -rf "$work/raw"
+  t0=$(date +%s%N)
+  if [ "$backend" = uv ]; then
+    "$work/tools/venv/bin/uv" venv -q --no-config --python python3 "$work/raw"
+    "$work/tools/venv/bin/uv" pip install -q --no-config --python "$work/raw/bin/python" \
+      --no-index --find-links "$work/wheelhouse" -r "$work/reqs.txt"
+  else
+    python3 -m venv "$work/raw"
+    PIP_CONFIG_FILE=/dev/null "$work/raw/bin/python" -m pip install -q --disable-pip-version-check \
+      --no-index --find-links "$work/wheelhouse" -r "$work/reqs.txt"
+  fi
+  t1=$(date +%s%N)
+  printf 'raw-%s %d.%03d\n' "$backend" $(((t1 - t0) / 1000000000)) $((((t1 - t0) / 1000000) % 1000)) | tee -a "$work/times.txt"
+}
+for i in $(seq 1 "$ROUNDS"); do
+  raw pip
+  raw uv
+done
+
 python3 - "$work/times.txt" <<'PY'
 import statistics, sys
 times = {}
@@ -59,5 +85,6 @@ med = {k: statistics.median(v) for k, v in times.items()}
 print(f"\n{'backend':10} {'median s':>9} {'min':>7} {'max':>7}  runs")
 for k, v in times.items():
     print(f"{k:10} {med[k]:9.2f} {min(v):7.2f} {max(v):7.2f}  {len(v)}")
-print(f"\npip / uv-warm = {med['pip'] / med['uv-warm']:.2f}x   pip / uv-cold = {med['pip'] / med['uv-cold']:.2f}x")
+print(f"\nthrough the module: pip / uv-warm = {med['pip'] / med['uv-warm']:.2f}x   pip / uv-cold = {med['pip'] / med['uv-cold']:.2f}x")
+print(f"installers alone:   pip / uv (warm cache) = {med['raw-pip'] / med['raw-uv']:.2f}x")
 PY
