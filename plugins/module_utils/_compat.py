@@ -4,38 +4,50 @@
 
 PRIVATE to the collection: no compatibility promise outside it.
 
-Source: NVIDIA CUDA Toolkit Release Notes, "CUDA Toolkit and Corresponding
-Driver Versions" (Linux x86_64, toolkit GA releases). This is the part that
-host_facts needs (the highest CUDA a driver supports, as nvidia-smi reports
-it); the full table with updates and minor-version compatibility grows here.
+Sources: NVIDIA CUDA Toolkit Release Notes, Table 3 "CUDA Toolkit and
+Corresponding Driver Versions" (Linux x86_64, GA and update releases) and
+Table 2 (minor-version compatibility); PyTorch's install matrix for the CUDA
+wheel tags of each torch release. docs/compatibility.md lists them. A version
+that is not in these tables is an error, never a guess: there is no CUDA 12.7.
 """
 
 from __future__ import annotations
 
 import re
 
-# CUDA toolkit major.minor -> minimum Linux driver of its GA release
-CUDA_MIN_DRIVER: dict[str, str] = {
-    "11.0": "450.36.06",
-    "11.1": "455.23",
-    "11.2": "460.27.03",
-    "11.3": "465.19.01",
-    "11.4": "470.42.01",
-    "11.5": "495.29.05",
-    "11.6": "510.39.01",
-    "11.7": "515.43.04",
-    "11.8": "520.61.05",
-    "12.0": "525.60.13",
-    "12.1": "530.30.02",
-    "12.2": "535.54.03",
-    "12.3": "545.23.06",
-    "12.4": "550.54.14",
-    "12.5": "555.42.02",
-    "12.6": "560.28.03",
-    "12.8": "570.26",
-    "12.9": "575.51.03",
-    "13.0": "580.65.06",
+# CUDA toolkit release (major.minor.update) -> minimum Linux x86_64 driver
+# (release notes, Table 3). 11.0.2 is 11.0's GA; 11.0.1 was a release candidate.
+CUDA_RELEASES: dict[str, str] = {
+    "11.0.2": "450.51.05", "11.0.3": "450.51.06",
+    "11.1.0": "455.23", "11.1.1": "455.32",
+    "11.2.0": "460.27.03", "11.2.1": "460.32.03", "11.2.2": "460.32.03",
+    "11.3.0": "465.19.01", "11.3.1": "465.19.01",
+    "11.4.0": "470.42.01", "11.4.1": "470.57.02", "11.4.2": "470.57.02", "11.4.3": "470.82.01", "11.4.4": "470.82.01",
+    "11.5.0": "495.29.05", "11.5.1": "495.29.05", "11.5.2": "495.29.05",
+    "11.6.0": "510.39.01", "11.6.1": "510.47.03", "11.6.2": "510.47.03",
+    "11.7.0": "515.43.04", "11.7.1": "515.65.01",
+    "11.8.0": "520.61.05",
+    "12.0.0": "525.60.13", "12.0.1": "525.85.12",
+    "12.1.0": "530.30.02", "12.1.1": "530.30.02",
+    "12.2.0": "535.54.03", "12.2.1": "535.86.09", "12.2.2": "535.104.05",
+    "12.3.0": "545.23.06", "12.3.1": "545.23.08", "12.3.2": "545.23.08",
+    "12.4.0": "550.54.14", "12.4.1": "550.54.15",
+    "12.5.0": "555.42.02", "12.5.1": "555.42.06",
+    "12.6.0": "560.28.03", "12.6.1": "560.35.03", "12.6.2": "560.35.03", "12.6.3": "560.35.05",
+    "12.8.0": "570.26", "12.8.1": "570.124.06",
+    "12.9.0": "575.51.03", "12.9.1": "575.57.08",
+    "13.0.0": "580.65.06", "13.0.1": "580.82.07", "13.0.2": "580.95.05",
 }
+
+# CUDA major -> minimum driver for minor-version compatibility (release notes, Table 2):
+# an application built with any 12.x toolkit runs on a 525.60.13+ driver, without
+# the features that need a newer one (PTX JIT of newer PTX among them).
+MINOR_VERSION_COMPAT: dict[str, str] = {"11": "450.80.02", "12": "525.60.13", "13": "580.65.06"}
+
+# CUDA toolkit major.minor -> minimum Linux driver of its GA release (listed first above)
+CUDA_MIN_DRIVER: dict[str, str] = {}
+for _release, _driver in CUDA_RELEASES.items():
+    CUDA_MIN_DRIVER.setdefault(_release.rsplit(".", 1)[0], _driver)
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -104,3 +116,32 @@ def torch_cuda_tag(torch_version: str, cuda_version: str | None) -> str:
     have = version_tuple(cuda_version)
     fitting = [tag for tag in TORCH_CUDA_TAGS[release] if version_tuple(tag_cuda(tag)) <= have]
     return max(fitting, key=lambda tag: version_tuple(tag_cuda(tag))) if fitting else "cpu"
+
+
+def _cuda_key(cuda: str) -> str:
+    """'12.4' -> '12.4.0' (the GA); '12.4.1' stays; anything unknown raises ValueError."""
+    parts = (cuda or "").strip().split(".")
+    if not all(p.isdigit() for p in parts) or len(parts) not in (2, 3):
+        raise ValueError(f"{cuda!r} is not a CUDA version (major.minor or major.minor.update, for example 12.4)")
+    key = ".".join(parts) if len(parts) == 3 else ".".join(parts) + ".0"
+    if key not in CUDA_RELEASES:
+        if len(parts) == 2 and any(r.startswith(cuda + ".") for r in CUDA_RELEASES):
+            key = min((r for r in CUDA_RELEASES if r.startswith(cuda + ".")), key=version_tuple)
+        else:
+            known = sorted({".".join(r.split(".")[:2]) for r in CUDA_RELEASES}, key=version_tuple)
+            raise ValueError(f"CUDA {cuda} does not exist or is not known here (known: {', '.join(known)}).")
+    return key
+
+
+def cuda_min_driver(cuda: str) -> str:
+    """The minimum Linux driver for a CUDA toolkit release ('12.4' -> '550.54.14')."""
+    return CUDA_RELEASES[_cuda_key(cuda)]
+
+
+def cuda_driver_compatible(driver: str, cuda: str, minor_version_compat: bool = False) -> bool:
+    """Can ``driver`` run toolkit ``cuda``? With ``minor_version_compat``, by the major's floor instead."""
+    have = version_tuple(driver)
+    if minor_version_compat:
+        major = _cuda_key(cuda).split(".")[0]
+        return have >= version_tuple(MINOR_VERSION_COMPAT[major])
+    return have >= version_tuple(cuda_min_driver(cuda))

@@ -110,7 +110,7 @@ class PythonEnv:
             argv += ["--find-links", link]
         if self.p["offline"]:
             argv.append("--no-index")
-        result = self.runner.run(argv, check=False, env=_venv.pip_env(self.p["index_url"], self.p["extra_index_urls"], self.p["ca_bundle"]))
+        result = self.runner.run(argv, check=False, env=_venv.installer_env("pip", self.p["index_url"], self.p["extra_index_urls"], self.p["ca_bundle"]))
         if result is None or result.rc != 0:
             if need_uv and self.p["backend"] == "auto":
                 self.warnings.append("uv could not be installed into the tool venv; using pip. " + _tail(result))
@@ -254,10 +254,7 @@ class PythonEnv:
         if tag:
             extra.insert(0, f"{p['torch_index_url'].rstrip('/')}/{tag}")
         uv = self.tool["uv"]
-        if backend == "uv":
-            env = _venv.uv_env(p["index_url"], extra, p["ca_bundle"], None)
-        else:
-            env = _venv.pip_env(p["index_url"], extra, p["ca_bundle"])
+        env = _venv.installer_env(backend, p["index_url"], extra, p["ca_bundle"])
         self._must(_venv.venv_command(backend, python, gen, uv), "Creating the venv " + gen,
                    "Install python3-venv (Debian/Ubuntu) or the interpreter's venv module.", env)
         req_file = os.path.join(gen, "mlhost-requirements.txt")

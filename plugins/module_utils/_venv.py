@@ -178,29 +178,26 @@ def tool_paths(tool_dir: str) -> dict[str, str]:
     return {"venv": venv, "python": os.path.join(venv, "bin", "python"), "uv": os.path.join(venv, "bin", "uv")}
 
 
-def pip_env(index_url: str | None, extra_index_urls: list[str], ca_bundle: str | None) -> dict[str, str]:
-    """Index URLs (which may hold tokens) travel in the environment, never in argv."""
-    env = {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PIP_CONFIG_FILE": os.devnull}
-    if index_url:
-        env["PIP_INDEX_URL"] = index_url
-    if extra_index_urls:
-        env["PIP_EXTRA_INDEX_URL"] = " ".join(extra_index_urls)
-    if ca_bundle:
-        env["PIP_CERT"] = ca_bundle
-        env["SSL_CERT_FILE"] = ca_bundle
-    return env
+# backend -> (fixed settings, index variable, extra-index variable, CA variables)
+_INSTALLER_ENV = {
+    "pip": (
+        {"PIP_DISABLE_PIP_VERSION_CHECK": "1", "PIP_NO_INPUT": "1", "PIP_CONFIG_FILE": os.devnull},
+        "PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", ("PIP_CERT", "SSL_CERT_FILE"),
+    ),
+    "uv": ({"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1", "NO_COLOR": "1"}, "UV_DEFAULT_INDEX", "UV_INDEX", ("SSL_CERT_FILE",)),
+}
 
 
-def uv_env(index_url: str | None, extra_index_urls: list[str], ca_bundle: str | None, cache_dir: str | None) -> dict[str, str]:
-    env = {"UV_PYTHON_DOWNLOADS": "never", "UV_NO_PROGRESS": "1", "NO_COLOR": "1"}
+def installer_env(backend: str, index_url: str | None, extra_index_urls: list[str], ca_bundle: str | None) -> dict[str, str]:
+    """The installer's environment. Index URLs (which may hold tokens) travel here, never in argv."""
+    fixed, index_var, extra_var, ca_vars = _INSTALLER_ENV[backend]
+    env = dict(fixed)
     if index_url:
-        env["UV_DEFAULT_INDEX"] = index_url
+        env[index_var] = index_url
     if extra_index_urls:
-        env["UV_INDEX"] = " ".join(extra_index_urls)
-    if ca_bundle:
-        env["SSL_CERT_FILE"] = ca_bundle
-    if cache_dir:
-        env["UV_CACHE_DIR"] = cache_dir
+        env[extra_var] = " ".join(extra_index_urls)
+    for var in ca_vars if ca_bundle else ():
+        env[var] = ca_bundle
     return env
 
 

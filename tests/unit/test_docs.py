@@ -36,3 +36,13 @@ def test_module_has_a_docs_page_in_step_with_its_documentation(module):
     assert f"`{module.stem}`" in (ROOT / "docs" / "index.md").read_text(encoding="utf-8") or module.stem in (
         ROOT / "docs" / "index.md"
     ).read_text(encoding="utf-8")
+
+
+def test_compatibility_page_shows_every_table_row():
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat
+
+    text = (ROOT / "docs" / "compatibility.md").read_text(encoding="utf-8")
+    for release, driver in _compat.CUDA_RELEASES.items():
+        assert f"| {release} | {driver} |" in text, release
+    for release, tags in _compat.TORCH_CUDA_TAGS.items():
+        assert f"| {release} | {', '.join(tags)} |" in text, release

@@ -12,7 +12,7 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat
         ("580.95.05", "13.0"), ("580.65.06", "13.0"), ("580.65.05", "12.9"), ("575.57.08", "12.9"),
         ("570.172.08", "12.8"), ("560.35.03", "12.6"), ("550.163.01", "12.4"), ("550.54.14", "12.4"),
         ("550.54.13", "12.3"), ("535.261.03", "12.2"), ("535.54.03", "12.2"), ("525.60.13", "12.0"),
-        ("520.61.05", "11.8"), ("470.256.02", "11.4"), ("450.36.06", "11.0"), ("418.40", None),
+        ("520.61.05", "11.8"), ("470.256.02", "11.4"), ("450.51.05", "11.0"), ("450.36.06", None), ("418.40", None),
         ("not-a-version", None), ("", None),
     ],
 )
@@ -33,3 +33,49 @@ def test_there_is_no_cuda_12_7():
 def test_version_tuple_rejects_garbage():
     with pytest.raises(ValueError):
         _compat.version_tuple("12.x")
+
+
+@pytest.mark.parametrize(
+    "cuda, driver",
+    [
+        ("11.0", "450.51.05"), ("11.8", "520.61.05"), ("12.2", "535.54.03"), ("12.2.2", "535.104.05"),
+        ("12.4", "550.54.14"), ("12.4.1", "550.54.15"), ("12.8", "570.26"), ("12.8.1", "570.124.06"),
+        ("13.0", "580.65.06"),
+    ],
+)
+def test_cuda_min_driver(cuda, driver):
+    assert _compat.cuda_min_driver(cuda) == driver
+
+
+@pytest.mark.parametrize("cuda", ["12.7", "10.2", "12.4.9", "twelve", "12", ""])
+def test_unknown_cuda_is_an_error(cuda):
+    with pytest.raises(ValueError):
+        _compat.cuda_min_driver(cuda)
+
+
+@pytest.mark.parametrize(
+    "driver, cuda, strict, relaxed",
+    [
+        ("535.261.03", "12.4", False, True),   # Debian 12's driver: no CUDA 12.4, but 12.x apps by minor-version compat
+        ("550.163.01", "12.4", True, True),
+        ("520.61.05", "12.0", False, False),
+        ("470.256.02", "11.8", False, True),
+        ("575.57.08", "13.0", False, False),
+    ],
+)
+def test_cuda_driver_compatible(driver, cuda, strict, relaxed):
+    assert _compat.cuda_driver_compatible(driver, cuda) is strict
+    assert _compat.cuda_driver_compatible(driver, cuda, minor_version_compat=True) is relaxed
+
+
+def test_every_update_needs_at_least_its_ga_driver():
+    for release, driver in _compat.CUDA_RELEASES.items():
+        ga = _compat.CUDA_MIN_DRIVER[release.rsplit(".", 1)[0]]
+        assert _compat.version_tuple(driver) >= _compat.version_tuple(ga), release
+
+
+def test_torch_tags_are_real_cuda_releases():
+    for tags in _compat.TORCH_CUDA_TAGS.values():
+        for tag in tags:
+            cuda = _compat.tag_cuda(tag)
+            assert cuda in _compat.CUDA_MIN_DRIVER or cuda == "11.7", tag

@@ -107,10 +107,10 @@ def test_pip_commands():
 
 def test_index_urls_travel_in_the_environment_never_in_argv():
     token_url = "https://user:s3cret@pypi.example.internal/simple"
-    env = _venv.pip_env(token_url, ["https://download.pytorch.org/whl/cu124"], "/etc/ssl/certs/ca-certificates.crt")
+    env = _venv.installer_env("pip", token_url, ["https://download.pytorch.org/whl/cu124"], "/etc/ssl/certs/ca-certificates.crt")
     assert env["PIP_INDEX_URL"] == token_url and env["PIP_EXTRA_INDEX_URL"] == "https://download.pytorch.org/whl/cu124"
     assert env["PIP_CERT"] == env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
-    uv = _venv.uv_env(token_url, [], None, None)
+    uv = _venv.installer_env("uv", token_url, [], None)
     assert uv["UV_DEFAULT_INDEX"] == token_url and uv["UV_PYTHON_DOWNLOADS"] == "never"
     argv = _venv.install_command("uv", "/g", "/g/r.txt", None, [], False, "/t/uv")
     assert not any("s3cret" in a for a in argv)

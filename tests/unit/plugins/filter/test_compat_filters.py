@@ -1,0 +1,23 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.mlinfra.mlhost.plugins.filter.compat import FilterModule
+
+FILTERS = FilterModule().filters()
+
+
+def test_filters_of_the_design():
+    assert set(FILTERS) == {"cuda_min_driver", "cuda_driver_compatible", "torch_cuda_index"}
+    assert FILTERS["cuda_min_driver"]("12.4") == "550.54.14"
+    assert FILTERS["cuda_driver_compatible"]("535.261.03", "12.4") is False
+    assert FILTERS["torch_cuda_index"]("2.5.1", "12.4") == "cu124"
+    assert FILTERS["torch_cuda_index"]("2.5.1", None) == "cpu"
+
+
+def test_unknown_versions_fail_with_the_filter_name():
+    with pytest.raises(AnsibleFilterError) as err:
+        FILTERS["cuda_min_driver"]("12.7")
+    assert "mlinfra.mlhost.cuda_min_driver" in str(err.value) and "12.7" in str(err.value)
