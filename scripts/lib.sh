@@ -34,6 +34,11 @@ make_venv() {
     return
   fi
   ensure_venv_support
+  # pip in a venv trusts its own certifi bundle; behind a TLS-intercepting proxy (corporate networks,
+  # this project's CI) only the system bundle knows the proxy's CA. Use it unless told otherwise.
+  if [ -z "${PIP_CERT:-}" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+    export PIP_CERT=/etc/ssl/certs/ca-certificates.crt
+  fi
   log "creating $venv from $requirements"
   rm -rf "$venv"
   python3 -m venv "$venv"
