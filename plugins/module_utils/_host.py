@@ -46,6 +46,16 @@ def installed_packages(root: Sysroot, pkg_mgr: str | None, run: Run) -> tuple[di
     return {}, "unavailable"
 
 
+def driver_cuda_level(root: Sysroot, run: Run) -> str | None:
+    """The highest CUDA the driver supports by NVIDIA's table: the loaded driver, else the installed one."""
+    loaded, flavor = _nvidia.loaded_driver(root)
+    if loaded:
+        return max_cuda_for_driver(loaded)
+    packages, source = installed_packages(root, _distro.pkg_mgr_for(_distro.distro_facts(root), root), run)
+    installed, listing = _nvidia.installed_driver(packages)
+    return max_cuda_for_driver(installed) if installed else None
+
+
 def nvidia_smi(root: Sysroot, run: Run) -> tuple[list[dict[str, t.Any]], str | None, str]:
     """(rows, cuda version, status); status is ok, not_found, skipped or failed: <why>."""
     if not root.live:

@@ -18,7 +18,7 @@ import typing as t
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._compat import max_cuda_for_driver, torch_cuda_tag
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._compat import torch_cuda_tag
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import EnvError
 
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
@@ -331,20 +331,3 @@ def _tail(result: t.Any, lines: int = 8) -> str:
         return "the program was not found"
     text = (result.err or "") + (result.out or "")
     return " | ".join(text.strip().splitlines()[-lines:]) or f"rc={result.rc}"
-
-
-def host_cuda_reader() -> str | None:
-    """The highest CUDA this host's NVIDIA driver supports (loaded, else installed), or None."""
-    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _nvidia
-    from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
-
-    root = Sysroot("/")
-    loaded, flavor = _nvidia.loaded_driver(root)
-    if loaded:
-        return max_cuda_for_driver(loaded)
-    status = root.read("var/lib/dpkg/status", limit=256 * 1024 * 1024)
-    if status:
-        version, listing = _nvidia.installed_driver(_nvidia.parse_dpkg_status(status, _nvidia.is_driver_package))
-        if version:
-            return max_cuda_for_driver(version)
-    return None

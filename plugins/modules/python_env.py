@@ -210,9 +210,11 @@ import re
 
 from ansible.module_utils.basic import AnsibleModule
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._python_env import PythonEnv, host_cuda_reader, validate
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._host import driver_cuda_level
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._python_env import PythonEnv, validate
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._requirements import RequirementError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import EnvError
 
 
@@ -242,7 +244,11 @@ def main() -> None:
         supports_check_mode=True,
     )
     runner = Runner(module)
-    env = PythonEnv(module.params, runner, module.check_mode, host_cuda_reader)
+
+    def host_cuda():
+        return driver_cuda_level(Sysroot("/"), lambda argv: runner.run(argv, check=False))
+
+    env = PythonEnv(module.params, runner, module.check_mode, host_cuda)
     if module.params["mode"] is not None and not re.fullmatch(r"0?[0-7]{3,4}", module.params["mode"]):
         module.fail_json(msg=f"mode {module.params['mode']!r} is not an octal mode such as '0755'.")
     try:

@@ -270,3 +270,27 @@ def test_pythons_live_are_probed_once_each(tree, monkeypatch):
     })
     facts = gather(path, run, environ_path="/usr/bin")
     assert facts["pythons"] == [{"path": "/usr/bin/python3", "version": "3.11.2", "externally_managed": True}]
+
+
+def test_driver_cuda_level_loaded_then_installed(tree):
+    loaded = tree(host(modules="nvidia", extra={"proc/driver/nvidia/version": fixture_text("proc/nvidia-version-535")}))
+    assert _host.driver_cuda_level(Sysroot(str(loaded)), FakeRun()) == "12.2"
+
+
+def test_driver_cuda_level_from_rpm_when_not_loaded(tree, monkeypatch):
+    live(monkeypatch)
+    files = host(os_release="rocky9")
+    del files["var/lib/dpkg/status"]
+    rpm_query = ("rpm", "-q", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n") + tuple(_nvidia_rpm_names())
+    run = FakeRun({rpm_query: (3, fixture_text("rpm/rocky9-550.54.14.txt"), "")})
+    assert _host.driver_cuda_level(Sysroot(str(tree(files))), run) == "12.4"
+
+
+def test_driver_cuda_level_without_a_driver(tree):
+    assert _host.driver_cuda_level(Sysroot(str(tree(host()))), FakeRun()) is None
+
+
+def _nvidia_rpm_names():
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia import RPM_DRIVER_PACKAGES
+
+    return RPM_DRIVER_PACKAGES
