@@ -50,6 +50,53 @@ for _release, _driver in CUDA_RELEASES.items():
     CUDA_MIN_DRIVER.setdefault(_release.rsplit(".", 1)[0], _driver)
 
 
+# NVIDIA data-center driver branches: designation and end of life (year-month).
+# Source: NVIDIA Data Center Drivers, "Supported Drivers and CUDA Toolkit Versions"
+# (the R615 edition lists R535, R580, R595, R610; earlier editions the older ones).
+# "ltsb" long-term support, "pb" production, "nfb" new feature. A branch that is not
+# here is still installable; the module only cannot say whether it is supported.
+DRIVER_BRANCHES: dict[str, dict[str, str]] = {
+    "470": {"designation": "ltsb", "eol": "2024-07"},
+    "525": {"designation": "pb", "eol": "2023-12"},
+    "535": {"designation": "ltsb", "eol": "2026-06"},
+    "550": {"designation": "pb", "eol": "2025-04"},
+    "570": {"designation": "pb", "eol": "2026-02"},
+    "580": {"designation": "ltsb", "eol": "2028-06"},
+    "595": {"designation": "pb", "eol": "2027-03"},
+    "610": {"designation": "nfb", "eol": "2026-08"},
+}
+
+DESIGNATIONS = {"ltsb": "long-term support branch", "pb": "production branch", "nfb": "new feature branch"}
+
+
+def branch_of(driver: str) -> str:
+    """'535.261.03' -> '535'; '550' -> '550'. Raises ValueError on anything else."""
+    return str(version_tuple(driver)[0])
+
+
+def branch_status(branch: str, today: str) -> dict[str, str | bool | None]:
+    """{designation, eol, eol_passed} for a branch on ``today`` (YYYY-MM or YYYY-MM-DD)."""
+    data = DRIVER_BRANCHES.get(str(branch))
+    if not data:
+        return {"designation": None, "eol": None, "eol_passed": None}
+    return {
+        "designation": DESIGNATIONS[data["designation"]],
+        "eol": data["eol"],
+        "eol_passed": today[:7] > data["eol"],
+    }
+
+
+def branch_latest(branch: str) -> str:
+    """The driver a branch stands for in planning: its newest release, ``<branch>.999.99``.
+
+    A branch pin installs the branch's newest driver, so planning compares CUDA's minimum
+    against the branch as a whole: branch 550 runs CUDA 12.4 (550.54.14), branch 535 does not.
+    """
+    if not re.fullmatch(r"\d{3}", str(branch)):
+        raise ValueError(f"{branch!r} is not a driver branch (three digits, for example 550)")
+    return f"{branch}.999.99"
+
+
 def version_tuple(version: str) -> tuple[int, ...]:
     """'550.54.14' -> (550, 54, 14). Raises ValueError on anything else."""
     if not re.fullmatch(r"\d+(\.\d+)*", version or ""):

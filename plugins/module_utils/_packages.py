@@ -183,6 +183,14 @@ class Apt(PackageManager):
     def remove(self, names: list[str]) -> None:
         self._run(self._apt_get() + ["remove"] + list(names), "apt-get remove " + " ".join(names), "Fix the cause above and rerun.")
 
+    def candidates(self, names: list[str]) -> dict[str, str | None]:
+        """name -> the version an install would bring (None: not in the sources)."""
+        if not names:
+            return {}
+        result = self._run(["apt-cache", "policy"] + list(names), "apt-cache policy", "Check the apt sources.")
+        found = parse_apt_candidates(result.out)
+        return {name: found.get(name) for name in names}
+
     def held(self) -> set[str]:
         result = self._run(["apt-mark", "showhold"], "apt-mark showhold", "Check dpkg's state.")
         return {line.strip().split(":")[0] for line in result.out.splitlines() if line.strip()}
@@ -220,6 +228,21 @@ class Dnf(PackageManager):
         )
         found = {line.strip() for line in result.out.splitlines() if line.strip()}
         return {name for name in names if name in found}
+
+    def candidates(self, names: list[str]) -> dict[str, str | None]:
+        if not names:
+            return {}
+        result = self._run(
+            ["dnf", "-q", "repoquery", "--latest-limit", "1", "--qf", "%{name}\\t%{version}-%{release}\\n"] + list(names),
+            "dnf repoquery",
+            "Check the dnf repositories.",
+        )
+        found: dict[str, str] = {}
+        for line in result.out.splitlines():
+            if "\t" in line:
+                name, dummy, version = line.partition("\t")
+                found.setdefault(name.strip(), version.strip())
+        return {name: found.get(name) for name in names}
 
     def cache_age(self) -> float | None:
         return None  # dnf keeps its own metadata_expire; makecache is cheap when fresh
@@ -264,7 +287,8 @@ def parse_dpkg_query(text: str, state: dict[str, str | None]) -> dict[str, str |
             continue
         name, status, version = parts
         name = name.split(":")[0]
-        if name in state and status.startswith("ii"):
+        # db:Status-Abbrev: wanted action (i install, h hold, ...), then the state (i installed).
+        if name in state and status[1:2] == "i":
             state[name] = version
     return state
 
@@ -304,6 +328,35 @@ def parse_apt_policy(text: str) -> set[str]:
             if line.split(":", 1)[1].strip() != "(none)":
                 found.add(current)
     return found
+
+
+def parse_apt_candidates(text: str) -> dict[str, str | None]:
+    """name -> candidate version from ``apt-cache policy`` ('(none)' gives None)."""
+    found: dict[str, str | None] = {}
+    current = None
+    for line in text.splitlines():
+        if line and not line.startswith(" ") and line.endswith(":"):
+            current = line[:-1].split(":")[0]
+            found.setdefault(current, None)
+        elif current and line.strip().startswith("Candidate:"):
+            value = line.split(":", 1)[1].strip()
+            found[current] = None if value == "(none)" else value
+    return found
+
+
+def parse_apt_space(text: str) -> tuple[int | None, int | None]:
+    """(download bytes, installed bytes) from apt-get's 'Need to get' and 'After this operation' lines."""
+    units = {"B": 1, "kB": 1000, "MB": 1000**2, "GB": 1000**3}
+
+    def size(pattern: str) -> int | None:
+        match = re.search(pattern, text)
+        if not match:
+            return None
+        return int(float(match.group(1).replace(",", "")) * units[match.group(2)])
+
+    download = size(r"Need to get ([\d.,]+) ([kMG]?B)(?:/[\d.,]+ [kMG]?B)? of archives")
+    installed = size(r"After this operation, ([\d.,]+) ([kMG]?B) of additional disk space will be used")
+    return download, installed
 
 
 def parse_apt_simulation(text: str) -> list[str]:

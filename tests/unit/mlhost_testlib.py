@@ -61,10 +61,15 @@ class FakeRunner:
     An argv not in ``responses`` fails the test (the code ran a command it should not have).
     """
 
-    def __init__(self, responses: dict[tuple[str, ...], tuple[int, str, str]]) -> None:
+    def __init__(self, responses: dict[tuple[str, ...], tuple[int, str, str]], programs: dict[str, str] | None = None) -> None:
         self.responses = dict(responses)
+        self.programs = dict(programs or {})
         self.calls: list[list[str]] = []
         self.envs: list[dict[str, str]] = []
+
+    def find(self, name: str, opt_dirs: list[str] | None = None) -> str | None:
+        """Programs the test says exist (name -> path); every other is missing."""
+        return self.programs.get(name)
 
     def run(self, argv: list[str], check: bool = True, data: str | None = None, timeout: int | None = None,
             env: dict[str, str] | None = None, cwd: str | None = None) -> CommandResult:

@@ -46,3 +46,5 @@ def test_compatibility_page_shows_every_table_row():
         assert f"| {release} | {driver} |" in text, release
     for release, tags in _compat.TORCH_CUDA_TAGS.items():
         assert f"| {release} | {', '.join(tags)} |" in text, release
+    for branch, data in _compat.DRIVER_BRANCHES.items():
+        assert f"| {branch} | {_compat.DESIGNATIONS[data['designation']]} | {data['eol']} |" in text, branch

@@ -1,0 +1,247 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: cuda_toolkit
+short_description: Install a CUDA toolkit the driver can run, and make it the default for login shells
+version_added: 0.2.0
+description:
+  - Installs a CUDA toolkit release from the distribution (Debian's and Ubuntu's C(nvidia-cuda-toolkit)) or from NVIDIA's
+    CUDA repository (C(cuda-toolkit-X-Y) under C(/usr/local/cuda-X.Y); several releases side by side).
+  - Before anything changes, checks the release against NVIDIA's table of minimum drivers with the driver that will run
+    it (O(driver_version) when given, the planned driver; else the installed one) and refuses an incompatible pair, naming
+    the driver branch it needs and the newest CUDA the driver runs. Unknown releases (there is no CUDA 12.7) are refused.
+  - With apt, refuses up front when the disk lacks room for the download and the installed files.
+  - With O(set_default), points C(/usr/local/cuda) at the release (or sets the C(cuda) alternative NVIDIA's packages use)
+    and writes C(/etc/profile.d/mlhost-cuda.sh) so login shells get C(CUDA_HOME), C(PATH) and C(LD_LIBRARY_PATH).
+author:
+  - mlinfra.mlhost developers (@mlinfra)
+options:
+  version:
+    description:
+      - The CUDA release, V(12.4) or V(12.4.1) (the update must exist).
+      - V(auto) takes the distribution's toolkit with O(source=auto) or O(source=distro), and with O(source=nvidia_repo) the
+        newest release the driver runs.
+    type: str
+  source:
+    description:
+      - V(distro) the distribution's C(nvidia-cuda-toolkit) (Debian 12 11.8, Debian 13 12.4, Ubuntu 22.04 11.5, 24.04 12.0);
+        V(nvidia_repo) NVIDIA's repository (or O(repo_url)); V(auto) the distribution's when it has that release.
+    type: str
+    choices: [auto, distro, nvidia_repo]
+    default: auto
+  driver_version:
+    description:
+      - The driver that will run the toolkit, when it is not installed yet (a plan), as a full version (V(550.163.01)) or a
+        branch (V(550), taken as its newest release). Empty checks against the installed (or loaded) driver.
+    type: str
+    default: ""
+  allow_minor_version_compat:
+    description:
+      - Accept a driver below the release's minimum but at or above its major's minor-version-compatibility floor
+        (12.x runs on 525.60.13 and newer, without the features that need a newer driver).
+    type: bool
+    default: false
+  set_default:
+    description: Make this release the default (C(/usr/local/cuda) and C(/etc/profile.d/mlhost-cuda.sh)).
+    type: bool
+    default: true
+  check_space:
+    description: With apt, ask apt for the download and installed sizes and refuse when the disk lacks room.
+    type: bool
+    default: true
+  repo_url:
+    description: With O(source=nvidia_repo), the repository's (or a mirror's) base URL; see M(mlinfra.mlhost.nvidia_driver).
+    type: str
+    default: ""
+  repo_key:
+    description: With O(source=nvidia_repo), the repository's signing key (path, C(file://) or https URL); see M(mlinfra.mlhost.nvidia_driver).
+    type: str
+    default: ""
+  repo_key_sha256:
+    description: The key file's sha256; required for a URL.
+    type: str
+    default: ""
+  state:
+    description: V(present) installs; V(absent) removes the release's packages (and the default link and profile when they point at it).
+    type: str
+    choices: [present, absent]
+    default: present
+  pkg_mgr:
+    description: The package manager; V(auto) picks it from the distribution.
+    type: str
+    choices: [auto, apt, dnf]
+    default: auto
+  update_cache:
+    description: Refresh the package metadata before installing when it is older than O(cache_valid_time).
+    type: bool
+    default: true
+  cache_valid_time:
+    description: Seconds for which refreshed package metadata counts as fresh.
+    type: int
+    default: 86400
+  lock_timeout:
+    description: Seconds to wait for the package manager's lock held by another process.
+    type: int
+    default: 300
+extends_documentation_fragment:
+  - mlinfra.mlhost.attributes
+attributes:
+  check_mode:
+    support: full
+  diff_mode:
+    support: full
+    details: The diff shows the sources and the profile script written or removed.
+notes:
+  - Needs root (or become).
+seealso:
+  - module: mlinfra.mlhost.nvidia_driver
+  - name: Compatibility data
+    description: CUDA releases and the drivers they need.
+    link: https://github.com/mlinfra/mlhost/blob/main/docs/compatibility.md
+"""
+
+EXAMPLES = r"""
+- name: Debian 12's CUDA 11.8 (checked against the installed driver)
+  mlinfra.mlhost.cuda_toolkit:
+    version: "11.8"
+
+- name: CUDA 12.4 from NVIDIA's repository, for a driver that the same play installs next
+  mlinfra.mlhost.cuda_toolkit:
+    version: "12.4"
+    source: nvidia_repo
+    driver_version: "550"
+    repo_key: /etc/mlhost/keys/nvidia-cuda.pub
+"""
+
+RETURN = r"""
+version:
+  description: The CUDA release (major.minor).
+  type: str
+  returned: success
+  sample: "12.4"
+full_version:
+  description: The installed toolkit's full version, when installed.
+  type: str
+  returned: success
+  sample: 12.4.131
+path:
+  description: Where the toolkit lives.
+  type: str
+  returned: success
+  sample: /usr/local/cuda-12.4
+nvcc:
+  description: The toolkit's nvcc.
+  type: str
+  returned: success
+  sample: /usr/local/cuda-12.4/bin/nvcc
+min_driver:
+  description: The minimum driver this release needs (NVIDIA's table).
+  type: str
+  returned: success
+  sample: 550.54.14
+compatible:
+  description: Whether the driver checked runs this release (null when there is no driver to check).
+  type: bool
+  returned: success
+  sample: true
+driver_version:
+  description: The driver checked against.
+  type: str
+  returned: success
+  sample: 550.163.01
+driver_origin:
+  description: Where that driver came from (V(planned), V(installed), V(loaded), V(none)).
+  type: str
+  returned: success
+  sample: installed
+source:
+  description: The source used.
+  type: str
+  returned: success
+  sample: distro
+packages:
+  description: The toolkit's packages.
+  type: list
+  elements: str
+  returned: success
+  sample: [nvidia-cuda-toolkit]
+default:
+  description: Whether this release was made the default.
+  type: bool
+  returned: success
+  sample: true
+actions:
+  description: What was done (in check mode, what would be done).
+  type: list
+  elements: str
+  returned: success
+  sample: ["installed nvidia-cuda-toolkit", "wrote /etc/profile.d/mlhost-cuda.sh"]
+pkg_mgr:
+  description: The package manager used.
+  type: str
+  returned: success
+  sample: apt
+commands:
+  description: The commands this run ran, in order.
+  type: list
+  elements: str
+  returned: success
+  sample: ["/usr/bin/dpkg-query -W -f ... nvidia-cuda-toolkit"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import fetch_url
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._cuda_toolkit import Toolkit, ToolkitError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "version": {"type": "str"},
+            "source": {"type": "str", "choices": ["auto", "distro", "nvidia_repo"], "default": "auto"},
+            "driver_version": {"type": "str", "default": ""},
+            "allow_minor_version_compat": {"type": "bool", "default": False},
+            "set_default": {"type": "bool", "default": True},
+            "check_space": {"type": "bool", "default": True},
+            "repo_url": {"type": "str", "default": ""},
+            "repo_key": {"type": "str", "default": "", "no_log": False},  # a public key's location, not a secret
+            "repo_key_sha256": {"type": "str", "default": "", "no_log": False},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "pkg_mgr": {"type": "str", "choices": ["auto", "apt", "dnf"], "default": "auto"},
+            "update_cache": {"type": "bool", "default": True},
+            "cache_valid_time": {"type": "int", "default": 86400},
+            "lock_timeout": {"type": "int", "default": 300},
+        },
+        supports_check_mode=True,
+    )
+    runner = Runner(module)
+
+    def fetch(url: str) -> bytes:
+        response, info = fetch_url(module, url, timeout=60)
+        if info.get("status") != 200 or response is None:
+            raise ToolkitError(f"Could not download repo_key {url}: {info.get('msg')} (HTTP {info.get('status')}). Nothing was changed.")
+        return response.read()
+
+    try:
+        result = Toolkit(module.params, runner, module.check_mode, Sysroot("/"), fetch).run()
+    except ToolkitError as exc:
+        details = {k: v for k, v in exc.details.items() if v is not None}
+        module.fail_json(msg=exc.msg, commands=[" ".join(c) for c in runner.calls], **details)
+    for warning in result.pop("warnings_list", []):
+        module.warn(warning)
+    diffs = result.pop("diff", None)
+    if module._diff and diffs:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,285 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: nvidia_driver
+short_description: Install the NVIDIA driver from the distribution or NVIDIA's repository, held, with nouveau kept out
+version_added: 0.2.0
+description:
+  - Installs the NVIDIA driver of a branch and flavor from the distribution (Debian's non-free archive, Ubuntu's
+    C(nvidia-driver-<branch>[-server][-open])) or from NVIDIA's CUDA repository (or a mirror of it), and keeps it
+    there, a branch pin that cannot move.
+  - Before anything is installed, checks that the source carries what is asked (Debian 12 carries the 535 branch only, so
+    asking 580 from O(source=distro) fails and names O(source=nvidia_repo)), that the packages of the driver come at
+    one version (Debian 12's open kernel modules lag its driver), and that the running kernel's headers exist for DKMS.
+  - On Debian, enables the C(contrib), C(non-free) and C(non-free-firmware) components in a file of its own for the
+    archive entries that lack them; the administrator's source files are not edited.
+  - Then installs the driver, the DKMS kernel module package and the kernel headers, C(nvidia-smi) and the persistence
+    daemon; holds the driver's packages (apt-mark hold, dnf versionlock) so that upgrades cannot replace them under a
+    running job; blacklists nouveau (and rebuilds the initramfs when that changed); enables C(nvidia-persistenced).
+  - A branch change unholds, upgrades and holds again. O(state=absent) unholds and removes the driver's packages and the
+    blacklist file.
+  - Says whether a reboot is needed, the way M(mlinfra.mlhost.host_facts) does (driver installed but not loaded, or
+    another version loaded, or nouveau loaded). It never reboots.
+author:
+  - mlinfra.mlhost developers (@mlinfra)
+options:
+  branch:
+    description:
+      - The driver branch, three digits (V(535), V(550), V(580)). Empty takes what the source offers (the distribution's
+        branch, or the newest in NVIDIA's repository).
+    type: str
+    default: ""
+  version:
+    description:
+      - The exact driver version the source must provide (V(550.163.01)). When the source offers another version the
+        module refuses, with nothing changed. Empty accepts the source's current version of the branch.
+    type: str
+    default: ""
+  flavor:
+    description:
+      - V(open) NVIDIA's open kernel modules, V(proprietary) the closed ones.
+      - V(auto) takes V(open) from branch 560 on (NVIDIA's default since then; Blackwell GPUs need it) and V(proprietary)
+        before.
+    type: str
+    choices: [auto, open, proprietary]
+    default: auto
+  source:
+    description:
+      - V(distro) the distribution's own packages; V(nvidia_repo) NVIDIA's CUDA repository (or O(repo_url)).
+      - V(auto) takes V(distro) on Debian when the branch asked is the one Debian carries (or none is asked) and on
+        Ubuntu, and V(nvidia_repo) otherwise (RHEL family, Fedora, other branches).
+    type: str
+    choices: [auto, distro, nvidia_repo]
+    default: auto
+  repo_url:
+    description:
+      - Base URL of NVIDIA's repository for this distribution, or of a mirror of it (http, https or file).
+        Empty uses C(https://developer.download.nvidia.com/compute/cuda/repos/<distro><release>/<arch>/).
+    type: str
+    default: ""
+  repo_key:
+    description:
+      - The repository's OpenPGP signing key, as an absolute path on the host, a C(file://) URL, or an https URL
+        (which needs O(repo_key_sha256)). It becomes the source's C(Signed-By) keyring under C(/etc/apt/keyrings/) or
+        the C(.repo) file's C(gpgkey). Required with O(source=nvidia_repo).
+    type: str
+    default: ""
+  repo_key_sha256:
+    description: The key file's sha256; required for a URL, checked for a path when given.
+    type: str
+    default: ""
+  hold:
+    description: Hold (apt) or versionlock (dnf) the driver's packages so that upgrades cannot replace them.
+    type: bool
+    default: true
+  blacklist_nouveau:
+    description: Write C(/etc/modprobe.d/mlhost-blacklist-nouveau.conf) and rebuild the initramfs when it changed.
+    type: bool
+    default: true
+  persistence:
+    description: Enable the C(nvidia-persistenced) service.
+    type: bool
+    default: true
+  kernel_headers:
+    description:
+      - Install the headers of the running kernel, which DKMS needs to build the module. Missing from the sources, they
+        are an error on a host and a warning in a container (a container's driver is loaded by its host's kernel).
+    type: bool
+    default: true
+  server_packages:
+    description: On Ubuntu, the C(-server) driver packages (the data-center ones, with a longer support life).
+    type: bool
+    default: true
+  state:
+    description: V(present) installs; V(absent) unholds and removes the driver's packages and the blacklist file.
+    type: str
+    choices: [present, absent]
+    default: present
+  pkg_mgr:
+    description: The package manager; V(auto) picks it from the distribution.
+    type: str
+    choices: [auto, apt, dnf]
+    default: auto
+  update_cache:
+    description: Refresh the package metadata before installing when it is older than O(cache_valid_time).
+    type: bool
+    default: true
+  cache_valid_time:
+    description: Seconds for which refreshed package metadata counts as fresh.
+    type: int
+    default: 86400
+  lock_timeout:
+    description: Seconds to wait for the package manager's lock held by another process.
+    type: int
+    default: 300
+extends_documentation_fragment:
+  - mlinfra.mlhost.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Without package lists on the host, check mode cannot ask the source and says so in a warning.
+  diff_mode:
+    support: full
+    details: The diff shows each source, keyring and modprobe file written or removed.
+notes:
+  - Needs root (or become).
+  - Rebooting is the role's decision (M(mlinfra.mlhost.nvidia_driver) role, C(mlhost_reboot)), never the module's.
+  - Driver branches past NVIDIA's end of life get a warning (see the compatibility documentation).
+seealso:
+  - module: mlinfra.mlhost.cuda_toolkit
+  - module: mlinfra.mlhost.host_facts
+  - name: nvidia_driver documentation
+    description: Sources, package names per distribution, and what the tests install.
+    link: https://github.com/mlinfra/mlhost/blob/main/docs/modules/nvidia_driver.md
+"""
+
+EXAMPLES = r"""
+- name: Debian 12's own driver (branch 535), held, nouveau blacklisted, persistence on
+  mlinfra.mlhost.nvidia_driver:
+    branch: "535"
+
+- name: Branch 580 with the open modules from a mirror of NVIDIA's repository
+  mlinfra.mlhost.nvidia_driver:
+    branch: "580"
+    flavor: open
+    source: nvidia_repo
+    repo_url: https://mirror.example.internal/nvidia/cuda/repos/debian12/x86_64/
+    repo_key: /etc/mlhost/keys/nvidia-cuda.pub
+    repo_key_sha256: "{{ nvidia_key_sha256 }}"
+
+- name: Remove the driver
+  mlinfra.mlhost.nvidia_driver:
+    state: absent
+"""
+
+RETURN = r"""
+packages:
+  description: The installed packages that make up the driver (those of its version and those asked for).
+  type: list
+  elements: str
+  returned: success
+  sample: [nvidia-driver, nvidia-kernel-dkms, nvidia-smi, libcuda1, nvidia-persistenced]
+installed_version:
+  description: The driver version installed after the run (in check mode, as it would be when known).
+  type: str
+  returned: success
+  sample: 535.309.01
+loaded_version:
+  description: The driver version the running kernel has loaded (C(/proc/driver/nvidia/version)), or null.
+  type: str
+  returned: success
+  sample: null
+reboot_required:
+  description: Whether a reboot is needed for the installed driver to run.
+  type: bool
+  returned: success
+  sample: true
+reboot_reasons:
+  description: Why, in words.
+  type: list
+  elements: str
+  returned: success
+  sample: ["nvidia driver 535.309.01 installed, not loaded"]
+actions:
+  description: What was done (in check mode, what would be done), in order.
+  type: list
+  elements: str
+  returned: success
+  sample: ["wrote /etc/apt/sources.list.d/mlhost-debian-nonfree.sources", "installed nvidia-driver nvidia-kernel-dkms"]
+source:
+  description: The source used (V(distro) or V(nvidia_repo)).
+  type: str
+  returned: success
+  sample: distro
+flavor:
+  description: The flavor chosen.
+  type: str
+  returned: success
+  sample: proprietary
+branch:
+  description: The branch asked for (null when none was).
+  type: str
+  returned: success
+  sample: "535"
+planned_branch:
+  description: The branch the host gets (asked, installed, or the distribution's), for planning CUDA before the driver is installed.
+  type: str
+  returned: success
+  sample: "535"
+branch_status:
+  description: NVIDIA's designation and end of life of the branch, when known.
+  type: dict
+  returned: when the branch is known
+  sample: {designation: long-term support branch, eol: 2026-06, eol_passed: true}
+pkg_mgr:
+  description: The package manager used.
+  type: str
+  returned: success
+  sample: apt
+commands:
+  description: The commands this run ran, in order.
+  type: list
+  elements: str
+  returned: success
+  sample: ["/usr/bin/dpkg-query -W -f ... nvidia-* libnvidia-*"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible.module_utils.urls import fetch_url
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_driver import Driver, DriverError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "branch": {"type": "str", "default": ""},
+            "version": {"type": "str", "default": ""},
+            "flavor": {"type": "str", "choices": ["auto", "open", "proprietary"], "default": "auto"},
+            "source": {"type": "str", "choices": ["auto", "distro", "nvidia_repo"], "default": "auto"},
+            "repo_url": {"type": "str", "default": ""},
+            "repo_key": {"type": "str", "default": "", "no_log": False},  # a public key's location, not a secret
+            "repo_key_sha256": {"type": "str", "default": "", "no_log": False},
+            "hold": {"type": "bool", "default": True},
+            "blacklist_nouveau": {"type": "bool", "default": True},
+            "persistence": {"type": "bool", "default": True},
+            "kernel_headers": {"type": "bool", "default": True},
+            "server_packages": {"type": "bool", "default": True},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+            "pkg_mgr": {"type": "str", "choices": ["auto", "apt", "dnf"], "default": "auto"},
+            "update_cache": {"type": "bool", "default": True},
+            "cache_valid_time": {"type": "int", "default": 86400},
+            "lock_timeout": {"type": "int", "default": 300},
+        },
+        supports_check_mode=True,
+    )
+    runner = Runner(module)
+
+    def fetch(url: str) -> bytes:
+        response, info = fetch_url(module, url, timeout=60)
+        if info.get("status") != 200 or response is None:
+            raise DriverError(f"Could not download repo_key {url}: {info.get('msg')} (HTTP {info.get('status')}). Nothing was changed.")
+        return response.read()
+
+    try:
+        result = Driver(module.params, runner, module.check_mode, Sysroot("/"), fetch).run()
+    except DriverError as exc:
+        details = {k: v for k, v in exc.details.items() if v is not None}
+        module.fail_json(msg=exc.msg, commands=[" ".join(c) for c in runner.calls], **details)
+    for warning in result.pop("warnings_list", []):
+        module.warn(warning)
+    diffs = result.pop("diff", None)
+    if module._diff and diffs:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()
