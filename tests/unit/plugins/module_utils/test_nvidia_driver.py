@@ -214,3 +214,28 @@ def test_apt_space_and_candidates_from_captured_output():
     assert _packages.parse_apt_space(fixture_text("apt/assume-no-nvidia-debian12.txt")) == (1_797_000_000, 6_350_000_000)
     candidates = _packages.parse_apt_candidates(fixture_text("apt/policy-nvidia-debian13.txt"))
     assert candidates["nvidia-driver"] == "550.163.01-2" and candidates["nvidia-cuda-toolkit"] == "12.4.131~12.4.1-2"
+
+
+def test_a_branch_change_unholds_upgrades_and_holds_again_in_check_mode(debian, monkeypatch):
+    """Check mode on a host with Debian's 535 held, asked for 550 from a mirror of NVIDIA's repository."""
+    key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nstand-in\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    root = debian("12", {"srv/keys/nvidia.asc": key})
+    monkeypatch.setattr(platform, "release", lambda: "6.1.0-28-amd64")
+    installed = "".join(f"{n}\thi \t535.309.01-0+deb12u1\n" for n in ("nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi"))
+    query = QUERY + ["linux-headers-6.1.0-28-amd64"]
+    runner = FakeRunner({tuple(query): (0, installed, "")}, programs={})
+    p = params(branch="550", source="nvidia_repo", repo_url="https://mirror.example/cuda/debian12/x86_64",
+               repo_key="/srv/keys/nvidia.asc", persistence=False, blacklist_nouveau=False)
+    result = nd.Driver(p, runner, True, root, fetch=lambda url: b"", today="2026-11-22").run()
+    assert result["changed"] is True
+    actions = result["actions"]
+    assert actions[:3] == [
+        "would write /etc/apt/keyrings/mlhost-nvidia-cuda.asc",
+        "would write /etc/apt/sources.list.d/mlhost-nvidia-cuda.sources",
+        "would write /etc/apt/preferences.d/mlhost-nvidia-cuda",
+    ]
+    assert "driver change (branch 535 -> 550): unhold nvidia-driver, nvidia-kernel-dkms, nvidia-smi, upgrade, hold again" in actions
+    assert "would install cuda-drivers-550 linux-headers-6.1.0-28-amd64" in actions
+    assert any(a.startswith("would hold ") and "cuda-drivers-550" in a for a in actions)
+    assert not __import__("os").path.exists(root.path("etc/apt/sources.list.d/mlhost-nvidia-cuda.sources"))
+    assert len(runner.calls) == 1
