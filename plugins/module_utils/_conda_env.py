@@ -170,7 +170,7 @@ def requested(params: dict[str, t.Any]) -> dict[str, t.Any]:
     return {"file": file_data, "channels": channels, "specs": specs, "pip": pip}
 
 
-def validate(params: dict[str, t.Any]) -> tuple[str, dict[str, t.Any]]:
+def validate(params: dict[str, t.Any], check_mode: bool = False) -> tuple[str, dict[str, t.Any]]:
     """Refuse bad input before anything is read from or changed on the host; returns (prefix, request)."""
     if params["lock_file"] and not os.path.isabs(params["lock_file"]):
         raise CondaEnvError(f"lock_file {params['lock_file']!r} must be an absolute path.")
@@ -178,7 +178,8 @@ def validate(params: dict[str, t.Any]) -> tuple[str, dict[str, t.Any]]:
         raise CondaEnvError(f"conda {params['conda']!r} must be the absolute path of a conda base, such as /opt/miniforge3.")
     req = requested(params)
     prefix = env_prefix(params, req["file"])
-    if params["name"] and not os.path.isdir(os.path.normpath(params["conda"])):
+    # In check mode the base may be one that an earlier task would have installed.
+    if params["name"] and not check_mode and not os.path.isdir(os.path.normpath(params["conda"])):
         raise CondaEnvError(
             f"env name {params['name']!r} lives in {params['conda']}/envs, but {params['conda']} does not exist. "
             "Install it first (mlinfra.mlhost.miniforge), or give prefix."

@@ -218,7 +218,8 @@ class Miniforge:
                 result.update(self.install(ssl_verify))
 
         result.update(self.configure(ssl_verify, installed_now=result["installed"]))
-        result["changed"] = result["changed"] or result.pop("condarc_changed") or result.pop("owner_changed")
+        condarc_changed, owner_changed = result.pop("condarc_changed"), result.pop("owner_changed")
+        result["changed"] = result["changed"] or condarc_changed or owner_changed
         return result
 
     # --- install ---------------------------------------------------------------
@@ -295,7 +296,9 @@ class Miniforge:
             tmp = path + ".mlhost-tmp"
             with open(tmp, "w", encoding="utf-8") as handle:
                 handle.write(text)
-            os.chmod(tmp, 0o644 if not p["proxy_servers"] else 0o640)
+            # world-readable, so every user of a shared base gets its channels; 0640 when a proxy URL holds credentials
+            secret = any("@" in str(v) for v in (p["proxy_servers"] or {}).values())
+            os.chmod(tmp, 0o640 if secret else 0o644)
             os.replace(tmp, path)
         out["owner_changed"] = self.set_owner() if os.path.isdir(self.prefix) else bool(p["owner"] or p["group"] or p["mode"])
         return out

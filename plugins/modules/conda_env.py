@@ -209,7 +209,7 @@ def main() -> None:
     runner = Runner(module)
     env = CondaEnv(module.params, runner, module.check_mode)
     try:
-        prefix, request = validate(module.params)
+        prefix, request = validate(module.params, module.check_mode)
         result = env.run(prefix, request)
     except (CondaEnvError, EnvError, RequirementError) as exc:
         module.fail_json(msg=getattr(exc, "msg", str(exc)), **getattr(exc, "details", {}))
