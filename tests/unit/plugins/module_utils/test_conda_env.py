@@ -272,3 +272,12 @@ def test_rattler_failure_leaves_the_env_and_no_new_directory(tmp_path, greet10, 
     assert request["specs"] == ["mlhost-greet >=5", "mlhost-extra"]
     assert sorted(p.name for p in greet10.parent.iterdir()) == ["greet"]
     assert (greet10 / "conda-meta" / "mlhost-greet-1.0.0-0.json").exists()
+
+
+def test_captured_records_agree_with_the_captured_channel_index():
+    repodata = json.loads((FIXTURES / "conda" / "channel-noarch-repodata.json").read_text())["packages.conda"]
+    for env in ("env-greet10", "env-greet11"):
+        for record in records(env).values():
+            entry = repodata[record["fn"]]
+            assert (entry["name"], entry["version"], entry["md5"], entry["depends"]) == (
+                record["name"], record["version"], record["md5"], record["depends"])
