@@ -116,7 +116,8 @@ def env_prefix(params: dict[str, t.Any], file_data: dict[str, t.Any] | None) -> 
         except MiniforgeError as exc:
             raise CondaEnvError(exc.msg.replace("prefix", "env prefix", 1).replace("an installer", "an environment")) from exc
         if params["conda"] and norm == os.path.normpath(params["conda"]):
-            raise CondaEnvError(f"prefix {prefix!r} is the conda base itself: manage the base with mlinfra.mlhost.miniforge, and give envs a prefix or name of their own.")
+            raise CondaEnvError(f"prefix {prefix!r} is the conda base itself: manage the base with mlinfra.mlhost.miniforge, "
+                                "and give envs a prefix or name of their own.")
         return norm
     if not name:
         raise CondaEnvError("Give the environment a name or a prefix (or a file whose environment.yml has name:).")
@@ -524,7 +525,8 @@ class CondaEnv:
     def apply_pip(self, prefix: str, pip: list[str]) -> dict[str, t.Any]:
         python = os.path.join(prefix, "bin", "python")
         if not os.access(python, os.X_OK):
-            raise CondaEnvError(f"The pip subsection needs python (and pip) in the environment, and {prefix} has no bin/python: add python and pip to dependencies.")
+            raise CondaEnvError(f"The pip subsection needs python (and pip) in the environment, and {prefix} has no bin/python: "
+                                "add python and pip to dependencies.")
         self.ensure_tools(need_rattler=False)
         _, before = self.pip_unmet(prefix, pip)
         req_file = os.path.join(prefix, "conda-meta", "mlhost-pip-requirements.txt")

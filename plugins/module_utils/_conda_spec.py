@@ -73,7 +73,9 @@ class Version:
     def __init__(self, text: str) -> None:
         raw = str(text).strip()
         norm = raw.lower().replace("-", "_")
-        if not norm or not self._VALID.match(norm) or norm.startswith((".", "_", "+")) or norm.endswith((".", "_", "+")) or norm.count("+") > 1 or re.search(r"[._+]{2}", norm):
+        edges = (".", "_", "+")
+        if (not norm or not self._VALID.match(norm) or norm.startswith(edges) or norm.endswith(edges)
+                or norm.count("+") > 1 or re.search(r"[._+]{2}", norm)):
             raise SpecError(f"{text!r} is not a conda version.")
         self.text = raw
         epoch = 0

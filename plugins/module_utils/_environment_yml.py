@@ -46,7 +46,8 @@ def _scalar(text: str, where: str) -> t.Any:
     if not text:
         return None
     if text[0] in "&*!|>":
-        raise EnvFileError(f"{where}: anchors, aliases, tags and block scalars are not supported here ({text!r}); install python3-yaml on the host, or write the value plainly.")
+        raise EnvFileError(f"{where}: anchors, aliases, tags and block scalars are not supported here ({text!r}); "
+                           "install python3-yaml on the host, or write the value plainly.")
     if text[0] in ("'", '"'):
         if len(text) < 2 or text[-1] != text[0]:
             raise EnvFileError(f"{where}: unterminated quoted string {text!r}.")

@@ -31,7 +31,10 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sys
 CONDARC = ".condarc"
 HOST_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt", "/etc/ssl/ca-bundle.pem")
 # A prefix may not be one of these, nor below the first group (except /usr/local/<name>).
-SYSTEM_TREES = ("/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/dev", "/proc", "/sys", "/run", "/var/lib", "/var/cache", "/var/log")
+SYSTEM_TREES = (
+    "/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/boot", "/dev", "/proc", "/sys", "/run",
+    "/var/lib", "/var/cache", "/var/log",
+)
 SYSTEM_DIRS = ("/", "/opt", "/home", "/srv", "/var", "/tmp", "/root", "/usr/local", "/mnt", "/media")
 ANACONDA_HOSTS = ("repo.anaconda.com", "repo.continuum.io", "conda.anaconda.org/anaconda", "anaconda.org/anaconda")
 _URL = re.compile(r"^(https?|file)://\S+$")
