@@ -216,16 +216,22 @@ def main() -> None:
     for warning in env.warnings:
         module.warn(warning)
     if module._diff:
-        after = result.get("packages", {})
-        before = {k: v for k, v in after.items() if k not in result["added"]}
-        before.update(result["removed"])
-        before.update({k: v["from"] for k, v in result["updated"].items()})
+        # before: the env as it was; after: as it is now (in check mode: as the plan would leave it)
+        now = result.get("packages", {})
+        updated_to = {k: v["to"] for k, v in result["updated"].items()}
+        if module.check_mode:
+            before = dict(now)
+            after = {k: v for k, v in now.items() if k not in result["removed"]}
+            after.update(result["added"])
+            after.update(updated_to)
+        else:
+            after = dict(now)
+            before = {k: v for k, v in now.items() if k not in result["added"]}
+            before.update(result["removed"])
+            before.update({k: v["from"] for k, v in result["updated"].items()})
         result["diff"] = {
             "before": "".join(f"{k}=={v}\n" for k, v in sorted(before.items())),
-            "after": "".join(f"{k}=={v}\n" for k, v in sorted(after.items())) if not module.check_mode else
-            "".join(f"{k}=={v}\n" for k, v in sorted({**{k: v for k, v in before.items() if k not in result["removed"]},
-                                                       **result["added"],
-                                                       **{k: v["to"] for k, v in result["updated"].items()}}.items())),
+            "after": "".join(f"{k}=={v}\n" for k, v in sorted(after.items())),
         }
     result["commands"] = [" ".join(a if len(a) < 200 else "<script>" for a in argv) for argv in runner.calls]
     result.pop("prefix", None)
