@@ -379,7 +379,7 @@ class CondaEnv:
         exists = os.path.isdir(os.path.join(prefix, "conda-meta"))
         before = self.records(prefix) if exists else {}
         unmet, extra = compare(before, req["specs"], p["prune"])
-        pip_unmet, _ = self.pip_unmet(prefix, req["pip"]) if exists and rq.have_packaging() else (list(req["pip"]), {})
+        pip_unmet = self.pip_unmet(prefix, req["pip"])[0] if exists and rq.have_packaging() else list(req["pip"])
         result["packages"] = {n: r["version"] for n, r in sorted(before.items())}
         result["unmet"] = unmet
         if exists and not unmet and not extra and not pip_unmet:
@@ -403,7 +403,7 @@ class CondaEnv:
             if pip_unmet or (req["pip"] and after is not before):
                 result["pip"] = self.apply_pip(prefix, req["pip"])
             after = self.records(prefix)
-            still, _ = compare(after, req["specs"], False)
+            still = compare(after, req["specs"], False)[0]
             if still:
                 raise CondaEnvError(f"After the {engine} run, {prefix} still does not meet: {', '.join(still)}.", unmet=still)
         except BaseException:
@@ -479,8 +479,8 @@ class CondaEnv:
         old = os.path.join(parent, f".{base}.mlhost-old-{secrets.token_hex(3)}")
         try:
             self.rattler("install", prefix, new, req, before)
-            built, _ = _conda.read_records(self.root, new)
-            unmet, _ = compare(built, req["specs"], False)
+            built = _conda.read_records(self.root, new)[0]
+            unmet = compare(built, req["specs"], False)[0]
             if unmet:
                 raise CondaEnvError(f"The new environment does not meet {', '.join(unmet)}; the environment at {prefix} was left as it was.")
             _venv.clear_world_writable(new)
@@ -499,8 +499,9 @@ class CondaEnv:
     # --- mamba / conda ---------------------------------------------------------------------------------
     def apply_conda(self, engine: str, exe: str | None, prefix: str, req: dict[str, t.Any], before: dict[str, dict[str, t.Any]],
                     exists: bool, extra: list[str]) -> dict[str, dict[str, t.Any]]:
-        assert exe
-        unmet, _ = compare(before, req["specs"], False)
+        if not exe:
+            raise CondaEnvError(f"engine {engine}: no {engine} program in the conda base.")
+        unmet = compare(before, req["specs"], False)[0]
         if unmet or not exists:
             argv = conda_command(exe, "install" if exists else "create", prefix, req["channels"], self.solve_specs(req, before))
             result = self.runner.run(argv, check=False, timeout=self.p["timeout"])
@@ -528,7 +529,7 @@ class CondaEnv:
             raise CondaEnvError(f"The pip subsection needs python (and pip) in the environment, and {prefix} has no bin/python: "
                                 "add python and pip to dependencies.")
         self.ensure_tools(need_rattler=False)
-        _, before = self.pip_unmet(prefix, pip)
+        before = self.pip_unmet(prefix, pip)[1]
         req_file = os.path.join(prefix, "conda-meta", "mlhost-pip-requirements.txt")
         with open(req_file, "w", encoding="utf-8") as handle:
             handle.write("".join(f"{line}\n" for line in pip))
@@ -540,7 +541,7 @@ class CondaEnv:
         if result is None or result.rc != 0:
             raise CondaEnvError(f"pip could not install the pip subsection into {prefix}: {_tail(result, 12)}", failing=_venv.failing_requirement(
                 (result.err + result.out) if result else "", [rq.canonical(r.name) for r in rq.parse_lines(pip, "pip")]))
-        _, after = self.pip_unmet(prefix, pip)
+        after = self.pip_unmet(prefix, pip)[1]
         return rq.diff_installed(before, after)
 
     def _undo(self, prefix: str) -> None:

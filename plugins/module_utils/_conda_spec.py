@@ -82,7 +82,7 @@ class Version:
         if "!" in norm:
             head, norm = norm.split("!", 1)
             epoch = int(head)
-        main, _, local = norm.partition("+")
+        main, _sep, local = norm.partition("+")
         self.epoch = epoch
         self.main = _components(main)
         self.local = _components(local) if local else []

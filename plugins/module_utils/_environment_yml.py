@@ -109,7 +109,7 @@ def simple_yaml(text: str, source: str) -> t.Any:
         if body.startswith("- ") or body == "-":
             seq = []
             while pos < len(lines) and lines[pos][1] == ind and (lines[pos][2].startswith("- ") or lines[pos][2] == "-"):
-                number, _, body = lines[pos]
+                number, _ind, body = lines[pos]
                 item = body[1:].strip()
                 pos += 1
                 if not item:
@@ -132,7 +132,7 @@ def simple_yaml(text: str, source: str) -> t.Any:
         nonlocal pos
         out: dict[str, t.Any] = {}
         while pos < len(lines) and lines[pos][1] == ind:
-            number, _, body = lines[pos]
+            number, _ind, body = lines[pos]
             kv = _split_key(body)
             if kv is None:
                 raise EnvFileError(f"{source} line {number}: expected 'key: value', found {body!r}.")

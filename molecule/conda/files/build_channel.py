@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Build a small, real conda channel for the tests: real .conda packages
 (conda-package-handling) indexed into real repodata.json (py-rattler's

@@ -1,4 +1,4 @@
-#!/bin/bash
+# shellcheck shell=bash
 # SPDX-License-Identifier: GPL-3.0-or-later
 # STAND-IN for a Miniforge installer (conda-forge's installers cannot be
 # downloaded on the test bed). It takes the options the real one takes in

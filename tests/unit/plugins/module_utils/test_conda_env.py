@@ -117,7 +117,7 @@ def test_bad_input_is_refused(tmp_path, overrides, expect):
 
 def test_prefix_from_name_and_from_file(tmp_path):
     (tmp_path / "base").mkdir()
-    prefix, _ = _conda_env.validate(params(tmp_path, prefix=None, name="greet"))
+    prefix = _conda_env.validate(params(tmp_path, prefix=None, name="greet"))[0]
     assert prefix == str(tmp_path / "base" / "envs" / "greet")
     env_file = tmp_path / "environment.yml"
     env_file.write_text("name: fromfile\nchannels: [conda-forge]\ndependencies: [python=3.11]\n")

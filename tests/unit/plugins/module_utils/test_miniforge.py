@@ -165,7 +165,7 @@ def test_download_goes_to_a_temp_file_beside_and_is_verified(tmp_path, installer
         shutil.copyfile(installer, dest)
 
     p = params(tmp_path, installer="https://mirror.example/Miniforge3.sh", sha256=sha(installer), ssl_verify="auto")
-    result, _ = run(p, fetch=fetch)
+    result = run(p, fetch=fetch)[0]
     assert result["installed"]
     assert seen[0][:2] == ("https://mirror.example/Miniforge3.sh", str(tmp_path / "opt"))
     assert os.listdir(tmp_path / "opt") == ["miniforge3"]
@@ -203,9 +203,9 @@ def test_condarc_drift_is_repaired_and_absent_removes(tmp_path, installer):
     run(params(tmp_path))
     condarc = tmp_path / "opt" / "miniforge3" / ".condarc"
     condarc.write_text("channels:\n  - defaults\n")
-    result, _ = run(params(tmp_path))
+    result = run(params(tmp_path))[0]
     assert result["changed"] and not result["installed"]
     assert result["diff"]["before"] == "channels:\n  - defaults\n"
     assert "defaults" not in condarc.read_text()
-    result, _ = run(params(tmp_path, state="absent"))
+    result = run(params(tmp_path, state="absent"))[0]
     assert result["changed"] and not (tmp_path / "opt" / "miniforge3").exists()
