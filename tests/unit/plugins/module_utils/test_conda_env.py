@@ -281,3 +281,69 @@ def test_captured_records_agree_with_the_captured_channel_index():
             entry = repodata[record["fn"]]
             assert (entry["name"], entry["version"], entry["md5"], entry["depends"]) == (
                 record["name"], record["version"], record["md5"], record["depends"])
+
+
+# --- the pip subsection (the env's python and pip are stand-ins answering through the one door) ----------
+
+def probe_answer(packages):
+    return json.dumps({"python": "3.11.10", "prefix": "/x", "packages": packages,
+                       "markers": {"python_version": "3.11", "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
+                                   "platform_machine": "x86_64", "implementation_name": "cpython", "python_full_version": "3.11.10",
+                                   "platform_python_implementation": "CPython", "platform_release": "6.1", "platform_version": "#1",
+                                   "implementation_version": "3.11.10"}})
+
+
+@pytest.fixture
+def env_with_python(tmp_path, greet10):
+    """The captured env plus a python record and an executable bin/python (a stand-in)."""
+    record = {"name": "python", "version": "3.11.10", "build": "h_0", "depends": []}
+    (greet10 / "conda-meta" / "python-3.11.10-h_0.json").write_text(json.dumps(record))
+    python = greet10 / "bin" / "python"
+    python.parent.mkdir(exist_ok=True)
+    python.write_text("#!/bin/false\n")
+    python.chmod(0o755)
+    return greet10
+
+
+def test_pip_subsection_met_runs_only_the_probe(tmp_path, env_with_python):
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+    env_file = tmp_path / "environment.yml"
+    env_file.write_text("channels: [file:///srv/c]\ndependencies:\n  - mlhost-greet\n  - python=3.11\n  - pip:\n    - six>=1.16\n")
+    python = str(env_with_python / "bin" / "python")
+    p = params(tmp_path, file=str(env_file), specs=[])
+    prefix, req = _conda_env.validate(p)
+    assert [s.text for s in req["specs"]] == ["mlhost-greet", "python=3.11", "pip"]
+    # pip (added because of the pip subsection) is not in the env yet: that is a conda change, so give it a record
+    (env_with_python / "conda-meta" / "pip-24.3-pyh_0.json").write_text(json.dumps({"name": "pip", "version": "24.3", "build": "pyh_0"}))
+    runner = FakeRunner({(python, "-I", "-c", _venv.PROBE): (0, probe_answer({"six": "1.17.0", "pip": "24.3"}), "")})
+    result = _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    assert result["changed"] is False and len(runner.calls) == 1
+
+
+def test_pip_subsection_unmet_installs_with_the_envs_own_pip(tmp_path, env_with_python):
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+    (env_with_python / "conda-meta" / "pip-24.3-pyh_0.json").write_text(json.dumps({"name": "pip", "version": "24.3", "build": "pyh_0"}))
+    python = str(env_with_python / "bin" / "python")
+    p = params(tmp_path, specs=["mlhost-greet"], ca_bundle="/etc/ssl/certs/ca-certificates.crt")
+    prefix, req = _conda_env.validate(p)
+    req["pip"] = ["six==1.17.0"]
+    install = (python, "-m", "pip", "install", "--no-warn-script-location", "-r", str(env_with_python / "conda-meta" / "mlhost-pip-requirements.txt"))
+
+    class Pip(FakeRunner):
+        installed = {"six": "1.16.0"}
+
+        def run(self, argv, **kwargs):
+            if tuple(argv) == install:
+                self.installed = {"six": "1.17.0"}
+                self.responses[install] = (0, "Successfully installed six-1.17.0", "")
+            self.responses[(python, "-I", "-c", _venv.PROBE)] = (0, probe_answer(self.installed), "")
+            return super().run(argv, **kwargs)
+
+    runner = Pip({})
+    result = _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    assert result["changed"] is True
+    assert result["pip"]["upgraded"] == {"six": {"from": "1.16.0", "to": "1.17.0"}}
+    assert list(install) in runner.calls
+    pip_env = runner.envs[runner.calls.index(list(install))]
+    assert pip_env["PIP_CERT"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert result["added"] == result["removed"] == result["updated"] == {}
