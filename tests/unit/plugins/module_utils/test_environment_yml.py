@@ -102,3 +102,9 @@ def test_read_file(tmp_path):
     path = tmp_path / "environment.yml"
     path.write_text(GOOD, encoding="utf-8")
     assert read_environment(str(path))["name"] == "train"
+
+
+@BOTH
+def test_document_start_marker(use_pyyaml):
+    env = parse_environment("---\nname: x\ndependencies: [a]\n", "x.yml", use_pyyaml)
+    assert (env["name"], env["conda"]) == ("x", ["a"])
