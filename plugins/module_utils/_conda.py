@@ -8,6 +8,7 @@ Everything is read from ``conda-meta``: no conda process is started.
 
 from __future__ import annotations
 
+import json
 import re
 import typing as t
 
@@ -52,3 +53,32 @@ def conda_installs(root: Sysroot, extra_prefixes: t.Iterable[str] = ()) -> list[
             }
         )
     return found
+
+
+RECORD_KEYS = ("name", "version", "build", "build_number", "depends", "channel", "subdir", "url", "md5", "fn", "requested_spec", "requested_specs")
+
+
+def read_records(root: Sysroot, prefix: str) -> tuple[dict[str, dict[str, t.Any]], list[str]]:
+    """The package records of an environment, from ``conda-meta/*.json``: (name -> record, unreadable files).
+
+    Records are what conda, mamba and rattler write after linking a package; only the
+    keys in RECORD_KEYS are kept. A file that does not parse is reported, not guessed at.
+    """
+    records: dict[str, dict[str, t.Any]] = {}
+    bad: list[str] = []
+    for name in sorted(root.listdir(prefix, "conda-meta")):
+        if not name.endswith(".json"):
+            continue
+        text = root.read(prefix, "conda-meta", name)
+        try:
+            data = json.loads(text or "")
+            record = {k: data[k] for k in RECORD_KEYS if k in data}
+            record["name"] = str(record["name"]).lower()
+            record["version"] = str(record["version"])
+            record.setdefault("build", "")
+            record.setdefault("depends", [])
+        except (ValueError, KeyError, TypeError):
+            bad.append(name)
+            continue
+        records[record["name"]] = record
+    return records, bad

@@ -24,6 +24,9 @@ cd "$work"   # away from the checkout and its ansible.cfg
 
 ansible-doc mlinfra.mlhost.host_facts | grep -q 'sysroot' || { echo "FAIL: ansible-doc shows no sysroot option" >&2; exit 1; }
 ansible-doc -t role mlinfra.mlhost.ml_host | grep -q 'mlhost_gpu' || { echo "FAIL: ansible-doc shows no mlhost_gpu" >&2; exit 1; }
+ansible-doc mlinfra.mlhost.miniforge | grep -q 'sha256' || { echo "FAIL: ansible-doc shows no miniforge sha256 option" >&2; exit 1; }
+ansible-doc mlinfra.mlhost.conda_env | grep -q 'engine' || { echo "FAIL: ansible-doc shows no conda_env engine option" >&2; exit 1; }
+ansible-doc -t role mlinfra.mlhost.miniforge | grep -q 'mlhost_conda_envs' || { echo "FAIL: ansible-doc shows no mlhost_conda_envs" >&2; exit 1; }
 
 run_facts() {
   ansible localhost -c local -e ansible_python_interpreter="$(command -v python3)" \

@@ -1,0 +1,244 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: conda_env
+short_description: Create and update conda environments from an environment.yml or match specs, changing only what must change
+version_added: 0.1.0
+description:
+  - Makes the conda environment at O(prefix) (or O(conda)/envs/O(name)) hold what an environment.yml (O(file)) or
+    O(specs) ask for, and reports the packages added, removed and updated.
+  - Idempotent by comparison. The environment's C(conda-meta/*.json) records are read and compared with the
+    requested match specs under conda's version rules (C(==), C(>=), C(<), C(,), C(|), C(*) globs, C(=1.2)
+    meaning 1.2.*, build strings); the C(pip:) subsection is compared in the environment's own Python. When the
+    request is met, no solver runs and the result is V(changed=false).
+  - "Engines: V(rattler) (py-rattler, installed with the module's own tool venv; no conda base needed) builds the
+    new environment beside the old one and swaps them, so a failed update leaves the old environment as it was;
+    V(mamba) and V(conda) run the base's CLI with C(--json), relying on conda's transaction (solve before any change,
+    rollback on a failed link), and the result is checked against the request afterwards."
+  - C(defaults) and Anaconda's repositories are refused (Anaconda's terms of service).
+author:
+  - mlinfra.mlhost developers (@mlinfra)
+options:
+  name:
+    description: The environment's name; it lives in O(conda)/envs/O(name). A plain name only (no C(/), no C(..), not C(base)).
+    type: str
+  prefix:
+    description: The environment's absolute path (instead of O(name)). System directories and the conda base itself are refused.
+    type: path
+  file:
+    description:
+      - An environment.yml on the host (C(name), C(prefix), C(channels), C(dependencies) with an optional C(pip:) subsection).
+      - Its name or prefix is used when neither O(name) nor O(prefix) is given.
+    type: path
+  specs:
+    description: Match specs (C(python=3.11), C(numpy >=1.26,<2)), beside or instead of O(file).
+    type: list
+    elements: str
+    default: []
+  channels:
+    description: Channels (names or http(s)/file URLs), after those of O(file). With V(mamba)/V(conda), only these are used when given (C(--override-channels)).
+    type: list
+    elements: str
+    default: []
+  conda:
+    description: The conda base (a Miniforge prefix) whose C(envs/) holds named environments and whose mamba/conda the CLI engines run.
+    type: path
+    default: /opt/miniforge3
+  prune:
+    description: Also remove packages that the request does not need (outside the dependency closure of the requested specs).
+    type: bool
+    default: false
+  engine:
+    description:
+      - V(auto) is mamba when the base has it, else conda, else rattler.
+      - V(rattler) installs C(py-rattler) (pinned) into a venv under O(tool_dir) and solves from the channels directly.
+    type: str
+    choices: [auto, mamba, conda, rattler]
+    default: auto
+  lock_file:
+    description: Write an explicit lock (C(@EXPLICIT), one package URL with its md5 per line) of the environment here.
+    type: path
+  tool_dir:
+    description: Where the module keeps its tool venv (py-rattler and packaging) and rattler's package cache.
+    type: path
+    default: /opt/mlhost/tools
+  index_url:
+    description: The Python package index for the tool venv and the C(pip:) subsection (a mirror). May hold credentials; never logged.
+    type: str
+  find_links:
+    description: Local wheel directories for the tool venv and the C(pip:) subsection.
+    type: list
+    elements: str
+    default: []
+  ca_bundle:
+    description: A CA bundle for pip and rattler downloads (a TLS-intercepting proxy, a private mirror).
+    type: path
+  timeout:
+    description: Seconds a solve/install may run.
+    type: int
+    default: 1800
+  state:
+    description: V(present), or V(absent) (removes the environment; only a directory with C(conda-meta) is removed).
+    type: str
+    choices: [present, absent]
+    default: present
+extends_documentation_fragment:
+  - mlinfra.mlhost.attributes
+attributes:
+  check_mode:
+    support: full
+    details: Compares without side effects; with rattler (once its tool venv exists) or mamba/conda it also solves, so the plan shows real versions.
+  diff_mode:
+    support: full
+notes:
+  - conda's C(environment.yml) C(variables) key is not applied.
+  - Without O(prune), packages the environment holds beyond the request are kept (as conda install keeps them).
+seealso:
+  - module: mlinfra.mlhost.miniforge
+  - name: conda_env documentation
+    description: Engines, comparison rules and failure behaviour.
+    link: https://github.com/mlinfra/mlhost/blob/main/docs/modules/conda_env.md
+"""
+
+EXAMPLES = r"""
+- name: An environment from an environment.yml kept in git
+  mlinfra.mlhost.conda_env:
+    file: /etc/mlhost/envs/train.yml
+    conda: /opt/miniforge3
+    prune: true
+    lock_file: /opt/miniforge3/envs/train.lock
+
+- name: From match specs, with rattler and a local channel (no conda base needed)
+  mlinfra.mlhost.conda_env:
+    prefix: /opt/envs/tools
+    specs: ["python=3.12", "numpy >=1.26,<2"]
+    channels: [file:///srv/conda-channel]
+    engine: rattler
+"""
+
+RETURN = r"""
+env_prefix:
+  description: The environment's path.
+  type: str
+  returned: always
+  sample: /opt/miniforge3/envs/train
+engine:
+  description: The engine chosen (mamba, conda or rattler).
+  type: str
+  returned: when state is present
+  sample: rattler
+packages:
+  description: Conda packages the environment holds after the run (name to version).
+  type: dict
+  returned: always
+  sample: {python: 3.11.10, numpy: 1.26.4}
+added:
+  description: Packages added (name to version).
+  type: dict
+  returned: always
+  sample: {numpy: 1.26.4}
+removed:
+  description: Packages removed (name to version).
+  type: dict
+  returned: always
+  sample: {scipy: 1.14.1}
+updated:
+  description: Packages whose version or build changed (name to {from, to}, as version-build).
+  type: dict
+  returned: always
+  sample: {python: {from: 3.11.9-h1_0, to: 3.11.10-h2_0}}
+pip:
+  description: Changes of the pip subsection (added, removed, upgraded, downgraded; in check mode the unmet requirements under install).
+  type: dict
+  returned: always
+  sample: {added: {requests: 2.32.3}, removed: {}, upgraded: {}, downgraded: {}}
+unmet:
+  description: Requested match specs the environment did not meet before the run (empty after a successful change).
+  type: list
+  elements: str
+  returned: when state is present
+  sample: ["numpy >=1.26,<2"]
+lock:
+  description: The explicit lock file written, or null.
+  type: str
+  returned: always
+  sample: /opt/miniforge3/envs/train.lock
+commands:
+  description: The commands this run ran, in order (inline scripts shown as C(<script>)).
+  type: list
+  elements: str
+  returned: always
+  sample: ["/opt/mlhost/tools/conda-venv/bin/python -I -c <script>"]
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._conda_env import CondaEnv, CondaEnvError, validate
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._requirements import RequirementError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import EnvError
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "name": {"type": "str"},
+            "prefix": {"type": "path"},
+            "file": {"type": "path"},
+            "specs": {"type": "list", "elements": "str", "default": []},
+            "channels": {"type": "list", "elements": "str", "default": []},
+            "conda": {"type": "path", "default": "/opt/miniforge3"},
+            "prune": {"type": "bool", "default": False},
+            "engine": {"type": "str", "choices": ["auto", "mamba", "conda", "rattler"], "default": "auto"},
+            "lock_file": {"type": "path"},
+            "tool_dir": {"type": "path", "default": "/opt/mlhost/tools"},
+            "index_url": {"type": "str", "no_log": True},
+            "find_links": {"type": "list", "elements": "str", "default": []},
+            "ca_bundle": {"type": "path"},
+            "timeout": {"type": "int", "default": 1800},
+            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+        },
+        mutually_exclusive=[("name", "prefix")],
+        supports_check_mode=True,
+    )
+    runner = Runner(module)
+    env = CondaEnv(module.params, runner, module.check_mode)
+    try:
+        prefix, request = validate(module.params, module.check_mode)
+        result = env.run(prefix, request)
+    except (CondaEnvError, EnvError, RequirementError) as exc:
+        module.fail_json(msg=getattr(exc, "msg", str(exc)), **getattr(exc, "details", {}))
+    for warning in env.warnings:
+        module.warn(warning)
+    if module._diff:
+        # before: the env as it was; after: as it is now (in check mode: as the plan would leave it)
+        now = result.get("packages", {})
+        updated_to = {k: v["to"] for k, v in result["updated"].items()}
+        if module.check_mode:
+            before = dict(now)
+            after = {k: v for k, v in now.items() if k not in result["removed"]}
+            after.update(result["added"])
+            after.update(updated_to)
+        else:
+            after = dict(now)
+            before = {k: v for k, v in now.items() if k not in result["added"]}
+            before.update(result["removed"])
+            before.update({k: v["from"] for k, v in result["updated"].items()})
+        result["diff"] = {
+            "before": "".join(f"{k}=={v}\n" for k, v in sorted(before.items())),
+            "after": "".join(f"{k}=={v}\n" for k, v in sorted(after.items())),
+        }
+    result["commands"] = [" ".join(a if len(a) < 200 else "<script>" for a in argv) for argv in runner.calls]
+    result.pop("prefix", None)
+    result["env_prefix"] = prefix
+    result["lock"] = module.params["lock_file"] if module.params["state"] == "present" else None
+    module.exit_json(**result)
+
+
+if __name__ == "__main__":
+    main()

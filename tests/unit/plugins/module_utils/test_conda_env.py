@@ -1,0 +1,349 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""conda_env's decisions on captured conda-meta trees, and the mamba/conda command lines.
+
+The conda-meta records under fixtures/conda/ are CAPTURED: written by
+py-rattler 0.28.0 installing packages of the test channel that
+molecule/conda/files/build_channel.py builds. The mamba/conda CLI is a
+STAND-IN here (FakeRunner with --json answers in conda's format): no conda
+binary can be had on the test bed.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda, _conda_env
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._conda_spec import MatchSpec
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+from mlhost_testlib import FIXTURES, FakeRunner
+
+
+def params(tmp_path, **overrides):
+    base = {"name": None, "prefix": str(tmp_path / "envs" / "greet"), "file": None, "specs": ["mlhost-greet=1.0", "mlhost-extra"],
+            "channels": ["file:///srv/conda-channel"], "conda": str(tmp_path / "base"), "prune": False, "engine": "rattler",
+            "lock_file": None, "tool_dir": str(tmp_path / "tools"), "index_url": None, "find_links": [], "ca_bundle": None,
+            "timeout": 60, "state": "present"}
+    base.update(overrides)
+    return base
+
+
+@pytest.fixture
+def greet10(tmp_path):
+    """An env made by py-rattler: greet 1.0.0, data 1.0.0, extra 0.1.0 (captured records)."""
+    prefix = tmp_path / "envs" / "greet"
+    shutil.copytree(FIXTURES / "conda" / "env-greet10", prefix)
+    return prefix
+
+
+def records(name):
+    found, bad = _conda.read_records(Sysroot(str(FIXTURES / "conda" / name)), "/")
+    assert bad == []
+    return found
+
+
+def test_read_records_from_captured_conda_meta():
+    found = records("env-greet10")
+    assert sorted(found) == ["mlhost-data", "mlhost-extra", "mlhost-greet"]
+    greet = found["mlhost-greet"]
+    assert (greet["version"], greet["build"], greet["depends"]) == ("1.0.0", "0", ["mlhost-data >=1"])
+    assert greet["url"].endswith("/noarch/mlhost-greet-1.0.0-0.conda")
+    assert greet["requested_specs"] == ["mlhost-greet 1.0.*"]
+
+
+def test_unreadable_record_is_reported_not_guessed(tree):
+    root = tree({"env/conda-meta/good-1-0.json": json.dumps({"name": "good", "version": "1"}),
+                 "env/conda-meta/bad-1-0.json": "{not json", "env/conda-meta/history": ""})
+    found, bad = _conda.read_records(Sysroot(str(root)), "/env")
+    assert list(found) == ["good"] and bad == ["bad-1-0.json"]
+
+
+@pytest.mark.parametrize("specs,prune,unmet,extra", [
+    (["mlhost-greet=1.0", "mlhost-extra"], False, [], []),
+    (["mlhost-greet=1.0", "mlhost-extra"], True, [], []),
+    (["mlhost-greet"], True, [], ["mlhost-extra"]),          # data stays: greet depends on it
+    (["mlhost-greet"], False, [], []),
+    (["mlhost-greet >=1.1"], False, ["mlhost-greet >=1.1"], []),
+    (["mlhost-greet 1.0.0 0"], False, [], []),
+    (["mlhost-greet 1.0.0 1"], False, ["mlhost-greet 1.0.0 1"], []),
+    (["mlhost-data <2"], True, [], ["mlhost-extra", "mlhost-greet"]),
+    (["mlhost-data >=2"], False, ["mlhost-data >=2"], []),
+    (["python"], False, ["python"], []),
+])
+def test_compare_on_captured_records(specs, prune, unmet, extra):
+    assert _conda_env.compare(records("env-greet10"), [MatchSpec(s) for s in specs], prune) == (unmet, extra)
+
+
+def test_diff_between_two_captured_envs():
+    assert _conda_env.diff_records(records("env-greet10"), records("env-greet11")) == {
+        "added": {}, "removed": {"mlhost-extra": "0.1.0"},
+        "updated": {"mlhost-data": {"from": "1.0.0-0", "to": "2.0.0-0"}, "mlhost-greet": {"from": "1.0.0-0", "to": "1.1.0-0"}}}
+
+
+def test_explicit_lock():
+    text = _conda_env.explicit_lock(records("env-greet11"), "/opt/envs/greet")
+    lines = [line for line in text.splitlines() if not line.startswith("#")]
+    assert lines == ["@EXPLICIT",
+                     "file:///tmp/chan/noarch/mlhost-data-2.0.0-0.conda#150b9f0cc83387e18ef03960ee972ec0",
+                     "file:///tmp/chan/noarch/mlhost-greet-1.1.0-0.conda#" + records("env-greet11")["mlhost-greet"]["md5"]]
+
+
+# --- validation --------------------------------------------------------------------------
+
+@pytest.mark.parametrize("overrides,expect", [
+    ({"prefix": None, "name": "../x"}, "not a plain name"),
+    ({"prefix": None, "name": "a/b"}, "not a plain name"),
+    ({"prefix": None, "name": "base"}, "not a plain name"),
+    ({"prefix": "/usr/lib/env"}, "system directory"),
+    ({"prefix": "/opt"}, "system directory"),
+    ({"prefix": "relative/env"}, "absolute path"),
+    ({"specs": []}, "Nothing to install"),
+    ({"specs": ["numpy >=<1"]}, "is not valid"),
+    ({"specs": ["numpy", "numpy >=1"]}, "requested more than once"),
+    ({"channels": ["defaults"]}, "terms of service"),
+    ({"channels": ["https://repo.anaconda.com/pkgs/main"]}, "terms of service"),
+    ({"channels": ["ftp://mirror/conda"]}, "not an http"),
+    ({"file": "/nonexistent/environment.yml", "specs": []}, "does not exist on the host"),
+    ({"file": "env.yml"}, "absolute path"),
+    ({"lock_file": "lock.txt"}, "absolute path"),
+    ({"prefix": None, "name": "greet"}, "does not exist"),
+])
+def test_bad_input_is_refused(tmp_path, overrides, expect):
+    with pytest.raises(_conda_env.CondaEnvError, match=expect):
+        _conda_env.validate(params(tmp_path, **overrides))
+
+
+def test_prefix_from_name_and_from_file(tmp_path):
+    (tmp_path / "base").mkdir()
+    prefix = _conda_env.validate(params(tmp_path, prefix=None, name="greet"))[0]
+    assert prefix == str(tmp_path / "base" / "envs" / "greet")
+    env_file = tmp_path / "environment.yml"
+    env_file.write_text("name: fromfile\nchannels: [conda-forge]\ndependencies: [python=3.11]\n")
+    prefix, req = _conda_env.validate(params(tmp_path, prefix=None, file=str(env_file), specs=[], channels=["file:///x"]))
+    assert prefix == str(tmp_path / "base" / "envs" / "fromfile")
+    assert req["channels"] == ["conda-forge", "file:///x"]
+    assert [s.text for s in req["specs"]] == ["python=3.11"]
+
+
+# --- runs -------------------------------------------------------------------------------------
+
+def test_met_request_runs_nothing(tmp_path, greet10):
+    p = params(tmp_path)
+    prefix, req = _conda_env.validate(p)
+    runner = FakeRunner({})
+    result = _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    assert result["changed"] is False
+    assert runner.calls == []
+    assert result["packages"] == {"mlhost-data": "1.0.0", "mlhost-extra": "0.1.0", "mlhost-greet": "1.0.0"}
+
+
+def test_check_mode_without_rattler_reports_the_unmet_specs_and_runs_nothing(tmp_path, greet10):
+    p = params(tmp_path, specs=["mlhost-greet=1.1"], prune=True)
+    prefix, req = _conda_env.validate(p, check_mode=True)
+    runner = FakeRunner({})
+    env = _conda_env.CondaEnv(p, runner, True)
+    result = env.run(prefix, req)
+    assert result["changed"] is True and runner.calls == []
+    assert result["added"] == {"mlhost-greet=1.1": "(unsolved)"}
+    assert result["removed"] == {"mlhost-extra": "0.1.0"}
+    assert any("cannot solve" in w for w in env.warnings)
+    assert sorted(p.name for p in (greet10 / "conda-meta").iterdir())[0] == "history"  # untouched
+
+
+def test_state_absent_removes_only_conda_envs(tmp_path, greet10):
+    p = params(tmp_path, state="absent")
+    prefix, req = _conda_env.validate(p)
+    result = _conda_env.CondaEnv(p, FakeRunner({}), False).run(prefix, req)
+    assert result["changed"] and not greet10.exists()
+    assert result["removed"] == {"mlhost-data": "1.0.0", "mlhost-extra": "0.1.0", "mlhost-greet": "1.0.0"}
+    (tmp_path / "envs" / "plain").mkdir(parents=True)
+    p = params(tmp_path, state="absent", prefix=str(tmp_path / "envs" / "plain"))
+    with pytest.raises(_conda_env.CondaEnvError, match="not a conda environment"):
+        _conda_env.CondaEnv(p, FakeRunner({}), False).run(*_conda_env.validate(p))
+
+
+# --- the mamba/conda CLI (STAND-IN answers in conda's --json format) ---------------------------
+
+def base_with(tmp_path, program):
+    exe = tmp_path / "base" / "bin" / program
+    exe.parent.mkdir(parents=True, exist_ok=True)
+    exe.write_text("#!/bin/sh\nexit 99\n")
+    exe.chmod(0o755)
+    return str(exe)
+
+
+def test_conda_command_lines():
+    assert _conda_env.conda_command("/b/bin/mamba", "create", "/e", ["conda-forge"], ["python=3.11"]) == [
+        "/b/bin/mamba", "create", "--yes", "--json", "--quiet", "--prefix", "/e", "--override-channels",
+        "--channel", "conda-forge", "--strict-channel-priority", "python=3.11"]
+    assert _conda_env.conda_command("/b/bin/conda", "install", "/e", [], ["x"], dry_run=True) == [
+        "/b/bin/conda", "install", "--yes", "--json", "--quiet", "--prefix", "/e", "--strict-channel-priority", "--dry-run", "x"]
+    assert _conda_env.conda_command("/b/bin/conda", "remove", "/e", ["ignored"], ["x"]) == [
+        "/b/bin/conda", "remove", "--yes", "--json", "--quiet", "--prefix", "/e", "x"]
+
+
+def test_engine_auto_prefers_mamba_then_conda_then_rattler(tmp_path):
+    env = _conda_env.CondaEnv(params(tmp_path, engine="auto"), FakeRunner({}), False)
+    assert env.engine() == ("rattler", None)
+    conda = base_with(tmp_path, "conda")
+    assert env.engine() == ("conda", conda)
+    mamba = base_with(tmp_path, "mamba")
+    assert env.engine() == ("mamba", mamba)
+    with pytest.raises(_conda_env.CondaEnvError, match="use engine: rattler"):
+        _conda_env.CondaEnv(params(tmp_path, engine="mamba", conda=str(tmp_path / "nobase")), FakeRunner({}), False).engine()
+
+
+def test_stand_in_mamba_update_is_one_install_then_verified(tmp_path, greet10):
+    mamba = base_with(tmp_path, "mamba")
+    p = params(tmp_path, engine="auto", specs=["mlhost-greet=1.1"])
+    prefix, req = _conda_env.validate(p)
+    argv = _conda_env.conda_command(mamba, "install", prefix, ["file:///srv/conda-channel"], ["mlhost-greet=1.1", "mlhost-extra"])
+
+    class Applying(FakeRunner):
+        def run(self, argv, **kwargs):
+            out = super().run(argv, **kwargs)
+            # what the real mamba would have left: the records of a 1.1 env
+            shutil.rmtree(greet10 / "conda-meta")
+            shutil.copytree(FIXTURES / "conda" / "env-greet11" / "conda-meta", greet10 / "conda-meta")
+            return out
+
+    answer = {"success": True, "actions": {"LINK": [{"name": "mlhost-greet", "version": "1.1.0", "build_string": "0"}],
+                                           "UNLINK": [{"name": "mlhost-greet", "version": "1.0.0", "build_string": "0"}]}}
+    runner = Applying({tuple(argv): (0, json.dumps(answer), "")})
+    result = _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    assert runner.calls == [argv]
+    assert result["engine"] == "mamba" and result["changed"]
+    # reported from what conda-meta holds afterwards, not from the CLI's claims
+    assert result["updated"] == {"mlhost-data": {"from": "1.0.0-0", "to": "2.0.0-0"}, "mlhost-greet": {"from": "1.0.0-0", "to": "1.1.0-0"}}
+    assert result["removed"] == {"mlhost-extra": "0.1.0"}
+
+
+def test_stand_in_conda_unsatisfiable_fails_and_names_it(tmp_path, greet10):
+    conda = base_with(tmp_path, "conda")
+    p = params(tmp_path, engine="conda", specs=["mlhost-greet >=5"], channels=[])
+    prefix, req = _conda_env.validate(p)
+    argv = _conda_env.conda_command(conda, "install", prefix, [], ["mlhost-greet >=5", "mlhost-extra"])
+    error = {"success": False, "exception_name": "PackagesNotFoundError", "error": "PackagesNotFoundError: ...",
+             "message": "The following packages are not available from current channels:\n\n  - mlhost-greet[version='>=5']"}
+    runner = FakeRunner({tuple(argv): (1, json.dumps(error), "")})
+    with pytest.raises(_conda_env.CondaEnvError, match=r"(?s)not available.*PackagesNotFoundError.*left as it was") as info:
+        _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    assert info.value.details["engine_error"] == "PackagesNotFoundError"
+
+
+def test_stand_in_conda_check_mode_is_a_dry_run_plan(tmp_path, greet10):
+    conda = base_with(tmp_path, "conda")
+    p = params(tmp_path, engine="conda", specs=["mlhost-greet=1.1"], prune=True)
+    prefix, req = _conda_env.validate(p)
+    argv = _conda_env.conda_command(conda, "install", prefix, ["file:///srv/conda-channel"], ["mlhost-greet=1.1"], dry_run=True)
+    answer = {"success": True, "dry_run": True, "actions": {
+        "LINK": [{"name": "mlhost-greet", "version": "1.1.0", "build_string": "0"}],
+        "UNLINK": [{"name": "mlhost-greet", "version": "1.0.0", "build_string": "0"}]}}
+    result = _conda_env.CondaEnv(p, FakeRunner({tuple(argv): (0, json.dumps(answer), "")}), True).run(prefix, req)
+    assert result["changed"] is True
+    assert result["updated"] == {"mlhost-greet": {"from": "1.0.0-0", "to": "1.1.0-0"}}
+    assert result["removed"] == {"mlhost-extra": "0.1.0"}
+    assert (greet10 / "conda-meta" / "mlhost-greet-1.0.0-0.json").exists()
+
+
+# --- rattler (its helper's answer is a stand-in here; molecule/conda runs it for real) -----------
+
+def test_rattler_failure_leaves_the_env_and_no_new_directory(tmp_path, greet10, monkeypatch):
+    p = params(tmp_path, specs=["mlhost-greet >=5"])
+    prefix, req = _conda_env.validate(p)
+    env = _conda_env.CondaEnv(p, None, False)
+    monkeypatch.setattr(env, "ensure_tools", lambda need_rattler: True)
+
+    class Door:
+        calls = []
+
+        def run(self, argv, check=True, data=None, timeout=None, env=None, cwd=None):
+            self.calls.append(json.loads(data))
+            from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import CommandResult
+            return CommandResult(2, json.dumps({"error": "SolverError", "message": "No candidates were found for mlhost-greet >=5."}), "")
+
+    env.runner = Door()
+    with pytest.raises(_conda_env.CondaEnvError, match="(?s)SolverError.*fix the specs.*left as it was"):
+        env.run(prefix, req)
+    request = Door.calls[0]
+    assert request["mode"] == "install" and request["prefix"] == prefix and request["target"] != prefix
+    assert request["specs"] == ["mlhost-greet >=5", "mlhost-extra"]
+    assert sorted(p.name for p in greet10.parent.iterdir()) == ["greet"]
+    assert (greet10 / "conda-meta" / "mlhost-greet-1.0.0-0.json").exists()
+
+
+def test_captured_records_agree_with_the_captured_channel_index():
+    repodata = json.loads((FIXTURES / "conda" / "channel-noarch-repodata.json").read_text())["packages.conda"]
+    for env in ("env-greet10", "env-greet11"):
+        for record in records(env).values():
+            entry = repodata[record["fn"]]
+            assert (entry["name"], entry["version"], entry["md5"], entry["depends"]) == (
+                record["name"], record["version"], record["md5"], record["depends"])
+
+
+# --- the pip subsection (the env's python and pip are stand-ins answering through the one door) ----------
+
+def probe_answer(packages):
+    return json.dumps({"python": "3.11.10", "prefix": "/x", "packages": packages,
+                       "markers": {"python_version": "3.11", "sys_platform": "linux", "platform_system": "Linux", "os_name": "posix",
+                                   "platform_machine": "x86_64", "implementation_name": "cpython", "python_full_version": "3.11.10",
+                                   "platform_python_implementation": "CPython", "platform_release": "6.1", "platform_version": "#1",
+                                   "implementation_version": "3.11.10"}})
+
+
+@pytest.fixture
+def env_with_python(tmp_path, greet10):
+    """The captured env plus a python record and an executable bin/python (a stand-in)."""
+    record = {"name": "python", "version": "3.11.10", "build": "h_0", "depends": []}
+    (greet10 / "conda-meta" / "python-3.11.10-h_0.json").write_text(json.dumps(record))
+    python = greet10 / "bin" / "python"
+    python.parent.mkdir(exist_ok=True)
+    python.write_text("#!/bin/false\n")
+    python.chmod(0o755)
+    return greet10
+
+
+def test_pip_subsection_met_runs_only_the_probe(tmp_path, env_with_python):
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+    env_file = tmp_path / "environment.yml"
+    env_file.write_text("channels: [file:///srv/c]\ndependencies:\n  - mlhost-greet\n  - python=3.11\n  - pip:\n    - six>=1.16\n")
+    python = str(env_with_python / "bin" / "python")
+    p = params(tmp_path, file=str(env_file), specs=[])
+    prefix, req = _conda_env.validate(p)
+    assert [s.text for s in req["specs"]] == ["mlhost-greet", "python=3.11", "pip"]
+    # pip (added because of the pip subsection) is not in the env yet: that is a conda change, so give it a record
+    (env_with_python / "conda-meta" / "pip-24.3-pyh_0.json").write_text(json.dumps({"name": "pip", "version": "24.3", "build": "pyh_0"}))
+    runner = FakeRunner({(python, "-I", "-c", _venv.PROBE): (0, probe_answer({"six": "1.17.0", "pip": "24.3"}), "")})
+    result = _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    assert result["changed"] is False and len(runner.calls) == 1
+
+
+def test_pip_subsection_unmet_installs_with_the_envs_own_pip(tmp_path, env_with_python):
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+    (env_with_python / "conda-meta" / "pip-24.3-pyh_0.json").write_text(json.dumps({"name": "pip", "version": "24.3", "build": "pyh_0"}))
+    python = str(env_with_python / "bin" / "python")
+    p = params(tmp_path, specs=["mlhost-greet"], ca_bundle="/etc/ssl/certs/ca-certificates.crt")
+    prefix, req = _conda_env.validate(p)
+    req["pip"] = ["six==1.17.0"]
+    install = (python, "-m", "pip", "install", "--no-warn-script-location", "-r", str(env_with_python / "conda-meta" / "mlhost-pip-requirements.txt"))
+
+    class Pip(FakeRunner):
+        installed = {"six": "1.16.0"}
+
+        def run(self, argv, **kwargs):
+            if tuple(argv) == install:
+                self.installed = {"six": "1.17.0"}
+                self.responses[install] = (0, "Successfully installed six-1.17.0", "")
+            self.responses[(python, "-I", "-c", _venv.PROBE)] = (0, probe_answer(self.installed), "")
+            return super().run(argv, **kwargs)
+
+    runner = Pip({})
+    result = _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    assert result["changed"] is True
+    assert result["pip"]["upgraded"] == {"six": {"from": "1.16.0", "to": "1.17.0"}}
+    assert list(install) in runner.calls
+    pip_env = runner.envs[runner.calls.index(list(install))]
+    assert pip_env["PIP_CERT"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert result["added"] == result["removed"] == result["updated"] == {}
