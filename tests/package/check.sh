@@ -64,4 +64,26 @@ assert facts["nvidia"]["loaded_version"] == "550.54.14", facts["nvidia"]
 print(f"rocky9 tree: {facts['distro']['id']} {facts['distro']['version']}, {facts['pkg_mgr']}, "
       f"{facts['gpus'][0]['name']}, loaded {facts['nvidia']['loaded_version']}")
 PY
+
+# The execution environment for AWX/AAP: ansible-builder (pinned in requirements/test.txt)
+# writes the build context offline; it must carry the collection's Python and system needs,
+# the collection from Galaxy, and the same ansible-core as requirements/site.txt.
+ee="$work/ee"
+(cd "$REPO" && ansible-builder create --file execution-environment.yml --context "$ee" --output-filename Containerfile >/dev/null)
+python3 - "$ee" "$REPO" <<'PY'
+import pathlib, re, sys
+ee, repo = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+containerfile = (ee / "Containerfile").read_text()
+assert "quay.io/centos/centos:stream9" in containerfile, "base image missing from the Containerfile"
+core_pin = re.search(r"^ansible-core==\S+", (repo / "requirements/site.txt").read_text(), re.M).group(0)
+assert core_pin in containerfile, f"{core_pin} (requirements/site.txt) is not what the EE installs"
+python_reqs = (ee / "_build/requirements.txt").read_text()
+for line in (repo / "meta/ee-requirements.txt").read_text().splitlines():
+    if line and not line.startswith("#"):
+        assert line in python_reqs, f"{line} missing from the EE's requirements.txt"
+bindep = (ee / "_build/bindep.txt").read_text()
+assert "openssh-clients [platform:rpm]" in bindep, bindep
+assert "mlinfra.mlhost" in (ee / "_build/requirements.yml").read_text()
+print(f"execution environment: context in {ee} ({core_pin}, {len(python_reqs.split())} Python requirements, bindep, Galaxy collections)")
+PY
 echo "package: ok"
