@@ -24,6 +24,9 @@ cd "$work"   # away from the checkout and its ansible.cfg
 
 ansible-doc mlinfra.mlhost.host_facts | grep -q 'sysroot' || { echo "FAIL: ansible-doc shows no sysroot option" >&2; exit 1; }
 ansible-doc -t role mlinfra.mlhost.ml_host | grep -q 'mlhost_gpu' || { echo "FAIL: ansible-doc shows no mlhost_gpu" >&2; exit 1; }
+ansible-doc -t role mlinfra.mlhost.ml_host | grep -q 'mlhost_ca_certificates' || { echo "FAIL: ansible-doc shows no mlhost_ca_certificates" >&2; exit 1; }
+ansible-doc mlinfra.mlhost.stack_check | grep -q 'fail_on_error' || { echo "FAIL: ansible-doc shows no stack_check fail_on_error" >&2; exit 1; }
+ansible-doc -t filter mlinfra.mlhost.fleet_report | grep -q 'hostvars' || { echo "FAIL: ansible-doc shows no fleet_report filter" >&2; exit 1; }
 
 run_facts() {
   ansible localhost -c local -e ansible_python_interpreter="$(command -v python3)" \
@@ -84,6 +87,7 @@ for line in (repo / "meta/ee-requirements.txt").read_text().splitlines():
 bindep = (ee / "_build/bindep.txt").read_text()
 assert "openssh-clients [platform:rpm]" in bindep, bindep
 assert "mlinfra.mlhost" in (ee / "_build/requirements.yml").read_text()
-print(f"execution environment: context in {ee} ({core_pin}, {len(python_reqs.split())} Python requirements, bindep, Galaxy collections)")
+count = len([l for l in python_reqs.splitlines() if l.strip() and not l.startswith("#")])
+print(f"execution environment: context in {ee} ({core_pin}, {count} Python requirement lines, bindep, Galaxy collections)")
 PY
 echo "package: ok"
