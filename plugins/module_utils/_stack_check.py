@@ -125,7 +125,7 @@ class StackCheck:
         if self._driver is None:
             loaded, _flavor = _nvidia.loaded_driver(self.root)
             pkg_mgr = _distro.pkg_mgr_for(_distro.distro_facts(self.root), self.root)
-            packages, _source = _host.installed_packages(self.root, pkg_mgr, lambda argv: self.run(argv))
+            packages, _source = _host.installed_packages(self.root, pkg_mgr, self.run)
             installed, _listing = _nvidia.installed_driver(packages)
             self._driver = {
                 "gpus": len(_nvidia.pci_gpus(self.root)),
@@ -163,7 +163,7 @@ class StackCheck:
     # --- the checks ----------------------------------------------------------
     def check_nvidia_smi(self) -> dict[str, t.Any]:
         drv = self.driver()
-        rows, cuda, status = _host.nvidia_smi(self.root, lambda argv: self.run(argv))
+        rows, cuda, status = _host.nvidia_smi(self.root, self.run)
         if status == "ok":
             if not rows:
                 return result("nvidia_smi", "failed", "nvidia-smi answered but lists no GPU.", gpus=[])

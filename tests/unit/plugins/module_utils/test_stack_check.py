@@ -68,7 +68,7 @@ def make(tree, files, responses, params, found=None):
     def run(argv, cwd=None, timeout=None):
         return runner.run(argv, check=False, cwd=cwd, timeout=timeout)
 
-    checker = StackCheck(root, run, lambda name: found.get(name), dict({"checks": [], "framework": "auto", "timeout": 60}, **params))
+    checker = StackCheck(root, run, found.get, dict({"checks": [], "framework": "auto", "timeout": 60}, **params))
     return checker, runner
 
 
@@ -102,7 +102,7 @@ def test_smi_rc9_without_an_installed_driver_is_a_failure(tree):
     files = {"etc/os-release": fixture_text("os-release/debian12"), "var/lib/dpkg/status": "",
              f"{H100_BASE}/vendor": "0x10de\n", f"{H100_BASE}/device": "0x2330\n", f"{H100_BASE}/class": "0x030200\n"}
     rc9 = (9, fixture_text("smi/nvidia-smi-no-driver.stdout"), "")
-    checker, _ = make(tree, files, {SMI_QUERY: rc9}, {"checks": ["nvidia_smi"]})
+    checker, _runner = make(tree, files, {SMI_QUERY: rc9}, {"checks": ["nvidia_smi"]})
     outcome = checker.run_all()
     assert outcome["failed_checks"] == ["nvidia_smi"]
     assert "rc=9" in outcome["checks"][0]["detail"]
@@ -112,7 +112,7 @@ def test_smi_rc9_without_an_installed_driver_is_a_failure(tree):
 def test_live_h100_answers(tree):
     csv = fixture_text("smi/h100-580.95.05.csv")
     banner = fixture_text("smi/banner-580.95.05.txt")
-    checker, _ = make(tree, h100_files(loaded=True), {SMI_QUERY: (0, csv, ""), ("nvidia-smi",): (0, banner, "")},
+    checker, _runner = make(tree, h100_files(loaded=True), {SMI_QUERY: (0, csv, ""), ("nvidia-smi",): (0, banner, "")},
                       {"checks": ["nvidia_smi"]})
     smi = checker.run_all()["checks"][0]
     assert smi["status"] == "ok"
@@ -161,14 +161,14 @@ def test_nvcc_compile_error_fails_with_the_compiler_output(tree, tmpdir_fixed):
     files = {"etc/os-release": fixture_text("os-release/debian13"), "usr/local/cuda/bin/nvcc": "#!/bin/sh\n"}
     exe, src = str(tmpdir_fixed / "vector_add"), str(tmpdir_fixed / "vector_add.cu")
     err = "nvcc fatal   : Cannot find compiler 'cl.exe' in PATH\n"
-    checker, _ = make(tree, files, {(NVCC, "--version"): (0, NVCC_VERSION, ""), (NVCC, "-o", exe, src): (1, "", err)}, {})
+    checker, _runner = make(tree, files, {(NVCC, "--version"): (0, NVCC_VERSION, ""), (NVCC, "-o", exe, src): (1, "", err)}, {})
     outcome = checker.run_all()
     assert outcome["failed_checks"] == ["nvcc"]
     assert "could not compile a vector-add kernel: nvcc fatal" in by_name(outcome)["nvcc"]["detail"]
 
 
 def test_explicit_nvcc_without_a_toolkit_fails_and_says_how(tree):
-    checker, _ = make(tree, {"etc/os-release": fixture_text("os-release/debian12")}, {}, {"checks": ["nvcc"]})
+    checker, _runner = make(tree, {"etc/os-release": fixture_text("os-release/debian12")}, {}, {"checks": ["nvcc"]})
     nvcc = checker.run_all()["checks"][0]
     assert nvcc["status"] == "failed" and "Install a CUDA toolkit or set cuda_home" in nvcc["detail"]
 
@@ -196,14 +196,14 @@ def probe_argv(framework="auto", live="0"):
      "/opt/mlhost/venvs/default: importing torch failed: ImportError: libcudnn.so.9: cannot open shared object file"),
 ])
 def test_python_env_on_a_cpu_host(tree, answer, status, detail):
-    checker, _ = make(tree, python_files(), {probe_argv(): answer}, {"python_env": ENV})
+    checker, _runner = make(tree, python_files(), {probe_argv(): answer}, {"python_env": ENV})
     py = by_name(checker.run_all())["python"]
     assert (py["status"], py["detail"]) == (status, detail)
 
 
 def test_torch_that_does_not_see_a_live_gpu_fails(tree):
     answer = probe_answer(framework="torch", version="2.5.1+cpu", gpu={"available": False, "count": 0, "cuda": None})
-    checker, _ = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
+    checker, _runner = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
                       {"checks": ["python"], "python_env": ENV, "framework": "torch"})
     py = checker.run_all()["checks"][0]
     assert py["status"] == "failed" and "does not see the GPU (a CPU-only build? set torch_cuda on the env)" in py["detail"]
@@ -211,14 +211,14 @@ def test_torch_that_does_not_see_a_live_gpu_fails(tree):
 
 def test_torch_that_sees_the_gpu(tree):
     answer = probe_answer(framework="torch", version="2.5.1+cu124", gpu={"available": True, "count": 8, "cuda": "12.4"})
-    checker, _ = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
+    checker, _runner = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
                       {"checks": ["python"], "python_env": ENV, "framework": "torch"})
     py = checker.run_all()["checks"][0]
     assert py["status"] == "ok" and py["detail"].endswith("imports torch 2.5.1+cu124 and sees 8 GPU(s).")
 
 
 def test_reboot_pending_env_is_not_asked_about_the_gpu(tree):
-    checker, _ = make(tree, python_files(loaded=False), {probe_argv(): probe_answer()}, {"checks": ["python"], "python_env": ENV})
+    checker, _runner = make(tree, python_files(loaded=False), {probe_argv(): probe_answer()}, {"checks": ["python"], "python_env": ENV})
     py = checker.run_all()["checks"][0]
     assert py["status"] == "ok" and "GPU not checked: reboot pending" in py["detail"]
 
