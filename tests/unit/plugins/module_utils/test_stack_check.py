@@ -113,7 +113,7 @@ def test_live_h100_answers(tree):
     csv = fixture_text("smi/h100-580.95.05.csv")
     banner = fixture_text("smi/banner-580.95.05.txt")
     checker, _runner = make(tree, h100_files(loaded=True), {SMI_QUERY: (0, csv, ""), ("nvidia-smi",): (0, banner, "")},
-                      {"checks": ["nvidia_smi"]})
+                            {"checks": ["nvidia_smi"]})
     smi = checker.run_all()["checks"][0]
     assert smi["status"] == "ok"
     assert smi["detail"] == "1 GPU(s): NVIDIA H100 80GB HBM3; driver 580.95.05, CUDA 13.0"
@@ -204,7 +204,7 @@ def test_python_env_on_a_cpu_host(tree, answer, status, detail):
 def test_torch_that_does_not_see_a_live_gpu_fails(tree):
     answer = probe_answer(framework="torch", version="2.5.1+cpu", gpu={"available": False, "count": 0, "cuda": None})
     checker, _runner = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
-                      {"checks": ["python"], "python_env": ENV, "framework": "torch"})
+                            {"checks": ["python"], "python_env": ENV, "framework": "torch"})
     py = checker.run_all()["checks"][0]
     assert py["status"] == "failed" and "does not see the GPU (a CPU-only build? set torch_cuda on the env)" in py["detail"]
 
@@ -212,7 +212,7 @@ def test_torch_that_does_not_see_a_live_gpu_fails(tree):
 def test_torch_that_sees_the_gpu(tree):
     answer = probe_answer(framework="torch", version="2.5.1+cu124", gpu={"available": True, "count": 8, "cuda": "12.4"})
     checker, _runner = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
-                      {"checks": ["python"], "python_env": ENV, "framework": "torch"})
+                            {"checks": ["python"], "python_env": ENV, "framework": "torch"})
     py = checker.run_all()["checks"][0]
     assert py["status"] == "ok" and py["detail"].endswith("imports torch 2.5.1+cu124 and sees 8 GPU(s).")
 
