@@ -27,6 +27,9 @@ ansible-doc -t role mlinfra.mlhost.ml_host | grep -q 'mlhost_gpu' || { echo "FAI
 ansible-doc mlinfra.mlhost.miniforge | grep -q 'sha256' || { echo "FAIL: ansible-doc shows no miniforge sha256 option" >&2; exit 1; }
 ansible-doc mlinfra.mlhost.conda_env | grep -q 'engine' || { echo "FAIL: ansible-doc shows no conda_env engine option" >&2; exit 1; }
 ansible-doc -t role mlinfra.mlhost.miniforge | grep -q 'mlhost_conda_envs' || { echo "FAIL: ansible-doc shows no mlhost_conda_envs" >&2; exit 1; }
+ansible-doc -t role mlinfra.mlhost.ml_host | grep -q 'mlhost_ca_certificates' || { echo "FAIL: ansible-doc shows no mlhost_ca_certificates" >&2; exit 1; }
+ansible-doc mlinfra.mlhost.stack_check | grep -q 'fail_on_error' || { echo "FAIL: ansible-doc shows no stack_check fail_on_error" >&2; exit 1; }
+ansible-doc -t filter mlinfra.mlhost.fleet_report | grep -q 'hostvars' || { echo "FAIL: ansible-doc shows no fleet_report filter" >&2; exit 1; }
 
 run_facts() {
   ansible localhost -c local -e ansible_python_interpreter="$(command -v python3)" \
@@ -66,5 +69,28 @@ assert [g["name"] for g in facts["gpus"]] == ["NVIDIA H100 SXM5 80GB"], facts["g
 assert facts["nvidia"]["loaded_version"] == "550.54.14", facts["nvidia"]
 print(f"rocky9 tree: {facts['distro']['id']} {facts['distro']['version']}, {facts['pkg_mgr']}, "
       f"{facts['gpus'][0]['name']}, loaded {facts['nvidia']['loaded_version']}")
+PY
+
+# The execution environment for AWX/AAP: ansible-builder (pinned in requirements/test.txt)
+# writes the build context offline; it must carry the collection's Python and system needs,
+# the collection from Galaxy, and the same ansible-core as requirements/site.txt.
+ee="$work/ee"
+(cd "$REPO" && ansible-builder create --file execution-environment.yml --context "$ee" --output-filename Containerfile >/dev/null)
+python3 - "$ee" "$REPO" <<'PY'
+import pathlib, re, sys
+ee, repo = pathlib.Path(sys.argv[1]), pathlib.Path(sys.argv[2])
+containerfile = (ee / "Containerfile").read_text()
+assert "quay.io/centos/centos:stream9" in containerfile, "base image missing from the Containerfile"
+core_pin = re.search(r"^ansible-core==\S+", (repo / "requirements/site.txt").read_text(), re.M).group(0)
+assert core_pin in containerfile, f"{core_pin} (requirements/site.txt) is not what the EE installs"
+python_reqs = (ee / "_build/requirements.txt").read_text()
+for line in (repo / "meta/ee-requirements.txt").read_text().splitlines():
+    if line and not line.startswith("#"):
+        assert line in python_reqs, f"{line} missing from the EE's requirements.txt"
+bindep = (ee / "_build/bindep.txt").read_text()
+assert "openssh-clients [platform:rpm]" in bindep, bindep
+assert "mlinfra.mlhost" in (ee / "_build/requirements.yml").read_text()
+count = len([l for l in python_reqs.splitlines() if l.strip() and not l.startswith("#")])
+print(f"execution environment: context in {ee} ({core_pin}, {count} Python requirement lines, bindep, Galaxy collections)")
 PY
 echo "package: ok"

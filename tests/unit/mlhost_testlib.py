@@ -58,7 +58,8 @@ class FakeRun:
 class FakeRunner:
     """Stands in for ``_run.Runner`` in package tests: only the exact argument lists given may run.
 
-    An argv not in ``responses`` fails the test (the code ran a command it should not have).
+    An argv not in ``responses`` fails the test (the code ran a command it should not have);
+    a response of None stands for a program that is not installed (the door returns None).
     """
 
     def __init__(self, responses: dict[tuple[str, ...], tuple[int, str, str]], programs: dict[str, str] | None = None) -> None:
@@ -72,12 +73,14 @@ class FakeRunner:
         return self.programs.get(name)
 
     def run(self, argv: list[str], check: bool = True, data: str | None = None, timeout: int | None = None,
-            env: dict[str, str] | None = None, cwd: str | None = None) -> CommandResult:
+            env: dict[str, str] | None = None, cwd: str | None = None) -> CommandResult | None:
         self.calls.append(list(argv))
         self.envs.append(dict(env or {}))
         key = tuple(argv)
         if key not in self.responses:
             raise AssertionError(f"unexpected command: {argv}")
+        if self.responses[key] is None:
+            return None
         return CommandResult(*self.responses[key])
 
 

@@ -1,0 +1,180 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+"""The fleet report: one row per host from what the ml_host role left in its variables.
+
+PRIVATE to the collection: no compatibility promise outside it.
+
+``rows(hostvars, hosts)`` reads, for each host, the facts host_facts gathered
+(``ansible_facts.mlhost``), the phase the role reached (``mlhost_phase``),
+the failure it recorded (``mlhost_failure``) and the results the phases
+registered. A host that never reached the role (unreachable, or stopped
+before its facts) still gets a row. The output is deterministic (no times),
+so an unchanged fleet rewrites the same report.
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+COLUMNS = (
+    ("host", "Host"),
+    ("status", "Status"),
+    ("distro", "Distro"),
+    ("gpu", "GPU"),
+    ("driver_installed", "Driver installed"),
+    ("driver_loaded", "Driver loaded"),
+    ("cuda", "CUDA"),
+    ("envs", "Envs"),
+    ("reboot_pending", "Reboot pending"),
+    ("checks", "Stack check"),
+    ("failed_step", "Failed step"),
+)
+
+
+def _get(mapping: t.Any, *keys: str, default: t.Any = None) -> t.Any:
+    value = mapping
+    for key in keys:
+        if value is None:
+            return default
+        try:
+            value = value.get(key) if hasattr(value, "get") else None
+        except Exception:  # an undefined or untemplatable host variable counts as absent
+            return default
+    return default if value is None else value
+
+
+def _results(registered: t.Any) -> list[t.Any]:
+    """Loop results of a registered task, [] when it was skipped or never ran."""
+    if not registered or _get(registered, "skipped"):
+        return []
+    return list(_get(registered, "results", default=[]) or [])
+
+
+def gpu_summary(facts: t.Any) -> tuple[str | None, int]:
+    gpus = _get(facts, "gpus", default=[]) or []
+    smi = _get(facts, "nvidia", "smi", default=[]) or []
+    names = [g.get("name") for g in (smi or gpus) if g.get("name")]
+    count = len(smi or gpus)
+    if not count:
+        return None, 0
+    distinct = sorted(set(names))
+    return ", ".join(distinct) or "NVIDIA GPU", count
+
+
+def envs_of(hv: t.Any) -> list[dict[str, t.Any]]:
+    envs = []
+    for res in _results(_get(hv, "mlhost_python_env_results")):
+        if _get(res, "skipped"):
+            continue
+        item = _get(res, "item", default={}) or {}
+        envs.append({
+            "kind": "venv",
+            "path": _get(item, "path") or _get(res, "path"),
+            "python": _get(res, "python_version"),
+            "packages": len(_get(res, "installed", default={}) or {}),
+            "failed": bool(_get(res, "failed", default=False)),
+        })
+    for res in _results(_get(hv, "mlhost_conda_env_results")):
+        if _get(res, "skipped"):
+            continue
+        item = _get(res, "item", default={}) or {}
+        envs.append({
+            "kind": "conda",
+            "path": _get(item, "prefix") or _get(item, "name") or _get(res, "prefix") or _get(res, "name"),
+            "python": None,
+            "packages": len(_get(res, "packages", default=[]) or []),
+            "failed": bool(_get(res, "failed", default=False)),
+        })
+    return envs
+
+
+def row(host: str, hv: t.Any) -> dict[str, t.Any]:
+    facts = _get(hv, "ansible_facts", "mlhost")
+    phase = _get(hv, "mlhost_phase")
+    failure = _get(hv, "mlhost_failure")
+    distro = _get(facts, "distro", "name") or " ".join(
+        str(x) for x in (_get(facts, "distro", "id"), _get(facts, "distro", "version")) if x) or None
+    gpu, gpu_count = gpu_summary(facts)
+    driver = _get(hv, "mlhost_nvidia_driver_result") or {}
+    cuda_result = _get(hv, "mlhost_cuda_toolkit_result") or {}
+    toolkits = [tk.get("version") for tk in (_get(facts, "cuda_toolkits", default=[]) or []) if tk.get("version")]
+    cuda = _get(cuda_result, "version") or (", ".join(toolkits) if toolkits else None)
+    stack = _get(hv, "mlhost_stack_check_result") or {}
+    checks = [{"name": c.get("name"), "status": c.get("status"), "detail": c.get("detail")}
+              for c in (_get(stack, "checks", default=[]) or []) if c.get("status") != "skipped"]
+    reboot = bool(_get(facts, "reboot_required", default=False) or _get(driver, "reboot_required", default=False)
+                  or _get(stack, "reboot_pending", default=False))
+    reasons = list(_get(facts, "reboot_reasons", default=[]) or [])
+
+    if failure:
+        status, step, error = "failed", _get(failure, "step"), _get(failure, "msg")
+    elif phase == "done":
+        status, step, error = "ok", None, None
+    elif phase:
+        status, step, error = "failed", phase, f"stopped during the {phase} phase (unreachable, or a failure the role did not record)"
+    else:
+        status, step, error = "not_run", "connect", "the host was not reached (unreachable, or stopped before its facts were read)"
+    return {
+        "host": host,
+        "status": status,
+        "distro": distro,
+        "gpu": gpu,
+        "gpu_count": gpu_count,
+        "gpu_phase": bool(_get(hv, "mlhost_gpu_phase", default=False)),
+        "driver_installed": _get(driver, "installed_version") or _get(facts, "nvidia", "installed_version"),
+        "driver_loaded": _get(driver, "loaded_version") or _get(facts, "nvidia", "loaded_version"),
+        "cuda": cuda,
+        "envs": envs_of(hv),
+        "reboot_pending": reboot,
+        "reboot_reasons": reasons,
+        "checks": checks,
+        "failed_step": step,
+        "error": error,
+    }
+
+
+def rows(hostvars: t.Any, hosts: t.Iterable[str]) -> list[dict[str, t.Any]]:
+    out = []
+    for host in sorted(set(hosts)):
+        try:
+            hv = hostvars[host]
+        except (KeyError, TypeError):
+            hv = {}
+        out.append(row(host, hv))
+    return out
+
+
+def summary(report_rows: list[dict[str, t.Any]]) -> dict[str, t.Any]:
+    return {
+        "hosts": len(report_rows),
+        "ok": sum(1 for r in report_rows if r["status"] == "ok"),
+        "failed": [r["host"] for r in report_rows if r["status"] != "ok"],
+        "reboot_pending": [r["host"] for r in report_rows if r["reboot_pending"]],
+        "gpu_hosts": [r["host"] for r in report_rows if r["gpu_count"] or r["gpu_phase"]],
+    }
+
+
+def cell(r: dict[str, t.Any], key: str) -> str:
+    """A row's value as table text (Markdown and HTML share it)."""
+    value = r.get(key)
+    if key == "gpu":
+        return f"{r['gpu_count']} x {value}" if value else "-"
+    if key == "envs":
+        return ", ".join(f"{e['path']}{' (failed)' if e['failed'] else ''}" for e in value) or "-"
+    if key == "checks":
+        return ", ".join(f"{c['name']}: {c['status']}" for c in value) or "-"
+    if key == "reboot_pending":
+        return "yes" if value else "no"
+    if key == "failed_step":
+        return f"{value}: {r['error']}" if value else "-"
+    return "-" if value in (None, "", []) else str(value)
+
+
+def report(hostvars: t.Any, hosts: t.Iterable[str]) -> dict[str, t.Any]:
+    report_rows = rows(hostvars, hosts)
+    return {
+        "columns": [{"key": k, "title": title} for k, title in COLUMNS],
+        "rows": report_rows,
+        "table": [[cell(r, k) for k, _title in COLUMNS] for r in report_rows],
+        "summary": summary(report_rows),
+    }

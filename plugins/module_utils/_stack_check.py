@@ -1,0 +1,292 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+"""End-to-end checks of an ML host's stack: nvidia-smi, nvcc, a Python env's framework.
+
+PRIVATE to the collection: no compatibility promise outside it.
+
+``StackCheck`` reads files below a Sysroot and runs commands only through
+``run`` (the one door, called as ``run(argv, cwd=..., timeout=...)`` and
+returning None for a missing program). It never changes the host: nvcc
+compiles into a temporary directory that is removed afterwards.
+
+Each check returns {name, ok, status, detail}; status is one of ok, failed,
+skipped (does not apply here) or reboot_pending (the NVIDIA driver is
+installed but its kernel module is not loaded: a reboot finishes the job,
+nothing is broken).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import typing as t
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda, _distro, _host, _nvidia
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+
+CHECKS = ("nvidia_smi", "nvcc", "python")
+FRAMEWORKS = ("auto", "torch", "jax", "none")
+NO_DRIVER_MARKERS = ("couldn't communicate with the nvidia driver", "no devices were found", "driver/library version mismatch")
+
+VECTOR_ADD = r"""// mlinfra.mlhost stack_check: add two vectors on the GPU and check the sum.
+#include <cstdio>
+
+__global__ void vector_add(const float *a, const float *b, float *c, int n) {
+    int i = blockIdx.x * blockDim.x + threadIdx.x;
+    if (i < n) c[i] = a[i] + b[i];
+}
+
+int main() {
+    const int n = 1 << 16;
+    float *a, *b, *c;
+    if (cudaMallocManaged(&a, n * sizeof(float)) != cudaSuccess ||
+        cudaMallocManaged(&b, n * sizeof(float)) != cudaSuccess ||
+        cudaMallocManaged(&c, n * sizeof(float)) != cudaSuccess) {
+        printf("mlhost-vector-add: cudaMallocManaged failed: %s\n", cudaGetErrorString(cudaGetLastError()));
+        return 2;
+    }
+    for (int i = 0; i < n; i++) { a[i] = (float)i; b[i] = 2.0f * i; }
+    vector_add<<<(n + 255) / 256, 256>>>(a, b, c, n);
+    cudaError_t err = cudaDeviceSynchronize();
+    if (err != cudaSuccess) {
+        printf("mlhost-vector-add: kernel failed: %s\n", cudaGetErrorString(err));
+        return 3;
+    }
+    for (int i = 0; i < n; i++) {
+        if (c[i] != 3.0f * i) {
+            printf("mlhost-vector-add: wrong sum at %d: %f\n", i, c[i]);
+            return 4;
+        }
+    }
+    printf("mlhost-vector-add: ok n=%d\n", n);
+    cudaFree(a); cudaFree(b); cudaFree(c);
+    return 0;
+}
+"""
+
+# Runs inside the env's own interpreter: argv[1] is the framework (auto, torch, jax, none, or a
+# module name), argv[2] is "1" when a GPU and a loaded driver are there to be seen.
+PROBE = r"""
+import importlib, importlib.util, json, sys
+want, gpu_live = sys.argv[1], sys.argv[2] == "1"
+out = {"python": sys.version.split()[0], "framework": None, "version": None, "gpu": None, "error": None}
+try:
+    if want == "auto":
+        want = next((m for m in ("torch", "jax") if importlib.util.find_spec(m)), "none")
+    if want != "none":
+        out["framework"] = want
+        mod = importlib.import_module(want)
+        out["version"] = str(getattr(mod, "__version__", "") or "") or None
+    if gpu_live:
+        if want == "torch":
+            out["gpu"] = {"available": bool(mod.cuda.is_available()), "count": int(mod.cuda.device_count()),
+                          "cuda": getattr(mod.version, "cuda", None)}
+        elif want == "jax":
+            devices = [d for d in mod.devices() if d.platform == "gpu"] if hasattr(mod, "devices") else []
+            out["gpu"] = {"available": bool(devices), "count": len(devices), "cuda": None}
+        elif importlib.util.find_spec("pynvml"):
+            import pynvml
+            pynvml.nvmlInit()
+            count = pynvml.nvmlDeviceGetCount()
+            out["gpu"] = {"available": count > 0, "count": count, "cuda": None}
+except Exception as exc:
+    out["error"] = "%s: %s" % (type(exc).__name__, exc)
+print(json.dumps(out))
+"""
+
+
+def result(name: str, status: str, detail: str, **extra: t.Any) -> dict[str, t.Any]:
+    entry = {"name": name, "ok": status in ("ok", "skipped", "reboot_pending"), "status": status, "detail": detail}
+    entry.update(extra)
+    return entry
+
+
+def _tail(text: str, lines: int = 8) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+class StackCheck:
+    """The checks of one host; ``run`` is the one door with check=False semantics."""
+
+    def __init__(self, root: Sysroot, run: t.Callable[..., t.Any], find: t.Callable[[str], str | None],
+                 params: dict[str, t.Any], tmp_base: str | None = None) -> None:
+        self.root = root
+        self.run = run
+        self.find = find
+        self.p = params
+        self.tmp_base = tmp_base
+        self._driver: dict[str, t.Any] | None = None
+
+    # --- what the host has ---------------------------------------------------
+    def driver(self) -> dict[str, t.Any]:
+        """GPUs on the bus, the installed driver (package database) and the loaded one (/proc)."""
+        if self._driver is None:
+            loaded, _flavor = _nvidia.loaded_driver(self.root)
+            pkg_mgr = _distro.pkg_mgr_for(_distro.distro_facts(self.root), self.root)
+            packages, _source = _host.installed_packages(self.root, pkg_mgr, self.run)
+            installed, _listing = _nvidia.installed_driver(packages)
+            self._driver = {
+                "gpus": len(_nvidia.pci_gpus(self.root)),
+                "installed_version": installed,
+                "loaded_version": loaded,
+                "reboot_pending": bool(installed) and not loaded,
+            }
+        return self._driver
+
+    def nvcc_path(self) -> str | None:
+        home = self.p.get("cuda_home")
+        candidates = [os.path.join(home, "bin", "nvcc")] if home else []
+        if not home:
+            on_path = self.find("nvcc")
+            if on_path:
+                candidates.append(on_path)
+            candidates.append("/usr/local/cuda/bin/nvcc")
+        for candidate in candidates:
+            if self.root.is_executable(candidate.lstrip("/")):
+                return candidate
+        return None
+
+    def applicable(self) -> list[str]:
+        """The checks that apply when none are named: where there is something to check."""
+        names = []
+        drv = self.driver()
+        if drv["gpus"] or drv["installed_version"] or drv["loaded_version"] or self.find("nvidia-smi"):
+            names.append("nvidia_smi")
+        if self.nvcc_path():
+            names.append("nvcc")
+        if self.p.get("python_env"):
+            names.append("python")
+        return names
+
+    # --- the checks ----------------------------------------------------------
+    def check_nvidia_smi(self) -> dict[str, t.Any]:
+        drv = self.driver()
+        rows, cuda, status = _host.nvidia_smi(self.root, self.run)
+        if status == "ok":
+            if not rows:
+                return result("nvidia_smi", "failed", "nvidia-smi answered but lists no GPU.", gpus=[])
+            names = sorted({row["name"] or "unknown" for row in rows})
+            detail = (f"{len(rows)} GPU(s): {', '.join(names)}; driver {rows[0]['driver_version']}"
+                      f"{', CUDA ' + cuda if cuda else ''}")
+            return result("nvidia_smi", "ok", detail, gpus=rows, cuda_driver_api=cuda)
+        if status == "not_found":
+            if drv["installed_version"]:
+                return result("nvidia_smi", "failed",
+                              f"NVIDIA driver {drv['installed_version']} is installed but nvidia-smi is not on PATH. "
+                              "Install the driver's nvidia-smi package (Debian: nvidia-smi), then rerun.")
+            return result("nvidia_smi", "failed" if self.explicit("nvidia_smi") else "skipped",
+                          "No NVIDIA driver is installed (nvidia-smi not found).")
+        lowered = status.lower()
+        if drv["reboot_pending"] and ("rc=9" in lowered or any(m in lowered for m in NO_DRIVER_MARKERS)):
+            return result("nvidia_smi", "reboot_pending",
+                          f"NVIDIA driver {drv['installed_version']} is installed but not loaded (no "
+                          f"/proc/driver/nvidia/version; nvidia-smi: {status.split(': ', 2)[-1]}). Reboot the host to load it.")
+        return result("nvidia_smi", "failed", f"nvidia-smi {status}")
+
+    def check_nvcc(self) -> dict[str, t.Any]:
+        nvcc = self.nvcc_path()
+        if nvcc is None:
+            where = f"{self.p['cuda_home']}/bin/nvcc" if self.p.get("cuda_home") else "nvcc on PATH or /usr/local/cuda/bin/nvcc"
+            return result("nvcc", "failed" if self.explicit("nvcc") else "skipped",
+                          f"No CUDA compiler found ({where}). Install a CUDA toolkit or set cuda_home.")
+        version_run = self.run([nvcc, "--version"])
+        version = _cuda.parse_nvcc_version(version_run.out) if version_run is not None and version_run.rc == 0 else None
+        tmp = tempfile.mkdtemp(prefix="mlhost-stack-check-", dir=self.tmp_base)
+        try:
+            source = os.path.join(tmp, "vector_add.cu")
+            exe = os.path.join(tmp, "vector_add")
+            with open(source, "w", encoding="utf-8") as handle:
+                handle.write(VECTOR_ADD)
+            compiled = self.run([nvcc, "-o", exe, source], cwd=tmp, timeout=self.p.get("timeout"))
+            if compiled is None or compiled.rc != 0:
+                why = _tail((compiled.err + compiled.out) if compiled else "nvcc did not run")
+                return result("nvcc", "failed", f"nvcc {version or ''} could not compile a vector-add kernel: {why}".replace("  ", " "),
+                              nvcc=nvcc, version=version)
+            drv = self.driver()
+            if not drv["loaded_version"]:
+                why = "reboot pending: the driver is installed, not loaded" if drv["reboot_pending"] else "no NVIDIA driver loaded"
+                return result("nvcc", "ok", f"nvcc {version} compiled a vector-add kernel; not run ({why}).",
+                              nvcc=nvcc, version=version, ran=False)
+            ran = self.run([exe], cwd=tmp, timeout=self.p.get("timeout"))
+            if ran is None or ran.rc != 0:
+                why = _tail((ran.out + ran.err) if ran else "did not start")
+                return result("nvcc", "failed", f"the kernel nvcc {version} compiled failed on the GPU: {why}",
+                              nvcc=nvcc, version=version, ran=True)
+            return result("nvcc", "ok", f"nvcc {version} compiled a vector-add kernel and it ran on the GPU: {ran.out.strip()}",
+                          nvcc=nvcc, version=version, ran=True)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def check_python(self) -> dict[str, t.Any]:
+        env = self.p.get("python_env")
+        if not env:
+            return result("python", "failed" if self.explicit("python") else "skipped",
+                          "No python_env given: name the venv to check with python_env.")
+        python = os.path.join(env, "bin", "python")
+        if not self.root.is_executable(python.lstrip("/")):
+            return result("python", "failed", f"{env} is not a Python environment ({python} is missing). "
+                          "Create it (mlinfra.mlhost.python_env) or fix python_env.", env=env)
+        drv = self.driver()
+        gpu_live = bool(drv["loaded_version"]) and drv["gpus"] > 0
+        probe = self.run([python, "-I", "-c", PROBE, self.p.get("framework") or "auto", "1" if gpu_live else "0"],
+                         timeout=self.p.get("timeout"))
+        if probe is None or probe.rc != 0:
+            return result("python", "failed", f"{python} did not run: {_tail(probe.err + probe.out) if probe else 'not found'}", env=env)
+        try:
+            data = json.loads(probe.out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return result("python", "failed", f"{python} printed no probe result: {_tail(probe.out + probe.err)}", env=env)
+        framework, version, gpu = data.get("framework"), data.get("version"), data.get("gpu")
+        extra = {"env": env, "python_version": data.get("python"), "framework": framework,
+                 "framework_version": version, "gpu": gpu}
+        if data.get("error"):
+            return result("python", "failed", f"{env}: importing {framework} failed: {data['error']}", **extra)
+        what = f"{framework} {version or ''}".strip() if framework else "no framework (torch/jax) installed"
+        base = f"{env} (Python {data.get('python')}) imports {what}" if framework else f"{env} (Python {data.get('python')}) runs; {what}"
+        if gpu_live and framework in ("torch", "jax"):
+            if not gpu or not gpu.get("available"):
+                hint = (f" (torch built for CUDA {gpu.get('cuda')})" if gpu and gpu.get("cuda") else
+                        " (a CPU-only build? set torch_cuda on the env)" if framework == "torch" else "")
+                return result("python", "failed", f"{base} but it does not see the GPU{hint}.", **extra)
+            return result("python", "ok", f"{base} and sees {gpu['count']} GPU(s).", **extra)
+        if gpu_live and gpu:
+            return result("python", "ok", f"{base}; NVML sees {gpu['count']} GPU(s).", **extra)
+        if drv["reboot_pending"]:
+            return result("python", "ok", f"{base}; GPU not checked: reboot pending (driver installed, not loaded).", **extra)
+        return result("python", "ok", base + ".", **extra)
+
+    # --- all of them ---------------------------------------------------------
+    def explicit(self, name: str) -> bool:
+        return bool(self.p.get("checks")) and name in self.p["checks"]
+
+    def run_all(self) -> dict[str, t.Any]:
+        names = list(self.p.get("checks") or self.applicable())
+        checks = []
+        for name in CHECKS:
+            if name in names:
+                checks.append(getattr(self, f"check_{name}")())
+            elif not self.p.get("checks"):
+                checks.append(result(name, "skipped", _SKIP_REASON[name]))
+        drv = self.driver()
+        failed = [c["name"] for c in checks if c["status"] == "failed"]
+        return {
+            "checks": checks,
+            "failed_checks": failed,
+            "reboot_pending": drv["reboot_pending"],
+            "driver": {k: drv[k] for k in ("installed_version", "loaded_version")},
+            "gpu_count": drv["gpus"],
+        }
+
+
+_SKIP_REASON = {
+    "nvidia_smi": "No NVIDIA GPU or driver on this host.",
+    "nvcc": "No CUDA toolkit (nvcc) on this host.",
+    "python": "No python_env given.",
+}
+
+
+def failure_message(outcome: dict[str, t.Any]) -> str:
+    parts = [f"{c['name']}: {c['detail']}" for c in outcome["checks"] if c["status"] == "failed"]
+    return "Stack check failed - " + " | ".join(parts)

@@ -1,0 +1,171 @@
+#!/usr/bin/python
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: stack_check
+short_description: Verify an ML host end to end (nvidia-smi, nvcc compiles a kernel, a Python env sees the GPU)
+version_added: 0.1.0
+description:
+  - Runs the checks named in O(checks) and returns one entry per check with its status.
+  - C(nvidia_smi) asks C(nvidia-smi) for its GPUs (CSV query) and the banner's CUDA version.
+    When the NVIDIA driver is installed but its kernel module is not loaded (C(nvidia-smi) exits 9,
+    "couldn't communicate with the NVIDIA driver", no C(/proc/driver/nvidia/version)) the status is
+    V(reboot_pending), not V(failed).
+  - C(nvcc) compiles a small vector-add CUDA program into a temporary directory (removed afterwards)
+    and, where an NVIDIA driver is loaded, runs it and checks the sums.
+  - C(python) runs the interpreter of the venv O(python_env), imports its framework (O(framework)) and,
+    where a GPU and a loaded driver are there, asks the framework whether it sees the GPU
+    (C(torch.cuda.is_available()), C(jax.devices()), or NVML through C(nvidia-ml-py)).
+  - Never changes the host.
+author:
+  - mlinfra.mlhost developers (@mlinfra)
+options:
+  checks:
+    description:
+      - The checks to run. When empty, every check that applies to the host runs (C(nvidia_smi) where
+        there is an NVIDIA GPU or driver, C(nvcc) where a CUDA compiler is found, C(python) where
+        O(python_env) is set) and the others are reported as V(skipped).
+      - A check named here that cannot run (no C(nvcc), no O(python_env)) fails.
+    type: list
+    elements: str
+    choices: [nvidia_smi, nvcc, python]
+    default: []
+  python_env:
+    description: The path of a virtual environment (made by M(mlinfra.mlhost.python_env) or otherwise) to check.
+    type: path
+  framework:
+    description:
+      - What the C(python) check imports. V(auto) imports C(torch) or C(jax), whichever is installed
+        (neither is fine); V(none) only runs the interpreter; any other value is a module name to import.
+    type: str
+    default: auto
+  cuda_home:
+    description:
+      - The CUDA toolkit whose C(bin/nvcc) the C(nvcc) check uses. Default is C(nvcc) on C(PATH), then
+        C(/usr/local/cuda/bin/nvcc).
+    type: path
+  timeout:
+    description: Seconds after which a compile, the kernel run or the Python probe is stopped.
+    type: int
+    default: 300
+  fail_on_error:
+    description:
+      - Fail the module when a check has the status V(failed). V(reboot_pending) and V(skipped) never fail.
+      - With V(false) the module always succeeds and returns the checks, for a report.
+    type: bool
+    default: true
+extends_documentation_fragment:
+  - mlinfra.mlhost.attributes
+attributes:
+  check_mode:
+    support: full
+    details: The module only reads and compiles into a temporary directory; check mode runs the same checks.
+  diff_mode:
+    support: none
+  idempotent:
+    support: full
+    description: Never changes the host; C(changed) is always V(false).
+seealso:
+  - module: mlinfra.mlhost.host_facts
+  - module: mlinfra.mlhost.python_env
+"""
+
+EXAMPLES = r"""
+- name: Check everything that applies to this host
+  mlinfra.mlhost.stack_check:
+    python_env: /opt/mlhost/venvs/default
+
+- name: Check that CUDA 12.4's nvcc compiles, and that the torch env sees the GPU
+  mlinfra.mlhost.stack_check:
+    checks: [nvcc, python]
+    cuda_home: /usr/local/cuda-12.4
+    python_env: /opt/envs/torch
+    framework: torch
+
+- name: Collect the checks for a report without failing
+  mlinfra.mlhost.stack_check:
+    fail_on_error: false
+  register: stack
+"""
+
+RETURN = r"""
+checks:
+  description:
+    - One entry per check, in the order nvidia_smi, nvcc, python.
+    - C(status) is V(ok), V(failed), V(skipped) or V(reboot_pending); C(ok) is false only for V(failed).
+    - Checks add their own keys (C(gpus) for nvidia_smi, C(nvcc), C(version) and C(ran) for nvcc,
+      C(env), C(framework), C(framework_version) and C(gpu) for python).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - {name: nvidia_smi, ok: true, status: reboot_pending,
+       detail: "NVIDIA driver 535.261.03 is installed but not loaded ... Reboot the host to load it."}
+    - {name: nvcc, ok: true, status: ok, detail: "nvcc 11.8.89 compiled a vector-add kernel; not run (reboot pending ...)."}
+    - {name: python, ok: true, status: ok, detail: "/opt/mlhost/venvs/default (Python 3.11.2) runs; no framework (torch/jax) installed."}
+failed_checks:
+  description: Names of the checks whose status is V(failed).
+  returned: always
+  type: list
+  elements: str
+  sample: []
+reboot_pending:
+  description: True when an NVIDIA driver is installed and not loaded.
+  returned: always
+  type: bool
+  sample: true
+driver:
+  description: The installed (package database) and loaded (C(/proc/driver/nvidia/version)) driver versions.
+  returned: always
+  type: dict
+  sample: {installed_version: "535.261.03", loaded_version: null}
+gpu_count:
+  description: NVIDIA GPUs on the PCI bus.
+  returned: always
+  type: int
+  sample: 0
+"""
+
+from ansible.module_utils.basic import AnsibleModule
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._stack_check import CHECKS, StackCheck, failure_message
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+
+
+def main() -> None:
+    module = AnsibleModule(
+        argument_spec={
+            "checks": {"type": "list", "elements": "str", "choices": list(CHECKS), "default": []},
+            "python_env": {"type": "path"},
+            "framework": {"type": "str", "default": "auto"},
+            "cuda_home": {"type": "path"},
+            "timeout": {"type": "int", "default": 300},
+            "fail_on_error": {"type": "bool", "default": True},
+        },
+        supports_check_mode=True,
+    )
+    params = module.params
+    if "python" in params["checks"] and not params["python_env"]:
+        module.fail_json(msg="checks names python but python_env is not set. Set python_env to the venv to check.")
+    if params["timeout"] < 1:
+        module.fail_json(msg=f"timeout must be at least 1 second, got {params['timeout']}.")
+    if not params["framework"].replace(".", "").replace("_", "").isalnum():
+        module.fail_json(msg=f"framework {params['framework']!r} is not auto, torch, jax, none or a module name.")
+    runner = Runner(module)
+
+    def run(argv, cwd=None, timeout=None):
+        return runner.run(argv, check=False, cwd=cwd, timeout=timeout)
+
+    outcome = StackCheck(Sysroot("/"), run, runner.find, params).run_all()
+    if outcome["failed_checks"] and params["fail_on_error"]:
+        module.fail_json(msg=failure_message(outcome), changed=False, **outcome)
+    module.exit_json(changed=False, **outcome)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,243 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""stack_check's logic on fixture trees, with commands answered at the one door.
+
+The nvidia-smi rc-9 answer and the dpkg status with nvidia-driver installed are
+captured in a Debian 12 test-bed container; the H100 CSV and banner are the
+stand-ins named in fixtures/README.md; the nvcc and Python answers are written
+here in the tools' formats (stand-ins, named so).
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _stack_check
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia import SMI_FIELDS
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._stack_check import StackCheck, failure_message
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+from mlhost_testlib import FakeRunner, fixture_text
+
+SMI_QUERY = ("nvidia-smi", "--query-gpu=" + ",".join(SMI_FIELDS), "--format=csv,noheader,nounits")
+NVCC = "/usr/local/cuda/bin/nvcc"
+NVCC_VERSION = "nvcc: NVIDIA (R) Cuda compiler driver\nCuda compilation tools, release 12.4, V12.4.131\n"
+ENV = "/opt/mlhost/venvs/default"
+H100_BASE = "sys/bus/pci/devices/0000:17:00.0"
+
+
+class LiveTree(Sysroot):
+    """A fixture tree that answers like the running system, so nvidia-smi is asked."""
+
+    live = True  # type: ignore[assignment]
+
+
+def h100_files(loaded: bool) -> dict:
+    files = {
+        "etc/os-release": fixture_text("os-release/debian12"),
+        f"{H100_BASE}/vendor": "0x10de\n", f"{H100_BASE}/device": "0x2330\n", f"{H100_BASE}/class": "0x030200\n",
+        "var/lib/dpkg/status": fixture_text("dpkg/status-debian12-nvidia-driver"),
+    }
+    if loaded:
+        files["proc/modules"] = fixture_text("proc/modules-nvidia")
+        files["proc/driver/nvidia/version"] = fixture_text("proc/nvidia-version-580-open")
+    return files
+
+
+@pytest.fixture
+def tmpdir_fixed(tmp_path, monkeypatch):
+    work = tmp_path / "work"
+
+    def mkdtemp(prefix="", dir=None):
+        work.mkdir()
+        return str(work)
+
+    monkeypatch.setattr(_stack_check.tempfile, "mkdtemp", mkdtemp)
+    return work
+
+
+def make(tree, files, responses, params, found=None):
+    built = tree(files)
+    for rel in files:
+        if rel.endswith("/bin/python"):
+            (built / rel).chmod(0o755)
+    root = LiveTree(str(built))
+    runner = FakeRunner(responses)
+    found = found or {}
+
+    def run(argv, cwd=None, timeout=None):
+        return runner.run(argv, check=False, cwd=cwd, timeout=timeout)
+
+    checker = StackCheck(root, run, found.get, dict({"checks": [], "framework": "auto", "timeout": 60}, **params))
+    return checker, runner
+
+
+def by_name(outcome):
+    return {c["name"]: c for c in outcome["checks"]}
+
+
+def test_cpu_host_with_no_env_skips_everything(tree):
+    checker, runner = make(tree, {"etc/os-release": fixture_text("os-release/debian12"), "var/lib/dpkg/status": ""}, {}, {})
+    outcome = checker.run_all()
+    assert [(c["name"], c["status"]) for c in outcome["checks"]] == [
+        ("nvidia_smi", "skipped"), ("nvcc", "skipped"), ("python", "skipped")]
+    assert outcome["failed_checks"] == [] and outcome["reboot_pending"] is False
+    assert runner.calls == []
+
+
+def test_driver_installed_not_loaded_is_reboot_pending_not_failure(tree):
+    """The captured Debian 12 state: nvidia-driver 535 installed, nvidia-smi rc 9, no /proc/driver/nvidia."""
+    rc9 = (int(fixture_text("smi/nvidia-smi-no-driver.rc")), fixture_text("smi/nvidia-smi-no-driver.stdout"), "")
+    checker, runner = make(tree, h100_files(loaded=False), {SMI_QUERY: rc9}, {}, found={"nvidia-smi": "/usr/bin/nvidia-smi"})
+    outcome = checker.run_all()
+    smi = by_name(outcome)["nvidia_smi"]
+    assert smi["status"] == "reboot_pending" and smi["ok"] is True
+    assert "535.309.01 is installed but not loaded" in smi["detail"] and "Reboot" in smi["detail"]
+    assert outcome["reboot_pending"] is True and outcome["failed_checks"] == []
+    assert outcome["driver"] == {"installed_version": "535.309.01", "loaded_version": None}
+    assert runner.calls == [list(SMI_QUERY)]
+
+
+def test_smi_rc9_without_an_installed_driver_is_a_failure(tree):
+    files = {"etc/os-release": fixture_text("os-release/debian12"), "var/lib/dpkg/status": "",
+             f"{H100_BASE}/vendor": "0x10de\n", f"{H100_BASE}/device": "0x2330\n", f"{H100_BASE}/class": "0x030200\n"}
+    rc9 = (9, fixture_text("smi/nvidia-smi-no-driver.stdout"), "")
+    checker, _runner = make(tree, files, {SMI_QUERY: rc9}, {"checks": ["nvidia_smi"]})
+    outcome = checker.run_all()
+    assert outcome["failed_checks"] == ["nvidia_smi"]
+    assert "rc=9" in outcome["checks"][0]["detail"]
+    assert failure_message(outcome).startswith("Stack check failed - nvidia_smi: nvidia-smi failed: rc=9")
+
+
+def test_live_h100_answers(tree):
+    csv = fixture_text("smi/h100-580.95.05.csv")
+    banner = fixture_text("smi/banner-580.95.05.txt")
+    checker, _runner = make(tree, h100_files(loaded=True), {SMI_QUERY: (0, csv, ""), ("nvidia-smi",): (0, banner, "")},
+                            {"checks": ["nvidia_smi"]})
+    smi = checker.run_all()["checks"][0]
+    assert smi["status"] == "ok"
+    assert smi["detail"] == "1 GPU(s): NVIDIA H100 80GB HBM3; driver 580.95.05, CUDA 13.0"
+    assert smi["gpus"][0]["pci"] == "0000:17:00.0"
+
+
+def test_nvcc_compiles_but_does_not_run_without_a_loaded_driver(tree, tmpdir_fixed):
+    files = h100_files(loaded=False)
+    files["usr/local/cuda/bin/nvcc"] = "#!/bin/sh\n"
+    exe, src = str(tmpdir_fixed / "vector_add"), str(tmpdir_fixed / "vector_add.cu")
+    checker, runner = make(tree, files, {(NVCC, "--version"): (0, NVCC_VERSION, ""), (NVCC, "-o", exe, src): (0, "", "")},
+                           {"checks": ["nvcc"]})
+    files_seen = []
+    original = runner.run
+
+    def spy(argv, **kw):
+        if argv[1:2] == ["-o"]:
+            files_seen.append(open(src).read())
+        return original(argv, **kw)
+
+    runner.run = spy
+    nvcc = checker.run_all()["checks"][0]
+    assert nvcc["status"] == "ok" and nvcc["ran"] is False and nvcc["version"] == "12.4.131"
+    assert "not run (reboot pending" in nvcc["detail"]
+    assert "__global__ void vector_add" in files_seen[0]
+    assert not tmpdir_fixed.exists(), "the temporary directory is removed"
+
+
+def test_nvcc_compiles_and_runs_with_a_loaded_driver(tree, tmpdir_fixed):
+    files = h100_files(loaded=True)
+    files["opt/cuda-12.4/bin/nvcc"] = "#!/bin/sh\n"
+    nvcc_bin = "/opt/cuda-12.4/bin/nvcc"
+    exe, src = str(tmpdir_fixed / "vector_add"), str(tmpdir_fixed / "vector_add.cu")
+    checker, runner = make(tree, files, {
+        (nvcc_bin, "--version"): (0, NVCC_VERSION, ""),
+        (nvcc_bin, "-o", exe, src): (0, "", ""),
+        (exe,): (0, "mlhost-vector-add: ok n=65536\n", ""),
+    }, {"checks": ["nvcc"], "cuda_home": "/opt/cuda-12.4"})
+    nvcc = checker.run_all()["checks"][0]
+    assert nvcc["status"] == "ok" and nvcc["ran"] is True
+    assert nvcc["detail"].endswith("ran on the GPU: mlhost-vector-add: ok n=65536")
+
+
+def test_nvcc_compile_error_fails_with_the_compiler_output(tree, tmpdir_fixed):
+    files = {"etc/os-release": fixture_text("os-release/debian13"), "usr/local/cuda/bin/nvcc": "#!/bin/sh\n"}
+    exe, src = str(tmpdir_fixed / "vector_add"), str(tmpdir_fixed / "vector_add.cu")
+    err = "nvcc fatal   : Cannot find compiler 'cl.exe' in PATH\n"
+    checker, _runner = make(tree, files, {(NVCC, "--version"): (0, NVCC_VERSION, ""), (NVCC, "-o", exe, src): (1, "", err)}, {})
+    outcome = checker.run_all()
+    assert outcome["failed_checks"] == ["nvcc"]
+    assert "could not compile a vector-add kernel: nvcc fatal" in by_name(outcome)["nvcc"]["detail"]
+
+
+def test_explicit_nvcc_without_a_toolkit_fails_and_says_how(tree):
+    checker, _runner = make(tree, {"etc/os-release": fixture_text("os-release/debian12")}, {}, {"checks": ["nvcc"]})
+    nvcc = checker.run_all()["checks"][0]
+    assert nvcc["status"] == "failed" and "Install a CUDA toolkit or set cuda_home" in nvcc["detail"]
+
+
+def probe_answer(**data):
+    base = {"python": "3.11.2", "framework": None, "version": None, "gpu": None, "error": None}
+    base.update(data)
+    return (0, json.dumps(base) + "\n", "")
+
+
+def python_files(loaded: bool | None = None) -> dict:
+    files = h100_files(loaded) if loaded is not None else {"etc/os-release": fixture_text("os-release/debian12")}
+    files[f"{ENV.lstrip('/')}/bin/python"] = "#!/bin/sh\n"
+    return files
+
+
+def probe_argv(framework="auto", live="0"):
+    return (f"{ENV}/bin/python", "-I", "-c", _stack_check.PROBE, framework, live)
+
+
+@pytest.mark.parametrize("answer, status, detail", [
+    (probe_answer(), "ok", "/opt/mlhost/venvs/default (Python 3.11.2) runs; no framework (torch/jax) installed."),
+    (probe_answer(framework="torch", version="2.5.1+cpu"), "ok", "/opt/mlhost/venvs/default (Python 3.11.2) imports torch 2.5.1+cpu."),
+    (probe_answer(framework="torch", error="ImportError: libcudnn.so.9: cannot open shared object file"), "failed",
+     "/opt/mlhost/venvs/default: importing torch failed: ImportError: libcudnn.so.9: cannot open shared object file"),
+])
+def test_python_env_on_a_cpu_host(tree, answer, status, detail):
+    checker, _runner = make(tree, python_files(), {probe_argv(): answer}, {"python_env": ENV})
+    py = by_name(checker.run_all())["python"]
+    assert (py["status"], py["detail"]) == (status, detail)
+
+
+def test_torch_that_does_not_see_a_live_gpu_fails(tree):
+    answer = probe_answer(framework="torch", version="2.5.1+cpu", gpu={"available": False, "count": 0, "cuda": None})
+    checker, _runner = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
+                            {"checks": ["python"], "python_env": ENV, "framework": "torch"})
+    py = checker.run_all()["checks"][0]
+    assert py["status"] == "failed" and "does not see the GPU (a CPU-only build? set torch_cuda on the env)" in py["detail"]
+
+
+def test_torch_that_sees_the_gpu(tree):
+    answer = probe_answer(framework="torch", version="2.5.1+cu124", gpu={"available": True, "count": 8, "cuda": "12.4"})
+    checker, _runner = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
+                            {"checks": ["python"], "python_env": ENV, "framework": "torch"})
+    py = checker.run_all()["checks"][0]
+    assert py["status"] == "ok" and py["detail"].endswith("imports torch 2.5.1+cu124 and sees 8 GPU(s).")
+
+
+def test_reboot_pending_env_is_not_asked_about_the_gpu(tree):
+    checker, _runner = make(tree, python_files(loaded=False), {probe_argv(): probe_answer()}, {"checks": ["python"], "python_env": ENV})
+    py = checker.run_all()["checks"][0]
+    assert py["status"] == "ok" and "GPU not checked: reboot pending" in py["detail"]
+
+
+def test_missing_env_fails_naming_the_fix(tree):
+    checker, runner = make(tree, {"etc/os-release": fixture_text("os-release/debian12")}, {}, {"python_env": "/opt/nope"})
+    py = by_name(checker.run_all())["python"]
+    assert py["status"] == "failed" and "/opt/nope is not a Python environment" in py["detail"]
+    assert runner.calls == []
+
+
+def test_probe_script_runs_here_and_prints_json(tmp_path):
+    """The probe is real Python: run it with this interpreter (no torch or jax here)."""
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-I", "-c", _stack_check.PROBE, "json", "0"], capture_output=True, text=True, check=True)
+    data = json.loads(out.stdout)
+    assert data["framework"] == "json" and data["error"] is None and data["gpu"] is None
+    out = subprocess.run([sys.executable, "-I", "-c", _stack_check.PROBE, "mlhost_no_such_module", "0"],
+                         capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout)["error"].startswith("ModuleNotFoundError")
