@@ -566,16 +566,4 @@ class CondaEnv:
         if not lock:
             return False
         text = explicit_lock(records, prefix)
-        try:
-            with open(lock, encoding="utf-8") as handle:
-                if handle.read() == text:
-                    return False
-        except OSError:
-            pass
-        if not self.check_mode:
-            os.makedirs(os.path.dirname(lock), exist_ok=True)
-            with open(lock + ".tmp", "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(lock + ".tmp", 0o644)
-            os.replace(lock + ".tmp", lock)
-        return True
+        return _venv.write_text_if_changed(lock, text, self.check_mode)

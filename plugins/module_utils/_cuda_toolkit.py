@@ -148,19 +148,8 @@ class Toolkit:
         self.warnings: list[str] = []
         self.diffs: list[dict[str, str]] = []
 
-    def _files(self, files: dict[str, bytes | None], mode: int = 0o644) -> bool:
-        changed = False
-        for path, wanted in files.items():
-            before = self.files.current(path)
-            if before == wanted:
-                continue
-            changed = True
-            self.diffs.append(_nvidia_repo.text_diff(path, before, wanted))
-            verb = ("would write" if self.check_mode else "wrote") if wanted is not None else ("would remove" if self.check_mode else "removed")
-            self.actions.append(f"{verb} {path}")
-            if not self.check_mode:
-                self.files.apply(path, wanted, mode)
-        return changed
+    def _files(self, files: dict[str, bytes | None]) -> bool:
+        return self.files.bring(files, self.check_mode, self.actions, self.diffs)
 
     def run(self) -> dict[str, t.Any]:
         params = self.params

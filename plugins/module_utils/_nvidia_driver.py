@@ -285,18 +285,7 @@ class Driver:
         return load_key(self.params, self.fetch, self.files.current)
 
     def _apply_files(self, files: dict[str, bytes | None]) -> bool:
-        changed = False
-        for path, wanted in files.items():
-            before = self.files.current(path)
-            if before == wanted:
-                continue
-            changed = True
-            self.diffs.append(_nvidia_repo.text_diff(path, before, wanted))
-            self.actions.append(f"{'would write' if self.check_mode else 'wrote'} {path}" if wanted is not None
-                                else f"{'would remove' if self.check_mode else 'removed'} {path}")
-            if not self.check_mode:
-                self.files.apply(path, wanted)
-        return changed
+        return self.files.bring(files, self.check_mode, self.actions, self.diffs)
 
     def _check_candidates(self, pm: PackageManager, plan: Plan, missing: list[str]) -> list[str]:
         """Refuse a source that lacks a package, carries another branch or mismatched versions. Returns headers to skip."""

@@ -22,6 +22,11 @@ import tempfile
 import typing as t
 from urllib.parse import urlparse
 
+from ansible.module_utils.urls import fetch_url
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+
 MANAGED = "# Managed by mlinfra.mlhost: edits here are overwritten.\n"
 
 DEBIAN_COMPONENTS_FILE = "/etc/apt/sources.list.d/mlhost-debian-nonfree.sources"
@@ -321,6 +326,65 @@ class FileSet:
                 os.unlink(tmp)
             raise
         return True
+
+    def bring(self, files: dict[str, bytes | None], check_mode: bool, actions: list[str], diffs: list[dict[str, str]],
+              mode: int = 0o644) -> bool:
+        """Bring each file to its wanted contents (None: absent), naming each change in ``actions`` and ``diffs``.
+
+        In check mode nothing is written; True when something changed (or would).
+        """
+        changed = False
+        for path, wanted in files.items():
+            before = self.current(path)
+            if before == wanted:
+                continue
+            changed = True
+            diffs.append(text_diff(path, before, wanted))
+            if wanted is not None:
+                actions.append(f"{'would write' if check_mode else 'wrote'} {path}")
+            else:
+                actions.append(f"{'would remove' if check_mode else 'removed'} {path}")
+            if not check_mode:
+                self.apply(path, wanted, mode)
+        return changed
+
+
+def run_module(module: t.Any, worker: t.Callable[..., t.Any], error: type) -> None:
+    """main() of nvidia_driver and cuda_toolkit: run the worker, turn its error into fail_json, pass warnings and diff."""
+    runner = Runner(module)
+
+    def fetch(url: str) -> bytes:
+        response, info = fetch_url(module, url, timeout=60)
+        if info.get("status") != 200 or response is None:
+            raise error(f"Could not download repo_key {url}: {info.get('msg')} (HTTP {info.get('status')}). Nothing was changed.")
+        return response.read()
+
+    try:
+        result = worker(module.params, runner, module.check_mode, Sysroot("/"), fetch).run()
+    except error as exc:
+        details = {k: v for k, v in exc.details.items() if v is not None}
+        module.fail_json(msg=exc.msg, commands=[" ".join(c) for c in runner.calls], **details)
+    for warning in result.pop("warnings_list", []):
+        module.warn(warning)
+    diffs = result.pop("diff", None)
+    if module._diff and diffs:
+        result["diff"] = diffs
+    module.exit_json(**result)
+
+
+# Argument spec pieces both NVIDIA modules take.
+REPO_OPTIONS: dict[str, dict[str, t.Any]] = {
+    "repo_url": {"type": "str", "default": ""},
+    "repo_key": {"type": "str", "default": "", "no_log": False},  # a public key's location, not a secret
+    "repo_key_sha256": {"type": "str", "default": "", "no_log": False},
+}
+PACKAGE_OPTIONS: dict[str, dict[str, t.Any]] = {
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "pkg_mgr": {"type": "str", "choices": ["auto", "apt", "dnf"], "default": "auto"},
+    "update_cache": {"type": "bool", "default": True},
+    "cache_valid_time": {"type": "int", "default": 86400},
+    "lock_timeout": {"type": "int", "default": 300},
+}
 
 
 def text_diff(path: str, before: bytes | None, after: bytes | None) -> dict[str, str]:

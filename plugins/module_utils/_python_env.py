@@ -307,19 +307,7 @@ class PythonEnv:
             return False
         text = rq.lock_text(_user_packages(packages, names),
                             f"Exact pins of {self.p['path']}, written by mlinfra.mlhost.python_env.")
-        try:
-            with open(lock, encoding="utf-8") as handle:
-                if handle.read() == text:
-                    return False
-        except OSError:
-            pass
-        if not self.check_mode:
-            os.makedirs(os.path.dirname(lock), exist_ok=True)
-            with open(lock + ".tmp", "w", encoding="utf-8") as handle:
-                handle.write(text)
-            os.chmod(lock + ".tmp", 0o644)
-            os.replace(lock + ".tmp", lock)
-        return True
+        return _venv.write_text_if_changed(lock, text, self.check_mode)
 
 
 def _user_packages(packages: dict[str, str], requested: list[str]) -> dict[str, str]:

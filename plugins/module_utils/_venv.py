@@ -234,3 +234,20 @@ def failing_requirement(output: str, names: list[str]) -> list[str]:
     """The requested names an installer's error output talks about."""
     text = (output or "").lower()
     return [n for n in names if re.search(rf"(?<![a-z0-9_.-]){re.escape(n.lower())}(?![a-z0-9_-])", text)]
+
+
+def write_text_if_changed(path: str, text: str, check_mode: bool, mode: int = 0o644) -> bool:
+    """Write ``text`` to ``path`` atomically (beside, then rename) when it differs; True when it did (or would)."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            if handle.read() == text:
+                return False
+    except OSError:
+        pass
+    if not check_mode:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path + ".tmp", "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(path + ".tmp", mode)
+        os.replace(path + ".tmp", path)
+    return True

@@ -195,11 +195,9 @@ commands:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import fetch_url
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._cuda_toolkit import Toolkit, ToolkitError
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_repo import PACKAGE_OPTIONS, REPO_OPTIONS, run_module
 
 
 def main() -> None:
@@ -211,36 +209,12 @@ def main() -> None:
             "allow_minor_version_compat": {"type": "bool", "default": False},
             "set_default": {"type": "bool", "default": True},
             "check_space": {"type": "bool", "default": True},
-            "repo_url": {"type": "str", "default": ""},
-            "repo_key": {"type": "str", "default": "", "no_log": False},  # a public key's location, not a secret
-            "repo_key_sha256": {"type": "str", "default": "", "no_log": False},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "pkg_mgr": {"type": "str", "choices": ["auto", "apt", "dnf"], "default": "auto"},
-            "update_cache": {"type": "bool", "default": True},
-            "cache_valid_time": {"type": "int", "default": 86400},
-            "lock_timeout": {"type": "int", "default": 300},
+            **REPO_OPTIONS,
+            **PACKAGE_OPTIONS,
         },
         supports_check_mode=True,
     )
-    runner = Runner(module)
-
-    def fetch(url: str) -> bytes:
-        response, info = fetch_url(module, url, timeout=60)
-        if info.get("status") != 200 or response is None:
-            raise ToolkitError(f"Could not download repo_key {url}: {info.get('msg')} (HTTP {info.get('status')}). Nothing was changed.")
-        return response.read()
-
-    try:
-        result = Toolkit(module.params, runner, module.check_mode, Sysroot("/"), fetch).run()
-    except ToolkitError as exc:
-        details = {k: v for k, v in exc.details.items() if v is not None}
-        module.fail_json(msg=exc.msg, commands=[" ".join(c) for c in runner.calls], **details)
-    for warning in result.pop("warnings_list", []):
-        module.warn(warning)
-    diffs = result.pop("diff", None)
-    if module._diff and diffs:
-        result["diff"] = diffs
-    module.exit_json(**result)
+    run_module(module, Toolkit, ToolkitError)
 
 
 if __name__ == "__main__":

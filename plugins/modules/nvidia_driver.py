@@ -230,11 +230,9 @@ commands:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import fetch_url
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_driver import Driver, DriverError
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_repo import PACKAGE_OPTIONS, REPO_OPTIONS, run_module
 
 
 def main() -> None:
@@ -244,41 +242,17 @@ def main() -> None:
             "version": {"type": "str", "default": ""},
             "flavor": {"type": "str", "choices": ["auto", "open", "proprietary"], "default": "auto"},
             "source": {"type": "str", "choices": ["auto", "distro", "nvidia_repo"], "default": "auto"},
-            "repo_url": {"type": "str", "default": ""},
-            "repo_key": {"type": "str", "default": "", "no_log": False},  # a public key's location, not a secret
-            "repo_key_sha256": {"type": "str", "default": "", "no_log": False},
+            **REPO_OPTIONS,
             "hold": {"type": "bool", "default": True},
             "blacklist_nouveau": {"type": "bool", "default": True},
             "persistence": {"type": "bool", "default": True},
             "kernel_headers": {"type": "bool", "default": True},
             "server_packages": {"type": "bool", "default": True},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "pkg_mgr": {"type": "str", "choices": ["auto", "apt", "dnf"], "default": "auto"},
-            "update_cache": {"type": "bool", "default": True},
-            "cache_valid_time": {"type": "int", "default": 86400},
-            "lock_timeout": {"type": "int", "default": 300},
+            **PACKAGE_OPTIONS,
         },
         supports_check_mode=True,
     )
-    runner = Runner(module)
-
-    def fetch(url: str) -> bytes:
-        response, info = fetch_url(module, url, timeout=60)
-        if info.get("status") != 200 or response is None:
-            raise DriverError(f"Could not download repo_key {url}: {info.get('msg')} (HTTP {info.get('status')}). Nothing was changed.")
-        return response.read()
-
-    try:
-        result = Driver(module.params, runner, module.check_mode, Sysroot("/"), fetch).run()
-    except DriverError as exc:
-        details = {k: v for k, v in exc.details.items() if v is not None}
-        module.fail_json(msg=exc.msg, commands=[" ".join(c) for c in runner.calls], **details)
-    for warning in result.pop("warnings_list", []):
-        module.warn(warning)
-    diffs = result.pop("diff", None)
-    if module._diff and diffs:
-        result["diff"] = diffs
-    module.exit_json(**result)
+    run_module(module, Driver, DriverError)
 
 
 if __name__ == "__main__":
