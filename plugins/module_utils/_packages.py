@@ -49,6 +49,7 @@ class PackageManager:
         self.runner = runner
         self.lock_timeout = lock_timeout
         self.refreshed = False
+        self.repaired = False
 
     # Reading -------------------------------------------------------------
     def installed(self, names: list[str]) -> dict[str, str | None]:
@@ -95,10 +96,23 @@ class PackageManager:
 
     # Helpers ---------------------------------------------------------------
     def _run(self, argv: list[str], what: str, fix: str) -> t.Any:
-        result = self.runner.run(argv, check=False)
+        return self._check(self.runner.run(argv, check=False), argv, what, fix)
+
+    def _check(self, result: t.Any, argv: list[str], what: str, fix: str) -> t.Any:
         if result is None:
             raise PackageError(f"{argv[0]} is not installed on this host; {fix}", cmd=argv)
         if result.rc != 0:
+            holder = lock_holder(result.err, result.out)
+            if holder:
+                path, pid, name = holder
+                who = (f"process {pid}" + (f" ({name})" if name else "")) if pid else "another process"
+                raise PackageError(
+                    f"{what} failed (rc={result.rc}): the package lock {path} is held by {who}; waited {self.lock_timeout} s "
+                    "(lock_timeout). Let that process finish (unattended-upgrades and other package runs take it), "
+                    "or raise lock_timeout, then rerun. Nothing was installed.",
+                    result=result,
+                    cmd=argv,
+                )
             raise PackageError(
                 f"{what} failed (rc={result.rc}): {_tail(result.err or result.out, 8)}. {fix}", result=result, cmd=argv
             )
@@ -170,18 +184,37 @@ class Apt(PackageManager):
         return [] if self.install_recommends else ["--no-install-recommends"]
 
     def install(self, names: list[str]) -> None:
-        self._run(
+        self._change(
             self._apt_get()
             + ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold"]
             + self._recommends()
             + ["install"]
             + list(names),
             "apt-get install " + " ".join(names),
-            "Nothing else was changed; fix the cause above and rerun (an interrupted dpkg is repaired with 'dpkg --configure -a').",
+            "Nothing else was changed; fix the cause above and rerun.",
         )
 
     def remove(self, names: list[str]) -> None:
-        self._run(self._apt_get() + ["remove"] + list(names), "apt-get remove " + " ".join(names), "Fix the cause above and rerun.")
+        self._change(self._apt_get() + ["remove"] + list(names), "apt-get remove " + " ".join(names), "Fix the cause above and rerun.")
+
+    def _change(self, argv: list[str], what: str, fix: str) -> t.Any:
+        """Run an apt-get command that changes packages; repair an interrupted dpkg once, then retry."""
+        result = self.runner.run(argv, check=False)
+        if result is not None and result.rc != 0 and dpkg_interrupted(result.err, result.out):
+            # A run killed mid-install leaves dpkg's journal behind and apt refuses everything until
+            # 'dpkg --configure -a' finishes the half-done work.
+            self.repair()
+            result = self.runner.run(argv, check=False)
+        return self._check(result, argv, what, fix)
+
+    def repair(self) -> None:
+        """Finish an interrupted dpkg run (``dpkg --configure -a``)."""
+        self._run(
+            ["dpkg", "--force-confdef", "--force-confold", "--configure", "-a"],
+            "dpkg --configure -a (repairing an interrupted dpkg run)",
+            "dpkg could not finish the interrupted run: see 'dpkg --audit', fix the package it names, then rerun.",
+        )
+        self.repaired = True
 
     def candidates(self, names: list[str]) -> dict[str, str | None]:
         """name -> the version an install would bring (None: not in the sources)."""
@@ -315,6 +348,25 @@ def update_failures(stderr: str, stdout: str = "") -> list[str]:
     if not failures and re.search(r"^[WE]: Some index files failed to download", stderr or "", re.M):
         failures.append("some index files failed to download")
     return failures
+
+
+def dpkg_interrupted(stderr: str, stdout: str = "") -> bool:
+    """True when apt refused to run because an earlier dpkg run was interrupted."""
+    return bool(re.search(r"dpkg was interrupted, you must manually run '(?:sudo )?dpkg --configure -a'", f"{stderr}\n{stdout}"))
+
+
+def lock_holder(stderr: str, stdout: str = "") -> tuple[str, str | None, str | None] | None:
+    """(lock path, holder pid, holder name) from apt's 'Could not get lock' error; None when no lock was in the way."""
+    text = f"{stderr}\n{stdout}"
+    match = re.search(r"Could not get lock (\S+?)\.? It is held by process (\d+)(?: \(([^)]*)\))?", text)
+    if match:
+        return match.group(1), match.group(2), match.group(3)
+    match = re.search(r"Could not get lock (\S+?)\.?(?: - |\s*$)", text, re.M) or re.search(
+        r"Unable to acquire the dpkg frontend lock \((\S+)\)", text
+    )
+    if match:
+        return match.group(1), None, None
+    return None
 
 
 def parse_apt_policy(text: str) -> set[str]:

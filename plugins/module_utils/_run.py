@@ -13,6 +13,7 @@ not a failure.
 
 from __future__ import annotations
 
+import os
 import typing as t
 
 FIXED_ENV = {
@@ -36,6 +37,9 @@ class Runner:
         self.module = module
         self.timeout = timeout
         self.calls: list[list[str]] = []
+        # Nothing the collection writes may be group- or world-writable, whatever umask the task inherited:
+        # under umask 0, os.makedirs made intermediate directories 0777 (found by tests/unit/test_security.py).
+        os.umask(os.umask(0o022) | 0o022)
 
     def find(self, name: str, opt_dirs: list[str] | None = None) -> str | None:
         return self.module.get_bin_path(name, required=False, opt_dirs=opt_dirs or [])
