@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from ansible.module_utils.urls import fetch_url
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
 MANAGED = "# Managed by mlinfra.mlhost: edits here are overwritten.\n"
@@ -384,6 +384,7 @@ PACKAGE_OPTIONS: dict[str, dict[str, t.Any]] = {
     "update_cache": {"type": "bool", "default": True},
     "cache_valid_time": {"type": "int", "default": 86400},
     "lock_timeout": {"type": "int", "default": 300},
+    **PROXY_OPTIONS,
 }
 
 

@@ -14,6 +14,7 @@ not a failure.
 from __future__ import annotations
 
 import os
+import re
 import typing as t
 
 FIXED_ENV = {
@@ -22,6 +23,16 @@ FIXED_ENV = {
     "LANGUAGE": "C",
     "DEBIAN_FRONTEND": "noninteractive",
 }
+
+
+# The proxy reaches the modules as an option, not through the task's ``environment`` keyword: ansible-core prints
+# a task's environment in its command line at -vvv, password included; a module option travels inside the module's
+# payload and, being no_log, is censored in the invocation shown. Modules that download take it (doc fragment
+# mlinfra.mlhost.proxy, action group mlinfra.mlhost.proxied for module_defaults).
+PROXY_OPTIONS: dict[str, dict[str, t.Any]] = {
+    "proxy_env": {"type": "dict", "default": {}, "no_log": True},
+}
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class CommandResult(t.NamedTuple):
@@ -40,6 +51,7 @@ class Runner:
         # Nothing the collection writes may be group- or world-writable, whatever umask the task inherited:
         # under umask 0, os.makedirs made intermediate directories 0777 (found by tests/unit/test_security.py).
         os.umask(os.umask(0o022) | 0o022)
+        apply_proxy_env(module)
 
     def find(self, name: str, opt_dirs: list[str] | None = None) -> str | None:
         return self.module.get_bin_path(name, required=False, opt_dirs=opt_dirs or [])
@@ -87,3 +99,20 @@ class Runner:
                 stderr=err,
             )
         return CommandResult(rc, out, err)
+
+
+def apply_proxy_env(module: t.Any) -> None:
+    """Put the module's ``proxy_env`` option into its environment: its commands and its own downloads
+    (``open_url`` reads the proxy variables) see it. A name that is no variable name fails before anything runs."""
+    params = getattr(module, "params", None)
+    proxy_env = params.get("proxy_env") if isinstance(params, dict) else None
+    if not proxy_env:
+        return
+    bad = sorted(str(name) for name in proxy_env if not ENV_NAME.match(str(name)))
+    if bad:
+        module.fail_json(
+            msg=f"proxy_env: {', '.join(bad)} is not an environment variable name; give names such as http_proxy, "
+            "https_proxy and no_proxy. Nothing was changed."
+        )
+    for name, value in proxy_env.items():
+        os.environ[str(name)] = "" if value is None else str(value)

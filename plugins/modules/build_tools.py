@@ -71,6 +71,7 @@ options:
     default: false
 extends_documentation_fragment:
   - mlinfra.mlhost.attributes
+  - mlinfra.mlhost.proxy
 attributes:
   check_mode:
     support: full
@@ -158,12 +159,13 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._build_profiles import PROFILES
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._build_tools import BuildToolsError, run
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            **PROXY_OPTIONS,
             "profiles": {
                 "type": "list",
                 "elements": "str",

@@ -89,6 +89,7 @@ options:
     default: present
 extends_documentation_fragment:
   - mlinfra.mlhost.attributes
+  - mlinfra.mlhost.proxy
 attributes:
   check_mode:
     support: full
@@ -180,13 +181,14 @@ from ansible.module_utils.basic import AnsibleModule
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._conda_env import CondaEnv, CondaEnvError, validate
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._requirements import RequirementError
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import EnvError
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            **PROXY_OPTIONS,
             "name": {"type": "str"},
             "prefix": {"type": "path"},
             "file": {"type": "path"},

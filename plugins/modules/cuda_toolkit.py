@@ -90,6 +90,7 @@ options:
     default: 300
 extends_documentation_fragment:
   - mlinfra.mlhost.attributes
+  - mlinfra.mlhost.proxy
 attributes:
   check_mode:
     support: full

@@ -83,6 +83,7 @@ options:
     default: present
 extends_documentation_fragment:
   - mlinfra.mlhost.attributes
+  - mlinfra.mlhost.proxy
 attributes:
   check_mode:
     support: full
@@ -159,12 +160,13 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.urls import fetch_url
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._miniforge import Miniforge, MiniforgeError, validate
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
 
 
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            **PROXY_OPTIONS,
             "prefix": {"type": "path", "required": True},
             "installer": {"type": "str"},
             "sha256": {"type": "str"},

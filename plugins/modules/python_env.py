@@ -104,6 +104,7 @@ options:
     default: present
 extends_documentation_fragment:
   - mlinfra.mlhost.attributes
+  - mlinfra.mlhost.proxy
 attributes:
   check_mode:
     support: full
@@ -213,7 +214,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._host import driver_cuda_level
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._python_env import PythonEnv, validate
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._requirements import RequirementError
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import EnvError
 
@@ -221,6 +222,7 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import EnvErr
 def main() -> None:
     module = AnsibleModule(
         argument_spec={
+            **PROXY_OPTIONS,
             "path": {"type": "path", "required": True},
             "python": {"type": "str", "default": "python3"},
             "packages": {"type": "list", "elements": "str", "default": []},
