@@ -52,14 +52,17 @@ def validate_prefix(prefix: str) -> str:
     if not prefix or not os.path.isabs(prefix):
         raise MiniforgeError(f"prefix {prefix!r} must be an absolute path, for example /opt/miniforge3 or /home/alice/miniforge3.")
     norm = os.path.normpath(prefix)
-    under_usr_local = norm.startswith("/usr/local/") and norm.count("/") >= 3
-    in_tree = any(norm == d or norm.startswith(d + "/") for d in SYSTEM_TREES)
-    home_itself = re.fullmatch(r"/home/[^/]+", norm) is not None
-    if norm in SYSTEM_DIRS or home_itself or (in_tree and not under_usr_local):
-        raise MiniforgeError(
-            f"prefix {prefix!r} is a system directory: an installer there could overwrite or, on removal, delete system "
-            "files. Choose a directory of its own, for example /opt/miniforge3 (shared) or ~/miniforge3 (one user)."
-        )
+    # A symlink (or a symlinked parent) that leads into a system tree is that tree: check where it really points too.
+    for where in (norm, os.path.realpath(norm)):
+        under_usr_local = where.startswith("/usr/local/") and where.count("/") >= 3
+        in_tree = any(where == d or where.startswith(d + "/") for d in SYSTEM_TREES)
+        home_itself = re.fullmatch(r"/home/[^/]+", where) is not None
+        if where in SYSTEM_DIRS or home_itself or (in_tree and not under_usr_local):
+            shown = f"{prefix!r}" if where == norm else f"{prefix!r} (a link to {where})"
+            raise MiniforgeError(
+                f"prefix {shown} is a system directory: an installer there could overwrite or, on removal, delete system "
+                "files. Choose a directory of its own, for example /opt/miniforge3 (shared) or ~/miniforge3 (one user)."
+            )
     return norm
 
 
@@ -230,6 +233,15 @@ class Miniforge:
         p = self.p
         prefix = self.prefix
         parent = os.path.dirname(prefix)
+        local = p["installer"][len("file://"):] if p["installer"].startswith("file://") else p["installer"]
+        if "://" not in local and p["sha256"] and os.path.isfile(local):
+            # A file on the host is checked where it lies, before anything is written.
+            digest = sha256_file(local)
+            if digest.lower() != p["sha256"].lower():
+                raise MiniforgeError(
+                    f"The installer's sha256 is {digest}, not the {p['sha256'].lower()} given: it was not run and {prefix} "
+                    "was not created. Check the file and the digest published with the release."
+                )
         os.makedirs(parent, mode=0o755, exist_ok=True)
         tmp = os.path.join(parent, f".{os.path.basename(prefix)}.mlhost-installer-{secrets.token_hex(4)}.sh")
         old_umask = os.umask(0o022)

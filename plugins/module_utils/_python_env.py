@@ -28,13 +28,24 @@ _URL = re.compile(r"^(https?|file)://\S+$")
 def validate(params: dict[str, t.Any]) -> None:
     """Refuse bad input before anything is read from or changed on the host."""
     _venv.validate_path(params["path"])
+    _venv.refuse_python_installation(params["path"])
     if params["lock_file"]:
         if not os.path.isabs(params["lock_file"]):
             raise EnvError(f"lock_file {params['lock_file']!r} must be an absolute path.")
+    if params["mode"] is not None and re.fullmatch(r"0?[0-7]{3,4}", params["mode"]) and int(params["mode"], 8) & 0o002:
+        raise EnvError(f"mode {params['mode']!r} makes the environment world-writable: anyone could replace its code. Use 0755 or 0750.")
+    rq.check_syntax(params["packages"], "packages")
     for key in ("requirements", "constraints"):
         value = params[key]
         if value and not os.path.isfile(value):
             raise EnvError(f"{key} file {value!r} does not exist on the host. Copy it there first (ansible.builtin.copy), then rerun.")
+        if value:
+            try:
+                with open(value, encoding="utf-8") as handle:
+                    text = handle.read()
+            except (OSError, UnicodeDecodeError) as exc:
+                raise EnvError(f"{key} file {value!r} cannot be read as UTF-8 text: {exc}. Fix the file, then rerun.") from exc
+            rq.check_syntax(text.splitlines(), value)
     for url in ([params["index_url"]] if params["index_url"] else []) + params["extra_index_urls"]:
         if not _URL.match(url):
             raise EnvError("An index URL is not an http(s):// or file:// URL. Give the index's full URL (its value is not shown: it may hold a token).")
@@ -100,8 +111,15 @@ class PythonEnv:
             return rq.have_packaging()
         if not os.access(self.tool["python"], os.X_OK):
             _venv.validate_path(self.p["tool_dir"], "tool_dir")
-            self._must([sys.executable, "-m", "venv", self.tool["venv"]], "creating the tool venv " + self.tool["venv"],
-                       "Install python3-venv (Debian/Ubuntu) so venvs can be created.")
+            made = [d for d in (self.p["tool_dir"], self.tool["venv"]) if not os.path.lexists(d)]
+            try:
+                self._must([sys.executable, "-m", "venv", self.tool["venv"]], "creating the tool venv " + self.tool["venv"],
+                           "Install python3-venv (Debian/Ubuntu) so venvs can be created.")
+            except EnvError:
+                # A venv without pip (no python3-venv) is left half made: remove what this run made.
+                for directory in made:
+                    _venv.remove_tree(directory)
+                raise
         wants = [f"packaging=={_venv.TOOL_PACKAGING_VERSION}"]
         if need_uv:
             wants.append(f"uv=={_venv.TOOL_UV_VERSION}")

@@ -66,6 +66,36 @@ def parse_lines(lines: t.Iterable[str], source: str) -> list[t.Any]:
     return parsed
 
 
+# PEP 508 in outline, to refuse a malformed line before anything is installed (``packaging`` may not be on the
+# host yet: it comes with the tool venv, which is made only after the input is known to be good).
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_VERSION = r"[A-Za-z0-9][A-Za-z0-9.*+!_-]*"
+_CLAUSE = rf"(?:~=|===|==|!=|<=|>=|<|>)\s*{_VERSION}"
+_SPECS = rf"{_CLAUSE}(?:\s*,\s*{_CLAUSE})*"
+_REQUIREMENT = re.compile(
+    rf"^{_NAME}\s*(?:\[\s*(?:{_NAME}(?:\s*,\s*{_NAME})*)?\s*\])?\s*"
+    rf"(?:\(\s*{_SPECS}\s*\)|{_SPECS}|@\s*\S+\s*)?\s*(?:;\s*\S.*)?$"
+)
+
+
+def check_syntax(lines: t.Iterable[str], source: str) -> None:
+    """Refuse pip options and lines that are not requirements, without ``packaging``: nothing has run yet."""
+    for number, raw in enumerate(lines, start=1):
+        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+        if not line:
+            continue
+        if line.startswith("-"):
+            raise RequirementError(
+                f"{source} line {number}: {line!r} is a pip option; give indexes, links and constraints with the "
+                "module's options (index_url, extra_index_urls, find_links, constraints), not inside requirements."
+            )
+        if not _REQUIREMENT.match(line):
+            raise RequirementError(
+                f"{source} line {number}: {line!r} is not a valid requirement: write a name, optional [extras], "
+                "version specifiers such as >=1.26,<2 (or @ URL) and optional ; markers, for example numpy>=1.26,<2."
+            )
+
+
 def satisfied(requirement: t.Any, installed: dict[str, str], environment: dict[str, str] | None) -> bool:
     """Is ``requirement`` met by ``installed`` (canonical name -> version)?
 

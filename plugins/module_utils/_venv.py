@@ -15,6 +15,7 @@ can tell an unchanged request from one that removes packages.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import re
@@ -101,10 +102,27 @@ def validate_path(path: str, what: str = "path") -> None:
     if not path or not os.path.isabs(path):
         raise EnvError(f"{what} {path!r} must be an absolute path, for example /opt/envs/torch.")
     norm = os.path.normpath(path)
-    if norm == "/" or any(norm == p or norm.startswith(p + "/") for p in SYSTEM_PREFIXES) or norm in ("/opt", "/home", "/srv", "/var", "/tmp", "/root"):
+    # A symlink (or a symlinked parent) that leads into a system tree is that tree: check where it really points too.
+    real = os.path.realpath(norm)
+    for where in (norm, real):
+        if where == "/" or any(where == p or where.startswith(p + "/") for p in SYSTEM_PREFIXES) or where in ("/opt", "/home", "/srv", "/var", "/tmp", "/root"):
+            shown = f"{path!r}" if where == norm else f"{path!r} (a link to {where})"
+            raise EnvError(
+                f"{what} {shown} is a system location: an environment there could replace system files. "
+                "Choose a directory of its own, for example /opt/envs/<name> or ~/envs/<name>."
+            )
+
+
+def refuse_python_installation(path: str, what: str = "path") -> None:
+    """Refuse a directory that is a Python installation's own prefix (bin/python*, no pyvenv.cfg): not a venv to replace."""
+    real = os.path.realpath(path)
+    if not os.path.isdir(real) or os.path.exists(os.path.join(real, "pyvenv.cfg")):
+        return
+    if glob.glob(os.path.join(real, "bin", "python*")) or glob.glob(os.path.join(real, "lib", "python3*", "os.py")):
         raise EnvError(
-            f"{what} {path!r} is a system location: an environment there could replace system files. "
-            "Choose a directory of its own, for example /opt/envs/<name> or ~/envs/<name>."
+            f"{what} {path!r} is a Python installation's own prefix (it has bin/python but no pyvenv.cfg), not a venv: "
+            "installing into it or replacing it would change or delete that Python. Choose a directory of its own, "
+            "for example /opt/envs/<name>, and give that Python as python."
         )
 
 
