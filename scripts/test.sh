@@ -4,10 +4,11 @@
 # sanity, ansible-lint and antsibull-changelog lint, the built collection
 # (build, install, ansible-doc, run), then every molecule
 # scenario on real Debian 12 and 13 containers (dockerd and the images are
-# set up by tests/testbed/testbed.sh when absent).
+# set up by tests/testbed/testbed.sh when absent), then the benchmarks' smoke
+# run (bench/run.sh --smoke: every benchmark once, so the harness keeps working).
 #
 #   bash scripts/test.sh                  every stage
-#   bash scripts/test.sh unit lint        some stages (unit sanity lint package molecule)
+#   bash scripts/test.sh unit lint        some stages (unit sanity lint package molecule bench)
 #   MOLECULE_SCENARIOS="host_facts" bash scripts/test.sh molecule
 set -uo pipefail
 # shellcheck source=scripts/lib.sh
@@ -23,7 +24,7 @@ export ANSIBLE_FORCE_COLOR=0 PY_COLORS=0 NO_COLOR=1
 cd "$REPO"
 
 stages=("$@")
-[ ${#stages[@]} -gt 0 ] || stages=(unit sanity lint package molecule)
+[ ${#stages[@]} -gt 0 ] || stages=(unit sanity lint package molecule bench)
 passed=() failed=()
 
 stage_unit() { pytest; }
@@ -61,10 +62,13 @@ stage_molecule() {
   return $rc
 }
 
+# The benchmarks once each (figures of a smoke run mean nothing; docs/benchmarks.md has the full run's).
+stage_bench() { bash bench/run.sh --smoke; }
+
 for stage in "${stages[@]}"; do
   case "$stage" in
-    unit | sanity | lint | package | molecule) ;;
-    *) log "unknown stage '$stage': choose from unit sanity lint package molecule"; exit 2 ;;
+    unit | sanity | lint | package | molecule | bench) ;;
+    *) log "unknown stage '$stage': choose from unit sanity lint package molecule bench"; exit 2 ;;
   esac
   log "stage $stage"
   t0=$SECONDS

@@ -1,0 +1,735 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+"""The benchmark harness of mlinfra.mlhost (run it through bench/run.sh, which makes its venvs).
+
+What it measures, on real Debian 12 containers reached over real SSH (sshd on
+loopback ports, network_mode host), with a local signed apt mirror and a local
+wheelhouse so the network plays no part:
+
+  first   first provision of a CPU ML host: playbooks/site.yml (ml_host) with
+          the pip backend and with the uv backend, against bench/baseline.sh
+          (the same apt-get / venv / pip steps, the way setup guides write
+          them), each in its own fresh container, interleaved in every round;
+  rerun   the idempotent rerun on those hosts: seconds, changed tasks, and the
+          processes the host ran (BSD process accounting inside the container);
+  fleet   first provision and rerun of 1, 2, 4, 8 hosts at once;
+  facts   mlinfra.mlhost.host_facts against ansible.builtin.setup (min and all
+          subsets), per call, interleaved on one provisioned host;
+  env     uv against pip for the same lock from the wheelhouse (bench/python_env.sh).
+
+Results go to bench/results/<UTC time>/: results.json (every run), summary.md
+(medians, min, max, ratios) and fleet.png (bench/plot.py).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import hashlib
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+import typing as t
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE = Path(os.environ.get("MLHOST_TESTBED_CACHE", "/var/cache/mlhost-testbed")) / "bench"
+BASE_IMAGE = "mlhost-testbed/debian12:latest"
+PORT0 = 2350  # host i listens on 127.0.0.1:PORT0+i (the molecule scenarios use 2241-2244 and 2271-2283)
+NAME = "mlbench-{:02d}"
+
+# The CPU ML-host profile: build tools and one venv with a fixed small requirement set (a lock).
+PROFILES = ["compilers", "cmake", "git", "download", "python_dev", "pkg_config"]
+REQUIREMENTS = [
+    "numpy==2.1.3", "requests==2.32.3", "urllib3==2.2.3", "idna==3.10", "certifi==2024.8.30",
+    "charset-normalizer==3.4.0", "PyYAML==6.0.2", "six==1.17.0",
+]
+ENV_PATH = "/opt/mlhost/venvs/default"
+IMAGE_PACKAGES = ["openssh-server", "acct"]  # in the image before the benchmark: sshd, and accounting to count
+WHEELS = "/srv/mlbench-wheels"
+MIRROR = "/srv/mlbench-apt"
+KEYRING = "/usr/share/keyrings/mlbench-apt.gpg"
+
+SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
+            "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"]
+
+
+def log(msg: str) -> None:
+    print(f"[bench] {msg}", file=sys.stderr, flush=True)
+
+
+def sh(argv: list[str], check: bool = True, **kw: t.Any) -> subprocess.CompletedProcess:
+    proc = subprocess.run(argv, text=True, capture_output=True, **kw)
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} failed (rc {proc.returncode}): {(proc.stderr or proc.stdout)[-3000:]}")
+    return proc
+
+
+# ---------------------------------------------------------------- pure logic (unit-tested)
+
+def summarize(values: list[float]) -> dict[str, float | int]:
+    """Median, min, max and count of a list of seconds (or counts)."""
+    if not values:
+        return {"n": 0}
+    return {"median": round(statistics.median(values), 3), "min": round(min(values), 3),
+            "max": round(max(values), 3), "n": len(values)}
+
+
+def parse_dump_acct(text: str) -> dict[str, int]:
+    """Count the processes in `dump-acct` output by command name (accton's own entries left out)."""
+    counts: dict[str, int] = {}
+    for line in text.splitlines():
+        if "|" not in line:
+            continue
+        name = line.split("|", 1)[0].strip()
+        if not name or name == "accton":
+            continue
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
+PACKAGE_QUERIES = ("dpkg-query", "rpm", "apt-cache", "dnf")
+
+
+def package_queries(counts: dict[str, int]) -> int:
+    """How many of the counted processes read the package state (dpkg-query, rpm, apt-cache, dnf)."""
+    return sum(n for name, n in counts.items() if name in PACKAGE_QUERIES)
+
+
+def recap_changed(times: dict[str, t.Any]) -> dict[str, int]:
+    return {host: int(stats.get("changed", 0)) for host, stats in times.get("recap", {}).items()}
+
+
+def recap_failed(times: dict[str, t.Any]) -> dict[str, int]:
+    return {host: int(stats.get("failures", 0)) + int(stats.get("unreachable", 0))
+            for host, stats in times.get("recap", {}).items()}
+
+
+def tasks_run(times: dict[str, t.Any], host: str) -> int:
+    """Tasks that ran on (or for) a host: every recorded result that was not skipped."""
+    return sum(1 for rec in times.get("tasks", []) if rec["host"] == host and rec["status"] != "skipped")
+
+
+def task_durations(times: dict[str, t.Any], prefix: str) -> list[float]:
+    """Durations of the tasks whose name starts with prefix (one host)."""
+    return [rec["end"] - rec["start"] for rec in times.get("tasks", []) if rec["task"].startswith(prefix)]
+
+
+def slowest(times: dict[str, t.Any], host: str, n: int = 8) -> list[list[t.Any]]:
+    """The n slowest tasks of a run for a host (name, seconds), slowest first."""
+    recs = [rec for rec in times.get("tasks", []) if rec["host"] == host and rec["status"] != "skipped"]
+    recs.sort(key=lambda rec: rec["start"] - rec["end"])
+    return [[rec["task"], round(rec["end"] - rec["start"], 2)] for rec in recs[:n]]
+
+
+def rotate(items: list[str], k: int) -> list[str]:
+    k %= len(items)
+    return items[k:] + items[:k]
+
+
+def profile_packages() -> list[str]:
+    """The Debian 12 package names of PROFILES, from the collection's own table."""
+    sys.path.insert(0, str(REPO / ".build" / "collections"))
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _build_profiles  # noqa: E402
+
+    return _build_profiles.resolve(PROFILES, {"id": "debian", "major": "12", "version": "12"}, None)
+
+
+def tool_requirements() -> list[str]:
+    """What python_env puts into its own tool venv (uv, packaging): the wheelhouse must have them."""
+    text = (REPO / "plugins" / "module_utils" / "_venv.py").read_text(encoding="utf-8")
+    uv = re.search(r'^TOOL_UV_VERSION = "([^"]+)"', text, re.M)
+    pk = re.search(r'^TOOL_PACKAGING_VERSION = "([^"]+)"', text, re.M)
+    if not (uv and pk):
+        raise RuntimeError("plugins/module_utils/_venv.py no longer names TOOL_UV_VERSION / TOOL_PACKAGING_VERSION")
+    return [f"uv=={uv.group(1)}", f"packaging=={pk.group(1)}"]
+
+
+def host_vars(backend: str, report_dir: Path) -> dict[str, t.Any]:
+    """The extra vars of the CPU ML-host profile (every host of a run gets them)."""
+    return {
+        "mlhost_gpu": False,
+        "mlhost_build_tools_profiles": PROFILES,
+        "mlhost_python_envs": [{
+            "path": ENV_PATH,
+            "packages": REQUIREMENTS,
+            "backend": backend,
+            "offline": True,
+            "find_links": WHEELS,
+            "lock_file": ENV_PATH + ".lock",
+        }],
+        "mlhost_report_dir": str(report_dir),
+    }
+
+
+def inventory(hosts: list[int], key: Path) -> dict[str, t.Any]:
+    return {"all": {
+        "hosts": {NAME.format(i): {"ansible_host": "127.0.0.1", "ansible_port": PORT0 + i} for i in hosts},
+        "vars": {
+            "ansible_user": "root",
+            "ansible_ssh_private_key_file": str(key),
+            "ansible_ssh_common_args": " ".join(SSH_OPTS),
+        },
+    }}
+
+
+def release_file(files: dict[str, bytes], now: dt.datetime) -> str:
+    """A flat apt repository's Release with SHA256 sums of its index files."""
+    lines = [
+        "Origin: mlhost-bench",
+        "Label: mlhost-bench local mirror",
+        "Date: " + now.strftime("%a, %d %b %Y %H:%M:%S UTC"),
+        "SHA256:",
+    ]
+    for name, data in sorted(files.items()):
+        lines.append(f" {hashlib.sha256(data).hexdigest()} {len(data)} {name}")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------- the test bed: image, mirror, wheelhouse
+
+IMAGE_SCRIPT = r"""
+set -eu
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# Up to date, as a fresh cloud image is: apt-get install of an installed package upgrades it, which would give
+# the baseline (which names ca-certificates) work that ml_host (which installs only what is missing) skips.
+apt-get dist-upgrade -y -qq >/dev/null
+apt-get install -y -qq --no-install-recommends $IMAGE_PACKAGES >/dev/null
+# The mirror's packages: what the profile installs on exactly this image, downloaded once.
+mkdir -p /srv/debs/partial
+apt-get install -y -qq -d --no-install-recommends -o Dir::Cache::Archives=/srv/debs/ $MIRROR_PACKAGES >/dev/null
+systemctl disable ssh.service >/dev/null 2>&1
+install -d -m 0700 /root/.ssh
+printf '%s\n' "$PUBKEY" >/root/.ssh/authorized_keys
+chmod 0600 /root/.ssh/authorized_keys
+printf 'ListenAddress 127.0.0.1\nPasswordAuthentication no\nPermitRootLogin prohibit-password\n' \
+  >/etc/ssh/sshd_config.d/mlbench.conf
+rm -f /etc/apt/sources.list /etc/apt/sources.list.d/*
+printf 'deb [signed-by=%s] file:%s ./\n' "$KEYRING" "$MIRROR" >/etc/apt/sources.list.d/mlbench.list
+apt-get clean
+rm -rf /var/lib/apt/lists/*
+"""
+
+
+class Testbed:
+    def __init__(self) -> None:
+        self.key = CACHE / "ssh" / "id_ed25519"
+        self.gnupg = CACHE / "gnupg"
+        self.keyring = CACHE / "mlbench-apt.gpg"
+        self.wheels = CACHE / "wheelhouse"
+        self.tag = ""
+        self.mirror = Path()
+
+    def prepare(self) -> None:
+        subprocess.run(["bash", str(REPO / "tests" / "testbed" / "testbed.sh"), "all"], check=True)
+        self._key()
+        self._signing_key()
+        self._image()
+        self._wheelhouse()
+
+    def _key(self) -> None:
+        if not self.key.exists():
+            self.key.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            sh(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "mlhost-bench", "-f", str(self.key)])
+
+    def _gpg(self, *args: str) -> subprocess.CompletedProcess:
+        return sh(["gpg", "--homedir", str(self.gnupg), "--batch", "--yes", *args])
+
+    def _signing_key(self) -> None:
+        if self.keyring.exists():
+            return
+        self.gnupg.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._gpg("--passphrase", "", "--quick-gen-key", "mlhost bench mirror <bench@mlhost.invalid>",
+                  "ed25519", "sign", "never")
+        exported = subprocess.run(["gpg", "--homedir", str(self.gnupg), "--batch", "--export"],
+                                  capture_output=True, check=True).stdout
+        self.keyring.write_bytes(exported)
+
+    def _image(self) -> None:
+        base = sh(["docker", "image", "inspect", "-f", "{{.Id}}", BASE_IMAGE]).stdout.strip()
+        packages = " ".join(profile_packages())
+        recipe = "\n".join([IMAGE_SCRIPT, base, " ".join(IMAGE_PACKAGES), packages,
+                            self.key.with_suffix(".pub").read_text(), hashlib.sha256(self.keyring.read_bytes()).hexdigest()])
+        digest = hashlib.sha256(recipe.encode()).hexdigest()[:12]
+        self.tag = f"mlhost-bench/debian12:{digest}"
+        self.mirror = CACHE / f"mirror-{digest}"
+        if sh(["docker", "image", "inspect", self.tag], check=False).returncode == 0 and (self.mirror / "InRelease").exists():
+            log(f"image {self.tag} and its mirror are present, reused")
+            return
+        log(f"building {self.tag} (sshd, acct, the mirror's packages)")
+        t0 = time.monotonic()
+        debs = CACHE / f"debs-{digest}"
+        shutil.rmtree(debs, ignore_errors=True)
+        debs.mkdir(parents=True)
+        builder = "mlbench-build"
+        sh(["docker", "rm", "-f", builder], check=False)
+        sh(["docker", "run", "-d", "--name", builder, "--network", "host", "-v", f"{debs}:/srv/debs", BASE_IMAGE,
+            "sleep", "infinity"])
+        try:
+            sh(["docker", "cp", str(self.keyring), f"{builder}:{KEYRING}"])
+            sh(["docker", "exec", "-e", f"IMAGE_PACKAGES={' '.join(IMAGE_PACKAGES)}", "-e", f"MIRROR_PACKAGES={packages}",
+                "-e", f"PUBKEY={self.key.with_suffix('.pub').read_text().strip()}", "-e", f"KEYRING={KEYRING}",
+                "-e", f"MIRROR={MIRROR}", builder, "sh", "-c", IMAGE_SCRIPT])
+            sh(["docker", "exec", builder, "chmod", "0644", KEYRING])
+            sh(["docker", "commit", "--change", 'CMD ["/lib/systemd/systemd"]', builder, self.tag])
+        finally:
+            sh(["docker", "rm", "-f", builder], check=False)
+        self._build_mirror(debs)
+        shutil.rmtree(debs, ignore_errors=True)
+        log(f"built {self.tag} and {self.mirror} in {time.monotonic() - t0:.0f} s")
+
+    def _build_mirror(self, debs: Path) -> None:
+        """A flat apt repository of the downloaded packages: Packages, Release, InRelease signed by the bench key."""
+        shutil.rmtree(self.mirror, ignore_errors=True)
+        self.mirror.mkdir(parents=True)
+        for deb in sorted(debs.glob("*.deb")):
+            shutil.copy2(deb, self.mirror / deb.name)
+        packages = sh(["dpkg-scanpackages", "--multiversion", "."], cwd=self.mirror).stdout.encode()
+        if not packages.strip():
+            raise RuntimeError(f"no packages were downloaded for the mirror into {debs}")
+        files = {"Packages": packages, "Packages.gz": gzip.compress(packages, mtime=0)}
+        for name, data in files.items():
+            (self.mirror / name).write_bytes(data)
+        (self.mirror / "Release").write_text(release_file(files, dt.datetime.now(dt.timezone.utc)))
+        self._gpg("--clearsign", "-o", str(self.mirror / "InRelease"), str(self.mirror / "Release"))
+        for path in [self.mirror, *self.mirror.iterdir()]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+
+    def _wheelhouse(self) -> None:
+        wanted = REQUIREMENTS + tool_requirements()
+        stamp = self.wheels / ".mlbench-stamp"
+        if stamp.exists() and stamp.read_text() == "\n".join(wanted):
+            return
+        log("downloading the wheelhouse")
+        shutil.rmtree(self.wheels, ignore_errors=True)
+        dl = CACHE / "pip-download"
+        if not (dl / "bin" / "pip").exists():
+            sh([sys.executable, "-m", "venv", str(dl)])
+        env = dict(os.environ, PIP_CONFIG_FILE="/dev/null")
+        cert = ["--cert", "/etc/ssl/certs/ca-certificates.crt"] if Path("/etc/ssl/certs/ca-certificates.crt").exists() else []
+        # The hosts run Debian 12's Python 3.11: wheels for it, whatever Python runs the harness.
+        sh([str(dl / "bin" / "pip"), "download", "-q", "--disable-pip-version-check", *cert, "--only-binary=:all:",
+            "--python-version", "3.11", "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
+            "--platform", "manylinux_2_28_x86_64", "--platform", "any",
+            "-d", str(self.wheels), *wanted], env=env)
+        for path in [self.wheels, *self.wheels.iterdir()]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        stamp.write_text("\n".join(wanted))
+
+
+# ---------------------------------------------------------------- hosts
+
+class Hosts:
+    """Fresh bench containers, each with systemd, sshd on its own loopback port, and process accounting."""
+
+    def __init__(self, bed: Testbed, out: Path) -> None:
+        self.bed = bed
+        self.out = out
+        self.seq = 0
+
+    def start(self, ids: list[int]) -> None:
+        for i in ids:
+            name = NAME.format(i)
+            sh(["docker", "rm", "-f", name], check=False)
+            sh(["docker", "run", "-d", "--name", name, "--hostname", name, "--network", "host", "--cgroupns", "host",
+                "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp:exec",
+                "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
+                "-v", f"{self.bed.mirror}:{MIRROR}:ro", "-v", f"{self.bed.wheels}:{WHEELS}:ro",
+                "--cap-add", "SYS_PACCT", "--stop-signal", "SIGRTMIN+3", self.bed.tag])
+        for i in ids:
+            name = NAME.format(i)
+            for _ in range(120):
+                state = sh(["docker", "exec", name, "systemctl", "is-system-running"], check=False).stdout.strip()
+                if state in ("running", "degraded"):
+                    break
+                time.sleep(0.5)
+            else:
+                raise RuntimeError(f"{name}: systemd did not finish booting ({state})")
+            sh(["docker", "exec", name, "sh", "-c",
+                f"echo 'Port {PORT0 + i}' >/etc/ssh/sshd_config.d/port.conf && systemctl start ssh"])
+        for i in ids:
+            for _ in range(60):
+                if self.ssh(i, ["true"], check=False).returncode == 0:
+                    break
+                time.sleep(0.5)
+            else:
+                raise RuntimeError(f"{NAME.format(i)}: sshd on port {PORT0 + i} did not answer")
+
+    def remove(self, ids: list[int]) -> None:
+        for i in ids:
+            sh(["docker", "rm", "-f", NAME.format(i)], check=False)
+
+    def ssh(self, i: int, argv: list[str], check: bool = True, **kw: t.Any) -> subprocess.CompletedProcess:
+        return sh(["ssh", *SSH_OPTS, "-i", str(self.bed.key), "-p", str(PORT0 + i), "root@127.0.0.1", *argv],
+                  check=check, **kw)
+
+    def acct_on(self, ids: list[int], label: str) -> None:
+        for i in ids:
+            # Two calls, so that no process but accton itself (left out when counting) is in the file.
+            sh(["docker", "exec", NAME.format(i), "sh", "-c", f"mkdir -p /var/log/mlbench && : >/var/log/mlbench/{label}"])
+            sh(["docker", "exec", NAME.format(i), "accton", f"/var/log/mlbench/{label}"])
+
+    def acct_off(self, ids: list[int], label: str) -> dict[int, dict[str, int]]:
+        """Stop accounting; the processes each host ran, by command (the raw dump is kept under acct/)."""
+        counts = {}
+        (self.out / "acct").mkdir(exist_ok=True)
+        for i in ids:
+            sh(["docker", "exec", NAME.format(i), "accton", "off"])
+            out = sh(["docker", "exec", NAME.format(i), "dump-acct", f"/var/log/mlbench/{label}"]).stdout
+            self.seq += 1
+            (self.out / "acct" / f"{self.seq:03d}-{NAME.format(i)}-{label}.txt").write_text(out)
+            counts[i] = parse_dump_acct(out)
+        return counts
+
+
+# ---------------------------------------------------------------- runs
+
+class Bench:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        self.out = Path(args.out) if args.out else REPO / "bench" / "results" / (stamp + ("-smoke" if args.smoke else ""))
+        self.out.mkdir(parents=True, exist_ok=True)
+        self.bed = Testbed()
+        self.hosts = Hosts(self.bed, self.out)
+        self.venv = Path(os.environ.get("VENV", REPO / ".venv" / "test"))
+        self.results: dict[str, t.Any] = {"machine": machine(), "started": stamp, "smoke": args.smoke,
+                                          "requirements": REQUIREMENTS, "profiles": PROFILES}
+        self.seq = 0
+
+    def playbook(self, ids: list[int], backend: str, label: str, report: str = "",
+                 playbook: Path | None = None) -> dict[str, t.Any]:
+        """Run a playbook (site.yml by default) against hosts; wall seconds and the recorder's data.
+        A rerun names the report directory of its first run: the report is then rewritten only if it changed."""
+        self.seq += 1
+        tag = f"{self.seq:03d}-{label}"
+        inv = self.out / "runs" / f"{tag}.inventory.json"
+        inv.parent.mkdir(exist_ok=True)
+        inv.write_text(json.dumps(inventory(ids, self.bed.key)))
+        extra = self.out / "runs" / f"{tag}.vars.json"
+        extra.write_text(json.dumps(host_vars(backend, self.out / "reports" / (report or tag))))
+        times_file = self.out / "runs" / f"{tag}.times.json"
+        env = dict(os.environ,
+                   ANSIBLE_CALLBACK_PLUGINS=str(REPO / "bench" / "callback_plugins"),
+                   ANSIBLE_CALLBACKS_ENABLED="mlbench_times",
+                   MLBENCH_TIMES_FILE=str(times_file),
+                   ANSIBLE_PIPELINING="True",
+                   ANSIBLE_FORKS=str(max(5, len(ids))),
+                   ANSIBLE_HOST_KEY_CHECKING="False",
+                   ANSIBLE_FORCE_COLOR="0",
+                   ANSIBLE_COLLECTIONS_PATH=str(REPO / ".build" / "collections"))
+        cmd = [str(self.venv / "bin" / "ansible-playbook"), "-i", str(inv), "-e", f"@{extra}",
+               str(playbook or REPO / "playbooks" / "site.yml")]
+        with open(self.out / "runs" / f"{tag}.log", "w", encoding="utf-8") as logf:
+            t0 = time.monotonic()
+            proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=logf, stderr=subprocess.STDOUT)
+            seconds = time.monotonic() - t0
+        if proc.returncode != 0:
+            tail = (self.out / "runs" / f"{tag}.log").read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"{label}: ansible-playbook failed (rc {proc.returncode}); log {tag}.log:\n{tail}")
+        times = json.loads(times_file.read_text())
+        return {"seconds": round(seconds, 3), "times": times, "log": f"runs/{tag}.log"}
+
+    def baseline(self, i: int) -> float:
+        t0 = time.monotonic()
+        with open(REPO / "bench" / "baseline.sh", encoding="utf-8") as script:
+            proc = self.hosts.ssh(i, ["bash", "-s", "--", *REQUIREMENTS], check=False, stdin=script)
+        seconds = time.monotonic() - t0
+        if proc.returncode != 0:
+            raise RuntimeError(f"baseline failed (rc {proc.returncode}): {(proc.stderr or proc.stdout)[-3000:]}")
+        return round(seconds, 3)
+
+    # ---- first provision and rerun
+    def first_and_rerun(self) -> None:
+        rounds, reruns = self.args.rounds, self.args.reruns
+        first: dict[str, list[dict]] = {"baseline": [], "ours-pip": [], "ours-uv": []}
+        rerun: dict[str, list[dict]] = {"ours-pip": [], "ours-uv": []}
+        floor: list[float] = []
+        ids = {"baseline": 1, "ours-pip": 2, "ours-uv": 3}
+        for r in range(rounds):
+            self.hosts.start(list(ids.values()))
+            try:
+                for who in rotate(list(ids), r):
+                    i = ids[who]
+                    self.hosts.acct_on([i], "first")
+                    if who == "baseline":
+                        seconds, changed, top = self.baseline(i), None, []
+                    else:
+                        run = self.playbook([i], who.split("-")[1], f"first-{who}", report=f"{who}-{r}")
+                        seconds, changed = run["seconds"], recap_changed(run["times"])[NAME.format(i)]
+                        top = slowest(run["times"], NAME.format(i))
+                    procs = self.hosts.acct_off([i], "first")[i]
+                    first[who].append({"round": r, "seconds": seconds, "changed": changed,
+                                       "processes": sum(procs.values()), "package_queries": package_queries(procs),
+                                       "by_command": procs, "slowest": top})
+                    log(f"round {r + 1}/{rounds} first provision {who}: {seconds:.1f} s")
+                for k in range(reruns):
+                    for who in rotate(["ours-pip", "ours-uv"], r + k):
+                        i = ids[who]
+                        self.hosts.acct_on([i], "rerun")
+                        run = self.playbook([i], who.split("-")[1], f"rerun-{who}", report=f"{who}-{r}")
+                        procs = self.hosts.acct_off([i], "rerun")[i]
+                        host = NAME.format(i)
+                        rerun[who].append({
+                            "round": r, "seconds": run["seconds"], "changed": recap_changed(run["times"])[host],
+                            "tasks_run": tasks_run(run["times"], host), "processes": sum(procs.values()),
+                            "package_queries": package_queries(procs), "by_command": procs,
+                            "slowest": slowest(run["times"], host),
+                        })
+                        log(f"round {r + 1}/{rounds} rerun {who}: {run['seconds']:.1f} s, "
+                            f"changed={rerun[who][-1]['changed']}, {sum(procs.values())} processes")
+                    # Ansible's own floor beside it: ansible-playbook with one ping task, same host, same settings.
+                    ping = self.playbook([ids["ours-uv"]], "uv", "floor-ping", playbook=REPO / "bench" / "ping.yml")
+                    floor.append(ping["seconds"])
+                if r == rounds - 1 and "facts" in self.args.only:
+                    self.facts(ids["ours-uv"])
+            finally:
+                if not self.args.keep:
+                    self.hosts.remove(list(ids.values()))
+        ratios = {}
+        for who in ("ours-pip", "ours-uv"):
+            per_round = [a["seconds"] / b["seconds"] for a, b in zip(first[who], first["baseline"])]
+            ratios[who] = summarize(per_round)
+        self.results["first"] = {"runs": first, "summary": {k: summarize([x["seconds"] for x in v]) for k, v in first.items()},
+                                 "ratio_to_baseline": ratios}
+        summary = {k: summarize([x["seconds"] for x in v]) for k, v in rerun.items()}
+        summary["ansible-floor (one ping task)"] = summarize(floor)
+        self.results["rerun"] = {"runs": rerun, "floor": floor, "summary": summary}
+
+    # ---- fleet scaling
+    def fleet(self) -> None:
+        sizes = self.args.sizes
+        runs: dict[str, dict[str, list[float]]] = {str(n): {"first": [], "rerun": [], "rerun_changed": []} for n in sizes}
+        for r in range(self.args.rounds):
+            for n in rotate(sizes, r):
+                ids = list(range(11, 11 + n))
+                self.hosts.start(ids)
+                try:
+                    first = self.playbook(ids, "uv", f"fleet{n}-first", report=f"fleet{n}-{r}")
+                    again = self.playbook(ids, "uv", f"fleet{n}-rerun", report=f"fleet{n}-{r}")
+                finally:
+                    if not self.args.keep:
+                        self.hosts.remove(ids)
+                runs[str(n)]["first"].append(first["seconds"])
+                runs[str(n)]["rerun"].append(again["seconds"])
+                runs[str(n)]["rerun_changed"].append(sum(recap_changed(again["times"]).values()))
+                log(f"round {r + 1}/{self.args.rounds} fleet of {n}: first {first['seconds']:.1f} s, "
+                    f"rerun {again['seconds']:.1f} s")
+        self.results["fleet"] = {
+            "runs": runs,
+            "summary": {n: {"first": summarize(v["first"]), "rerun": summarize(v["rerun"]),
+                            "rerun_changed": max(v["rerun_changed"])} for n, v in runs.items()},
+        }
+
+    # ---- facts
+    def facts(self, i: int) -> None:
+        calls = self.args.facts_calls
+        book = self.out / "facts.yml"
+        tasks = []
+        for k in range(calls + 1):  # the first round warms the connection and is left out
+            tasks += [
+                {"name": f"host_facts {k}", "mlinfra.mlhost.host_facts": {}},
+                {"name": f"setup_min {k}", "ansible.builtin.setup": {"gather_subset": ["min"]}},
+                {"name": f"setup_all {k}", "ansible.builtin.setup": {"gather_subset": ["all"]}},
+            ]
+        book.write_text(json.dumps([{"name": "Facts, per call", "hosts": "all", "gather_facts": False,
+                                     "tasks": tasks}], indent=1))
+        run = self.playbook([i], "uv", "facts", playbook=book)
+        per = {}
+        for what in ("host_facts", "setup_min", "setup_all"):
+            durations = [d for rec, d in ((rec, rec["end"] - rec["start"]) for rec in run["times"]["tasks"])
+                         if rec["task"].startswith(what + " ") and not rec["task"].endswith(" 0")]
+            per[what] = summarize(durations)
+        self.results["facts"] = {"calls": calls, "summary": per,
+                                 "ratio_host_facts_to_setup_all": round(per["host_facts"]["median"] / per["setup_all"]["median"], 3)}
+        log(f"facts per call: {json.dumps(per)}")
+
+    # ---- env builds
+    def env(self) -> None:
+        proc = subprocess.run(["bash", str(REPO / "bench" / "python_env.sh"), str(self.args.env_rounds)],
+                              text=True, capture_output=True, cwd=REPO)
+        (self.out / "python_env.log").write_text(proc.stdout + proc.stderr)
+        if proc.returncode != 0:
+            raise RuntimeError(f"bench/python_env.sh failed (rc {proc.returncode}): {proc.stderr[-3000:]}")
+        times: dict[str, list[float]] = {}
+        for line in proc.stdout.splitlines():
+            m = re.match(r"^(pip|uv-warm|uv-cold|raw-pip|raw-uv) (\d+\.\d+)$", line)
+            if m:
+                times.setdefault(m.group(1), []).append(float(m.group(2)))
+        summary = {k: summarize(v) for k, v in times.items()}
+        self.results["env"] = {"runs": times, "summary": summary, "ratios": {
+            "module_pip_over_uv_warm": round(summary["pip"]["median"] / summary["uv-warm"]["median"], 2),
+            "module_pip_over_uv_cold": round(summary["pip"]["median"] / summary["uv-cold"]["median"], 2),
+            "installers_pip_over_uv": round(summary["raw-pip"]["median"] / summary["raw-uv"]["median"], 2),
+        }}
+
+    def run(self) -> int:
+        self.bed.prepare()
+        self.results["image"] = self.bed.tag
+        only = self.args.only
+        if "first" in only or "rerun" in only:
+            self.first_and_rerun()
+        elif "facts" in only:
+            self.hosts.start([3])
+            try:
+                self.facts(3)
+            finally:
+                self.hosts.remove([3])
+        if "fleet" in only:
+            self.fleet()
+        if "env" in only:
+            self.env()
+        self.results["machine"]["load_end"] = os.getloadavg()
+        (self.out / "results.json").write_text(json.dumps(self.results, indent=1))
+        (self.out / "summary.md").write_text(summary_md(self.results))
+        if "fleet" in only:
+            plot = subprocess.run([str(REPO / ".venv" / "bench" / "bin" / "python"), str(REPO / "bench" / "plot.py"),
+                                   str(self.out / "results.json"), str(self.out / "fleet.png")])
+            if plot.returncode != 0:
+                log("the plot failed")
+                return 1
+        print((self.out / "summary.md").read_text())
+        problems = check(self.results)
+        for p in problems:
+            log("PROBLEM: " + p)
+        log(f"results in {self.out}")
+        return 1 if problems else 0
+
+
+def machine() -> dict[str, t.Any]:
+    model = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = ""
+    try:
+        mem = Path("/proc/meminfo").read_text().splitlines()[0].split(":", 1)[1].strip()
+    except (OSError, IndexError):
+        pass
+    docker = sh(["docker", "version", "-f", "{{.Server.Version}}"], check=False).stdout.strip()
+    return {"cpus": os.cpu_count(), "cpu_model": model, "memory": mem, "kernel": platform.release(),
+            "python": platform.python_version(), "docker": docker, "load_start": os.getloadavg()}
+
+
+def check(results: dict[str, t.Any]) -> list[str]:
+    """What must hold in every run, smoke included: reruns change nothing, every figure is there."""
+    problems = []
+    for who, runs in results.get("rerun", {}).get("runs", {}).items():
+        for run in runs:
+            if run["changed"] != 0:
+                problems.append(f"rerun of {who} changed {run['changed']} tasks (round {run['round']})")
+    for n, summary in results.get("fleet", {}).get("summary", {}).items():
+        if summary["rerun_changed"] != 0:
+            problems.append(f"fleet of {n}: the rerun changed {summary['rerun_changed']} tasks")
+    return problems
+
+
+def _row(label: str, s: dict[str, t.Any], unit: str = "") -> str:
+    if not s.get("n"):
+        return f"| {label} | - | - | - | 0 |"
+    return f"| {label} | {s['median']:.2f}{unit} | {s['min']:.2f} | {s['max']:.2f} | {s['n']} |"
+
+
+def summary_md(res: dict[str, t.Any]) -> str:
+    m = res["machine"]
+    out = [f"# Benchmark run {res['started']}{' (smoke)' if res['smoke'] else ''}", "",
+           f"Machine: {m['cpus']} CPUs ({m['cpu_model']}), {m['memory']} memory, kernel {m['kernel']}, "
+           f"Docker {m['docker']}, harness Python {m['python']}; load average at start "
+           f"{m['load_start'][0]:.2f}, at end {m.get('load_end', [0])[0]:.2f}.", ""]
+    head = ["| what | median s | min | max | runs |", "|---|---|---|---|---|"]
+    if "first" in res:
+        f = res["first"]
+        out += ["## First provision (one fresh Debian 12 host)", ""] + head
+        for who in ("baseline", "ours-pip", "ours-uv"):
+            out.append(_row(who, f["summary"][who]))
+        out += ["", "| ratio to the baseline, per round | median | min | max | rounds |", "|---|---|---|---|---|"]
+        for who, s in f["ratio_to_baseline"].items():
+            out.append(_row(who, s))
+        procs = {who: statistics.median([x["processes"] for x in runs]) for who, runs in f["runs"].items()}
+        out += ["", "Processes on the host (median): " + ", ".join(f"{k} {v:.0f}" for k, v in procs.items()), ""]
+        for who in ("ours-pip", "ours-uv"):
+            last = f["runs"][who][-1]
+            out.append(f"- slowest tasks, {who}, last round: " + "; ".join(f"{n} {s:.2f} s" for n, s in last.get("slowest", [])))
+        out.append("")
+    if "rerun" in res:
+        r = res["rerun"]
+        out += ["## Idempotent rerun (the same host)", ""] + head
+        for who, s in r["summary"].items():
+            out.append(_row(who, s))
+        out.append("")
+        for who, runs in r["runs"].items():
+            last = runs[-1]
+            top = sorted(last["by_command"].items(), key=lambda kv: -kv[1])[:12]
+            out.append(f"- {who}: changed {sorted({x['changed'] for x in runs})}, tasks run "
+                       f"{sorted({x['tasks_run'] for x in runs})}, processes {sorted({x['processes'] for x in runs})}, "
+                       f"package-state queries {sorted({x['package_queries'] for x in runs})}; last run by command: "
+                       + ", ".join(f"{k} {v}" for k, v in top))
+            out.append("  - slowest tasks of the last run: " + "; ".join(f"{n} {s:.2f} s" for n, s in last.get("slowest", [])))
+        out.append("")
+    if "fleet" in res:
+        out += ["## Fleet scaling (uv backend, forks = hosts)", "",
+                "| hosts | first median s | min | max | rerun median s | min | max | rerun s per host | runs |",
+                "|---|---|---|---|---|---|---|---|---|"]
+        for n, s in res["fleet"]["summary"].items():
+            a, b = s["first"], s["rerun"]
+            out.append(f"| {n} | {a['median']:.1f} | {a['min']:.1f} | {a['max']:.1f} | {b['median']:.1f} | "
+                       f"{b['min']:.1f} | {b['max']:.1f} | {b['median'] / int(n):.2f} | {a['n']} |")
+        out.append("")
+    if "facts" in res:
+        out += [f"## Facts, per call ({res['facts']['calls']} calls each, interleaved, one warm-up round left out)",
+                ""] + head
+        for what, s in res["facts"]["summary"].items():
+            out.append(_row(what, s))
+        out += ["", f"host_facts / setup (all): {res['facts']['ratio_host_facts_to_setup_all']:.2f}", ""]
+    if "env" in res:
+        out += ["## Env builds: uv against pip (bench/python_env.sh)", ""] + head
+        for what, s in res["env"]["summary"].items():
+            out.append(_row(what, s))
+        out += ["", "Ratios of medians: " + ", ".join(f"{k} {v:.2f}x" for k, v in res["env"]["ratios"].items()), ""]
+    return "\n".join(out) + "\n"
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description="mlinfra.mlhost benchmarks (see docs/benchmarks.md)")
+    p.add_argument("--smoke", action="store_true", help="one round of everything, fleets of 1 and 2 (CI)")
+    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--reruns", type=int, default=3, help="reruns per host and round")
+    p.add_argument("--sizes", default="1,2,4,8")
+    p.add_argument("--facts-calls", type=int, default=10)
+    p.add_argument("--env-rounds", type=int, default=3)
+    p.add_argument("--only", default="first,rerun,fleet,facts,env")
+    p.add_argument("--keep", action="store_true", help="leave the containers running")
+    p.add_argument("--out", default="")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.rounds, args.reruns, args.sizes, args.facts_calls, args.env_rounds = 1, 1, "1,2", 3, 1
+    args.sizes = [int(x) for x in str(args.sizes).split(",") if x]
+    args.only = set(args.only.split(","))
+    if args.rounds < 1 or args.reruns < 1 or not args.sizes or min(args.sizes) < 1 or max(args.sizes) > 40:
+        p.error("rounds and reruns must be at least 1, sizes between 1 and 40")
+    return args
+
+
+def main(argv: list[str]) -> int:
+    try:
+        return Bench(parse_args(argv)).run()
+    except RuntimeError as exc:
+        log(f"FAILED: {exc}")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: GPL-3.0-or-later
+# The benchmarks of docs/benchmarks.md, from nothing (as root: it starts dockerd and
+# containers through tests/testbed/testbed.sh):
+#
+#   bash bench/run.sh            the full run (3 rounds; fleets of 1, 2, 4 and 8 hosts)
+#   bash bench/run.sh --smoke    one round of everything, fleets of 1 and 2 (what CI runs)
+#   bash bench/run.sh --only first,rerun --rounds 5     some parts (first rerun fleet facts env)
+#
+# Results: bench/results/<UTC time>/ (results.json, summary.md, fleet.png, every run's log).
+set -euo pipefail
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+make_venv test requirements/test.txt
+make_venv bench requirements/bench.txt
+link_collection
+export VENV="$REPO/.venv/test"
+exec "$VENV/bin/python" "$REPO/bench/mlbench.py" "$@"

@@ -1,0 +1,173 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The benchmark harness's own logic (bench/mlbench.py) and its recorder callback.
+
+The harness runs for real in the suite's bench stage (bench/run.sh --smoke);
+these tests pin what its figures are computed from: the baseline doing the same
+work as the profile, the process-accounting parser on a dump captured in a bench
+container, the mirror's Release file, and the recorder on a real playbook run.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+FIXTURES = pathlib.Path(__file__).parent / "fixtures" / "bench"
+
+
+def _load():
+    spec = importlib.util.spec_from_file_location("mlbench", REPO / "bench" / "mlbench.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+mlbench = _load()
+
+
+def test_baseline_installs_exactly_the_profile_packages():
+    text = (REPO / "bench" / "baseline.sh").read_text()
+    joined = re.sub(r"\\\n\s*", " ", text)
+    line = next(ln for ln in joined.splitlines() if ln.startswith("apt-get install"))
+    words = [w for w in shlex.split(line.split(">")[0]) if not w.startswith("-")][2:]
+    assert sorted(words) == sorted(mlbench.profile_packages())
+
+
+def test_baseline_builds_the_same_env_from_the_same_wheelhouse():
+    text = (REPO / "bench" / "baseline.sh").read_text()
+    assert f"python3 -m venv {mlbench.ENV_PATH}" in text
+    assert f"--no-index --find-links {mlbench.WHEELS}" in text
+    env = mlbench.host_vars("pip", pathlib.Path("/tmp/r"))["mlhost_python_envs"][0]
+    assert env["path"] == mlbench.ENV_PATH and env["find_links"] == mlbench.WHEELS and env["offline"] is True
+    assert env["packages"] == mlbench.REQUIREMENTS
+    assert all("==" in req for req in mlbench.REQUIREMENTS), "the requirement set is a lock: every one pinned"
+
+
+def test_tool_requirements_follow_the_module():
+    text = (REPO / "plugins" / "module_utils" / "_venv.py").read_text()
+    uv = re.search(r'TOOL_UV_VERSION = "([^"]+)"', text).group(1)
+    assert f"uv=={uv}" in mlbench.tool_requirements()
+
+
+def test_dump_acct_parser_on_a_captured_rerun():
+    """A real dump-acct of an ml_host rerun in a bench container (BSD accounting inside its pid namespace)."""
+    counts = mlbench.parse_dump_acct((FIXTURES / "dump-acct-rerun.txt").read_text())
+    assert "accton" not in counts
+    assert counts["dpkg-query"] == 1
+    assert mlbench.package_queries(counts) == 1
+    # Every module Ansible runs on the host is `sh -c '... python3.11 ... && sleep 0'` (7 of them); the first sh is
+    # the docker exec that started accounting when this was captured.
+    assert counts == {"sh": 8, "sleep": 7, "python3.11": 6, "python3": 4, "python": 3, "timeout": 3, "dpkg-query": 1}
+    assert sum(counts.values()) == 32
+
+
+def test_dump_acct_parser_ignores_noise():
+    assert mlbench.parse_dump_acct("\n\nno pipes here\n|v3|x\n") == {}
+    assert mlbench.package_queries({"rpm": 2, "dpkg-query": 1, "python3": 9, "apt-get": 1}) == 3
+
+
+def test_summarize():
+    assert mlbench.summarize([3.0, 1.0, 2.0, 10.0]) == {"median": 2.5, "min": 1.0, "max": 10.0, "n": 4}
+    assert mlbench.summarize([]) == {"n": 0}
+
+
+def test_rotate_interleaves_every_order():
+    orders = [tuple(mlbench.rotate(["a", "b", "c"], k)) for k in range(3)]
+    assert len(set(orders)) == 3 and all(sorted(o) == ["a", "b", "c"] for o in orders)
+    assert {o[0] for o in orders} == {"a", "b", "c"}
+
+
+def test_release_file_lists_every_index_with_its_sha256():
+    import datetime as dt
+
+    packages = b"Package: x\nVersion: 1\n\n"
+    files = {"Packages": packages, "Packages.gz": gzip.compress(packages, mtime=0)}
+    text = mlbench.release_file(files, dt.datetime(2026, 12, 1, 12, 0, tzinfo=dt.timezone.utc))
+    assert "Date: Tue, 01 Dec 2026 12:00:00 UTC\n" in text
+    assert f" {hashlib.sha256(packages).hexdigest()} {len(packages)} Packages\n" in text
+    assert text.index("SHA256:") < text.index(" Packages.gz")
+
+
+def test_inventory_reaches_each_host_on_its_own_loopback_port():
+    inv = mlbench.inventory([1, 2], pathlib.Path("/k"))["all"]
+    assert inv["hosts"]["mlbench-01"] == {"ansible_host": "127.0.0.1", "ansible_port": mlbench.PORT0 + 1}
+    assert inv["hosts"]["mlbench-02"]["ansible_port"] == mlbench.PORT0 + 2
+    assert inv["vars"]["ansible_ssh_private_key_file"] == "/k"
+
+
+def _results():
+    s = {"median": 1.0, "min": 1.0, "max": 1.0, "n": 1}
+    machine = {"cpus": 2, "cpu_model": "x", "memory": "1 kB", "kernel": "k", "python": "3.11", "docker": "20",
+               "load_start": [1.0, 1.0, 1.0], "load_end": [1.0, 1.0, 1.0]}
+    rerun = {"round": 0, "seconds": 8.0, "changed": 0, "tasks_run": 32, "processes": 32, "package_queries": 1,
+             "by_command": {"sh": 7}}
+    return {
+        "machine": machine, "started": "T", "smoke": True,
+        "first": {"runs": {"baseline": [{"processes": 9}], "ours-pip": [{"processes": 9}], "ours-uv": [{"processes": 9}]},
+                  "summary": {"baseline": s, "ours-pip": s, "ours-uv": s},
+                  "ratio_to_baseline": {"ours-pip": s, "ours-uv": s}},
+        "rerun": {"runs": {"ours-uv": [rerun]}, "summary": {"ours-uv": s}},
+        "fleet": {"summary": {"1": {"first": s, "rerun": s, "rerun_changed": 0}}},
+        "facts": {"calls": 3, "summary": {"host_facts": s, "setup_min": s, "setup_all": s},
+                  "ratio_host_facts_to_setup_all": 1.0},
+        "env": {"summary": {"pip": s}, "ratios": {"installers_pip_over_uv": 2.0}},
+    }
+
+
+def test_summary_has_every_section():
+    text = mlbench.summary_md(_results())
+    for heading in ("First provision", "Idempotent rerun", "Fleet scaling", "Facts, per call", "Env builds"):
+        assert f"## {heading}" in text
+    assert mlbench.check(_results()) == []
+
+
+def test_check_flags_a_rerun_that_changed_something():
+    res = _results()
+    res["rerun"]["runs"]["ours-uv"][0]["changed"] = 2
+    res["fleet"]["summary"]["1"]["rerun_changed"] = 1
+    problems = mlbench.check(res)
+    assert len(problems) == 2 and "changed 2 tasks" in problems[0]
+
+
+def test_smoke_arguments():
+    args = mlbench.parse_args(["--smoke"])
+    assert (args.rounds, args.reruns, args.sizes) == (1, 1, [1, 2])
+    with pytest.raises(SystemExit):
+        mlbench.parse_args(["--rounds", "0"])
+
+
+def test_recorder_callback_on_a_real_playbook(tmp_path):
+    """The recorder writes every task result with its host, status and times, and the recap."""
+    book = tmp_path / "play.yml"
+    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"name": "say", "ansible.builtin.debug": {"msg": "hi"}},
+        {"name": "change", "ansible.builtin.command": "true", "changed_when": True},
+        {"name": "skip", "ansible.builtin.command": "false", "when": False},
+    ]}]))
+    out = tmp_path / "times.json"
+    env = dict(os.environ, ANSIBLE_CALLBACK_PLUGINS=str(REPO / "bench" / "callback_plugins"),
+               ANSIBLE_CALLBACKS_ENABLED="mlbench_times", MLBENCH_TIMES_FILE=str(out),
+               ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_INVENTORY_UNPARSED_WARNING="False")
+    playbook = pathlib.Path(sys.executable).parent / "ansible-playbook"
+    proc = subprocess.run([str(playbook), "-i", "localhost,", "-c", "local", "-e",
+                           f"ansible_python_interpreter={sys.executable}", str(book)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    data = json.loads(out.read_text())
+    assert [(r["task"], r["status"], r["changed"]) for r in data["tasks"]] == [
+        ("say", "ok", False), ("change", "ok", True), ("skip", "skipped", False)]
+    assert all(r["end"] >= r["start"] >= 0 for r in data["tasks"])
+    assert data["recap"]["localhost"]["changed"] == 1
+    assert mlbench.recap_changed(data) == {"localhost": 1}
+    assert mlbench.tasks_run(data, "localhost") == 2
