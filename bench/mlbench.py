@@ -130,6 +130,35 @@ def slowest(times: dict[str, t.Any], host: str, n: int = 8) -> list[list[t.Any]]
     return [[rec["task"], round(rec["end"] - rec["start"], 2)] for rec in recs[:n]]
 
 
+def baseline_steps(stdout: str, seconds: float) -> dict[str, float]:
+    """The baseline's steps from its `mlbench-mark NAME EPOCH` lines: apt (update + install), env (venv + pip
+    install), and the rest of the wall time (SSH, the final import)."""
+    marks = {}
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "mlbench-mark":
+            marks[parts[1]] = float(parts[2])
+    if not {"apt", "env", "check"} <= set(marks):
+        return {}
+    apt, env = marks["env"] - marks["apt"], marks["check"] - marks["env"]
+    return {"apt": round(apt, 2), "env": round(env, 2), "rest": round(seconds - apt - env, 2)}
+
+
+STEP_TASKS = {"apt": "mlinfra.mlhost.build_tools : Install build tools",
+              "env": "mlinfra.mlhost.python_env : Create or update Python environments"}
+
+
+def ours_steps(times: dict[str, t.Any], host: str, seconds: float) -> dict[str, float]:
+    """The same split for an ml_host run: the build_tools install task, the python_env task, and the rest
+    (Ansible's start-up, facts, validation, stack check, report)."""
+    steps = {}
+    for step, name in STEP_TASKS.items():
+        steps[step] = round(sum(rec["end"] - rec["start"] for rec in times.get("tasks", [])
+                                if rec["host"] == host and rec["task"] == name), 2)
+    steps["rest"] = round(seconds - steps["apt"] - steps["env"], 2)
+    return steps
+
+
 def rotate(items: list[str], k: int) -> list[str]:
     k %= len(items)
     return items[k:] + items[:k]
@@ -439,14 +468,15 @@ class Bench:
         times = json.loads(times_file.read_text())
         return {"seconds": round(seconds, 3), "times": times, "log": f"runs/{tag}.log"}
 
-    def baseline(self, i: int) -> float:
+    def baseline(self, i: int) -> tuple[float, dict[str, float]]:
+        """Run bench/baseline.sh on host i over SSH: its wall seconds and its steps' seconds."""
         t0 = time.monotonic()
         with open(REPO / "bench" / "baseline.sh", encoding="utf-8") as script:
             proc = self.hosts.ssh(i, ["bash", "-s", "--", *REQUIREMENTS], check=False, stdin=script)
         seconds = time.monotonic() - t0
         if proc.returncode != 0:
             raise RuntimeError(f"baseline failed (rc {proc.returncode}): {(proc.stderr or proc.stdout)[-3000:]}")
-        return round(seconds, 3)
+        return round(seconds, 3), baseline_steps(proc.stdout, seconds)
 
     # ---- first provision and rerun
     def first_and_rerun(self) -> None:
@@ -462,15 +492,16 @@ class Bench:
                     i = ids[who]
                     self.hosts.acct_on([i], "first")
                     if who == "baseline":
-                        seconds, changed, top = self.baseline(i), None, []
+                        (seconds, steps), changed, top = self.baseline(i), None, []
                     else:
                         run = self.playbook([i], who.split("-")[1], f"first-{who}", report=f"{who}-{r}")
                         seconds, changed = run["seconds"], recap_changed(run["times"])[NAME.format(i)]
                         top = slowest(run["times"], NAME.format(i))
+                        steps = ours_steps(run["times"], NAME.format(i), seconds)
                     procs = self.hosts.acct_off([i], "first")[i]
                     first[who].append({"round": r, "seconds": seconds, "changed": changed,
                                        "processes": sum(procs.values()), "package_queries": package_queries(procs),
-                                       "by_command": procs, "slowest": top})
+                                       "by_command": procs, "slowest": top, "steps": steps})
                     log(f"round {r + 1}/{rounds} first provision {who}: {seconds:.1f} s")
                 for k in range(reruns):
                     for who in rotate(["ours-pip", "ours-uv"], r + k):
@@ -658,6 +689,12 @@ def summary_md(res: dict[str, t.Any]) -> str:
         out += ["", "| ratio to the baseline, per round | median | min | max | rounds |", "|---|---|---|---|---|"]
         for who, s in f["ratio_to_baseline"].items():
             out.append(_row(who, s))
+        out += ["", "| where the time went (median s) | apt | env | rest |", "|---|---|---|---|"]
+        for who, runs in f["runs"].items():
+            steps = [x.get("steps") or {} for x in runs]
+            if all(steps):
+                out.append(f"| {who} | " + " | ".join(f"{statistics.median([st[k] for st in steps]):.2f}"
+                                                     for k in ("apt", "env", "rest")) + " |")
         procs = {who: statistics.median([x["processes"] for x in runs]) for who, runs in f["runs"].items()}
         out += ["", "Processes on the host (median): " + ", ".join(f"{k} {v:.0f}" for k, v in procs.items()), ""]
         for who in ("ours-pip", "ours-uv"):

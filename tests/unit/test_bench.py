@@ -171,3 +171,32 @@ def test_recorder_callback_on_a_real_playbook(tmp_path):
     assert data["recap"]["localhost"]["changed"] == 1
     assert mlbench.recap_changed(data) == {"localhost": 1}
     assert mlbench.tasks_run(data, "localhost") == 2
+
+
+def test_baseline_steps_from_its_marks():
+    out = "mlbench-mark apt 100.0\nmlbench-mark env 120.5\nmlbench-mark check 128.0\nnumpy 2.1.3\n"
+    assert mlbench.baseline_steps(out, 30.0) == {"apt": 20.5, "env": 7.5, "rest": 2.0}
+    assert mlbench.baseline_steps("numpy 2.1.3\n", 30.0) == {}
+
+
+def test_baseline_marks_every_step():
+    text = (REPO / "bench" / "baseline.sh").read_text()
+    assert [m for m in re.findall(r"^mark (\w+)$", text, re.M)] == ["apt", "env", "check"]
+
+
+def test_ours_steps_split_the_wall_time():
+    times = {"tasks": [
+        {"host": "h", "task": mlbench.STEP_TASKS["apt"], "start": 1.0, "end": 21.0},
+        {"host": "h", "task": mlbench.STEP_TASKS["env"], "start": 22.0, "end": 28.0},
+        {"host": "other", "task": mlbench.STEP_TASKS["env"], "start": 0.0, "end": 99.0},
+        {"host": "h", "task": "mlinfra.mlhost.ml_host : Read the host", "start": 0.0, "end": 1.0},
+    ]}
+    assert mlbench.ours_steps(times, "h", 35.0) == {"apt": 20.0, "env": 6.0, "rest": 9.0}
+
+
+def test_step_tasks_are_the_roles_task_names():
+    """The split reads two task names: they must be the roles' own."""
+    build = (REPO / "roles" / "build_tools" / "tasks" / "main.yml").read_text()
+    env = (REPO / "roles" / "python_env" / "tasks" / "main.yml").read_text()
+    assert "- name: " + mlbench.STEP_TASKS["apt"].split(" : ", 1)[1] in build
+    assert "- name: " + mlbench.STEP_TASKS["env"].split(" : ", 1)[1] in env
