@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright: mlinfra.mlhost contributors
 """The benchmark harness of mlinfra.mlhost (run it through bench/run.sh, which makes its venvs).
@@ -67,7 +66,7 @@ def log(msg: str) -> None:
 
 
 def sh(argv: list[str], check: bool = True, **kw: t.Any) -> subprocess.CompletedProcess:
-    proc = subprocess.run(argv, text=True, capture_output=True, **kw)
+    proc = subprocess.run(argv, text=True, capture_output=True, check=False, **kw)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed (rc {proc.returncode}): {(proc.stderr or proc.stdout)[-3000:]}")
     return proc
@@ -376,7 +375,7 @@ class Hosts:
                 "--cap-add", "SYS_PACCT", "--stop-signal", "SIGRTMIN+3", self.bed.tag])
         for i in ids:
             name = NAME.format(i)
-            for _ in range(120):
+            for _attempt in range(120):
                 state = sh(["docker", "exec", name, "systemctl", "is-system-running"], check=False).stdout.strip()
                 if state in ("running", "degraded"):
                     break
@@ -386,7 +385,7 @@ class Hosts:
             sh(["docker", "exec", name, "sh", "-c",
                 f"echo 'Port {PORT0 + i}' >/etc/ssh/sshd_config.d/port.conf && systemctl start ssh"])
         for i in ids:
-            for _ in range(60):
+            for _attempt in range(60):
                 if self.ssh(i, ["true"], check=False).returncode == 0:
                     break
                 time.sleep(0.5)
@@ -435,6 +434,15 @@ class Bench:
                                           "requirements": REQUIREMENTS, "profiles": PROFILES}
         self.seq = 0
 
+    @staticmethod
+    def settle() -> None:
+        """Before every timed run: write back what earlier runs left dirty (dpkg writes hundreds of MB), so
+        that no run pays for the one before it."""
+        t0 = time.monotonic()
+        os.sync()
+        if time.monotonic() - t0 > 5:
+            log(f"sync took {time.monotonic() - t0:.1f} s")
+
     def playbook(self, ids: list[int], backend: str, label: str, report: str = "",
                  playbook: Path | None = None) -> dict[str, t.Any]:
         """Run a playbook (site.yml by default) against hosts; wall seconds and the recorder's data.
@@ -458,9 +466,10 @@ class Bench:
                    ANSIBLE_COLLECTIONS_PATH=str(REPO / ".build" / "collections"))
         cmd = [str(self.venv / "bin" / "ansible-playbook"), "-i", str(inv), "-e", f"@{extra}",
                str(playbook or REPO / "playbooks" / "site.yml")]
+        self.settle()
         with open(self.out / "runs" / f"{tag}.log", "w", encoding="utf-8") as logf:
             t0 = time.monotonic()
-            proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=logf, stderr=subprocess.STDOUT)
+            proc = subprocess.run(cmd, cwd=REPO, env=env, stdout=logf, stderr=subprocess.STDOUT, check=False)
             seconds = time.monotonic() - t0
         if proc.returncode != 0:
             tail = (self.out / "runs" / f"{tag}.log").read_text(errors="replace")[-4000:]
@@ -470,6 +479,7 @@ class Bench:
 
     def baseline(self, i: int) -> tuple[float, dict[str, float]]:
         """Run bench/baseline.sh on host i over SSH: its wall seconds and its steps' seconds."""
+        self.settle()
         t0 = time.monotonic()
         with open(REPO / "bench" / "baseline.sh", encoding="utf-8") as script:
             proc = self.hosts.ssh(i, ["bash", "-s", "--", *REQUIREMENTS], check=False, stdin=script)
@@ -564,7 +574,7 @@ class Bench:
     # ---- facts
     def facts(self, i: int) -> None:
         calls = self.args.facts_calls
-        book = self.out / "facts.yml"
+        book = self.out / "facts-playbook.json"
         tasks = []
         for k in range(calls + 1):  # the first round warms the connection and is left out
             tasks += [
@@ -587,7 +597,7 @@ class Bench:
     # ---- env builds
     def env(self) -> None:
         proc = subprocess.run(["bash", str(REPO / "bench" / "python_env.sh"), str(self.args.env_rounds)],
-                              text=True, capture_output=True, cwd=REPO)
+                              text=True, capture_output=True, cwd=REPO, check=False)
         (self.out / "python_env.log").write_text(proc.stdout + proc.stderr)
         if proc.returncode != 0:
             raise RuntimeError(f"bench/python_env.sh failed (rc {proc.returncode}): {proc.stderr[-3000:]}")
@@ -624,7 +634,7 @@ class Bench:
         (self.out / "summary.md").write_text(summary_md(self.results))
         if "fleet" in only:
             plot = subprocess.run([str(REPO / ".venv" / "bench" / "bin" / "python"), str(REPO / "bench" / "plot.py"),
-                                   str(self.out / "results.json"), str(self.out / "fleet.png")])
+                                   str(self.out / "results.json"), str(self.out / "fleet.png")], check=False)
             if plot.returncode != 0:
                 log("the plot failed")
                 return 1
@@ -693,8 +703,8 @@ def summary_md(res: dict[str, t.Any]) -> str:
         for who, runs in f["runs"].items():
             steps = [x.get("steps") or {} for x in runs]
             if all(steps):
-                out.append(f"| {who} | " + " | ".join(f"{statistics.median([st[k] for st in steps]):.2f}"
-                                                     for k in ("apt", "env", "rest")) + " |")
+                cells = [f"{statistics.median([st[k] for st in steps]):.2f}" for k in ("apt", "env", "rest")]
+                out.append(f"| {who} | " + " | ".join(cells) + " |")
         procs = {who: statistics.median([x["processes"] for x in runs]) for who, runs in f["runs"].items()}
         out += ["", "Processes on the host (median): " + ", ".join(f"{k} {v:.0f}" for k, v in procs.items()), ""]
         for who in ("ours-pip", "ours-uv"):
@@ -742,7 +752,8 @@ def summary_md(res: dict[str, t.Any]) -> str:
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="mlinfra.mlhost benchmarks (see docs/benchmarks.md)")
     p.add_argument("--smoke", action="store_true", help="one round of everything, fleets of 1 and 2 (CI)")
-    p.add_argument("--rounds", type=int, default=3)
+    p.add_argument("--rounds", type=int, default=3,
+                   help="rounds; a multiple of 3 gives each first-provision contender each place in the order equally")
     p.add_argument("--reruns", type=int, default=3, help="reruns per host and round")
     p.add_argument("--sizes", default="1,2,4,8")
     p.add_argument("--facts-calls", type=int, default=10)

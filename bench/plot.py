@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright: mlinfra.mlhost contributors
 """Draw the fleet-scaling figure of a bench/mlbench.py run: seconds against hosts, first provision and rerun

@@ -11,6 +11,19 @@
 set -euo pipefail
 # shellcheck source=scripts/lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/../scripts/lib.sh"
+# The controller's tools: ssh for the hosts, gpg to sign the local mirror, dpkg-scanpackages to index it.
+missing=()
+for pair in ssh:openssh-client ssh-keygen:openssh-client gpg:gnupg dpkg-scanpackages:dpkg-dev; do
+  if ! command -v "${pair%%:*}" >/dev/null 2>&1 && [[ " ${missing[*]} " != *" ${pair#*:} "* ]]; then
+    missing+=("${pair#*:}")
+  fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing ${missing[*]} from Debian"
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
 make_venv test requirements/test.txt
 make_venv bench requirements/bench.txt
 link_collection
