@@ -27,6 +27,7 @@ import argparse
 import datetime as dt
 import gzip
 import hashlib
+import importlib
 import json
 import os
 import platform
@@ -107,11 +108,6 @@ def recap_changed(times: dict[str, t.Any]) -> dict[str, int]:
     return {host: int(stats.get("changed", 0)) for host, stats in times.get("recap", {}).items()}
 
 
-def recap_failed(times: dict[str, t.Any]) -> dict[str, int]:
-    return {host: int(stats.get("failures", 0)) + int(stats.get("unreachable", 0))
-            for host, stats in times.get("recap", {}).items()}
-
-
 def tasks_run(times: dict[str, t.Any], host: str) -> int:
     """Tasks that ran on (or for) a host: every recorded result that was not skipped."""
     return sum(1 for rec in times.get("tasks", []) if rec["host"] == host and rec["status"] != "skipped")
@@ -163,22 +159,21 @@ def rotate(items: list[str], k: int) -> list[str]:
     return items[k:] + items[:k]
 
 
+def _module_utils(name: str) -> t.Any:
+    """One of the collection's module_utils, imported through the link scripts/lib.sh makes."""
+    sys.path.insert(0, str(REPO / ".build" / "collections"))
+    return importlib.import_module(f"ansible_collections.mlinfra.mlhost.plugins.module_utils.{name}")
+
+
 def profile_packages() -> list[str]:
     """The Debian 12 package names of PROFILES, from the collection's own table."""
-    sys.path.insert(0, str(REPO / ".build" / "collections"))
-    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _build_profiles  # noqa: E402
-
-    return _build_profiles.resolve(PROFILES, {"id": "debian", "major": "12", "version": "12"}, None)
+    return _module_utils("_build_profiles").resolve(PROFILES, {"id": "debian", "major": "12", "version": "12"}, None)
 
 
 def tool_requirements() -> list[str]:
     """What python_env puts into its own tool venv (uv, packaging): the wheelhouse must have them."""
-    text = (REPO / "plugins" / "module_utils" / "_venv.py").read_text(encoding="utf-8")
-    uv = re.search(r'^TOOL_UV_VERSION = "([^"]+)"', text, re.M)
-    pk = re.search(r'^TOOL_PACKAGING_VERSION = "([^"]+)"', text, re.M)
-    if not (uv and pk):
-        raise RuntimeError("plugins/module_utils/_venv.py no longer names TOOL_UV_VERSION / TOOL_PACKAGING_VERSION")
-    return [f"uv=={uv.group(1)}", f"packaging=={pk.group(1)}"]
+    venv = _module_utils("_venv")
+    return [f"uv=={venv.TOOL_UV_VERSION}", f"packaging=={venv.TOOL_PACKAGING_VERSION}"]
 
 
 def host_vars(backend: str, report_dir: Path) -> dict[str, t.Any]:
@@ -576,20 +571,17 @@ class Bench:
         calls = self.args.facts_calls
         book = self.out / "facts-playbook.json"
         tasks = []
-        for k in range(calls + 1):  # the first round warms the connection and is left out
-            tasks += [
-                {"name": f"host_facts {k}", "mlinfra.mlhost.host_facts": {}},
-                {"name": f"setup_min {k}", "ansible.builtin.setup": {"gather_subset": ["min"]}},
-                {"name": f"setup_all {k}", "ansible.builtin.setup": {"gather_subset": ["all"]}},
-            ]
+        modules = {"host_facts": ("mlinfra.mlhost.host_facts", {}),
+                   "setup_min": ("ansible.builtin.setup", {"gather_subset": ["min"]}),
+                   "setup_all": ("ansible.builtin.setup", {"gather_subset": ["all"]})}
+        # A first round warms the connection; its names ("warm-up ...") keep it out of the figures.
+        for k in range(calls + 1):
+            tasks += [{"name": f"{what} {k}" if k else f"warm-up {what}", action: args}
+                      for what, (action, args) in modules.items()]
         book.write_text(json.dumps([{"name": "Facts, per call", "hosts": "all", "gather_facts": False,
                                      "tasks": tasks}], indent=1))
         run = self.playbook([i], "uv", "facts", playbook=book)
-        per = {}
-        for what in ("host_facts", "setup_min", "setup_all"):
-            durations = [d for rec, d in ((rec, rec["end"] - rec["start"]) for rec in run["times"]["tasks"])
-                         if rec["task"].startswith(what + " ") and not rec["task"].endswith(" 0")]
-            per[what] = summarize(durations)
+        per = {what: summarize(task_durations(run["times"], what + " ")) for what in modules}
         self.results["facts"] = {"calls": calls, "summary": per,
                                  "ratio_host_facts_to_setup_all": round(per["host_facts"]["median"] / per["setup_all"]["median"], 3)}
         log(f"facts per call: {json.dumps(per)}")

@@ -200,3 +200,11 @@ def test_step_tasks_are_the_roles_task_names():
     env = (REPO / "roles" / "python_env" / "tasks" / "main.yml").read_text()
     assert "- name: " + mlbench.STEP_TASKS["apt"].split(" : ", 1)[1] in build
     assert "- name: " + mlbench.STEP_TASKS["env"].split(" : ", 1)[1] in env
+
+
+def test_task_durations_leave_the_warm_up_out():
+    times = {"tasks": [{"task": "warm-up host_facts", "start": 0.0, "end": 5.0},
+                       {"task": "host_facts 1", "start": 5.0, "end": 5.25},
+                       {"task": "host_facts_x 1", "start": 6.0, "end": 9.0},
+                       {"task": "setup_all 1", "start": 5.25, "end": 6.0}]}
+    assert mlbench.task_durations(times, "host_facts ") == [0.25]
