@@ -17,6 +17,8 @@ import os
 import re
 import typing as t
 
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+
 FIXED_ENV = {
     "LANG": "C",
     "LC_ALL": "C",
@@ -32,7 +34,7 @@ FIXED_ENV = {
 PROXY_OPTIONS: dict[str, dict[str, t.Any]] = {
     "proxy_env": {"type": "dict", "default": {}, "no_log": True},
 }
-ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class CommandResult(t.NamedTuple):
@@ -75,10 +77,7 @@ class Runner:
         program = argv[0] if argv[0].startswith("/") else self.find(argv[0])
         if program is None:
             if check:
-                self.module.fail_json(
-                    msg=f"The program {argv[0]!r} was not found on the host's PATH. Install it, then rerun.",
-                    cmd=argv,
-                )
+                raise ModuleError(f"The program {argv[0]!r} was not found on the host's PATH. Install it, then rerun.", cmd=argv)
             return None
         cmd = [program] + list(argv[1:])
         limit = timeout if timeout is not None else self.timeout
@@ -91,8 +90,8 @@ class Runner:
         environ.update(env or {})
         rc, out, err = self.module.run_command(cmd, check_rc=False, data=data, environ_update=environ, cwd=cwd)
         if check and rc != 0:
-            self.module.fail_json(
-                msg=f"Command {' '.join(argv)!r} failed with rc={rc}: {(err or out).strip()[-2000:]}",
+            raise ModuleError(
+                f"Command {' '.join(argv)!r} failed with rc={rc}: {(err or out).strip()[-2000:]}",
                 cmd=cmd,
                 rc=rc,
                 stdout=out,
@@ -108,11 +107,33 @@ def apply_proxy_env(module: t.Any) -> None:
     proxy_env = params.get("proxy_env") if isinstance(params, dict) else None
     if not proxy_env:
         return
-    bad = sorted(str(name) for name in proxy_env if not ENV_NAME.match(str(name)))
+    bad = sorted(repr(str(name)) for name in proxy_env if not ENV_NAME.fullmatch(str(name)))
     if bad:
-        module.fail_json(
-            msg=f"proxy_env: {', '.join(bad)} is not an environment variable name; give names such as http_proxy, "
+        raise ModuleError(
+            f"proxy_env: {', '.join(bad)} is not an environment variable name; give names such as http_proxy, "
             "https_proxy and no_proxy. Nothing was changed."
         )
     for name, value in proxy_env.items():
+        text = "" if value is None else str(value)
+        problem = proxy_value_problem(str(name), text)
+        if problem:
+            raise ModuleError(f"proxy_env: {name} {problem} Nothing was changed.")
+    for name, value in proxy_env.items():
         os.environ[str(name)] = "" if value is None else str(value)
+
+
+_PROXY_URL = re.compile(r"(?:(?:https?|socks5h?|socks4a?)://)?(?:[^\s/@]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?/?")
+
+
+def proxy_value_problem(name: str, value: str) -> str | None:
+    """Why ``value`` cannot be the proxy variable ``name`` (None when it can). The value itself is never quoted."""
+    if "\0" in value or "\n" in value or "\r" in value:
+        return "holds a NUL byte or a line break; give one URL such as http://proxy.example.com:3128."
+    if not name.lower().endswith("_proxy") or name.lower() == "no_proxy" or not value:
+        return None
+    if not _PROXY_URL.fullmatch(value):
+        return (
+            "is not a proxy URL: give scheme://host:port, such as http://proxy.example.com:3128 "
+            "(http, https or socks5; user:password@ before the host if the proxy needs them)."
+        )
+    return None

@@ -13,6 +13,7 @@ import pathlib
 import pytest
 import yaml
 
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -65,10 +66,24 @@ def test_runner_without_proxy_env_changes_nothing(clean_env):
 
 def test_bad_variable_name_fails_before_anything(clean_env):
     module = Module({"http_proxy": "http://p:3128", "https proxy": "x", "1x": "y"})
-    with pytest.raises(Failed) as err:
+    with pytest.raises(ModuleError) as err:
         Runner(module)
-    assert "1x, https proxy is not an environment variable name" in str(err.value)
+    assert "'1x', 'https proxy' is not an environment variable name" in str(err.value)
     assert "http_proxy" not in os.environ
+
+
+@pytest.mark.parametrize("value", ["not a url", "http://:3128", "ftp://proxy:21", "http://proxy:3128\n", "http://pro xy:1"])
+def test_proxy_value_that_is_no_url_is_refused_without_printing_it(clean_env, value):
+    with pytest.raises(ModuleError) as err:
+        Runner(Module({"https_proxy": value}))
+    assert "https_proxy" in err.value.msg and value.strip() not in err.value.msg
+    assert "https_proxy" not in os.environ
+
+
+@pytest.mark.parametrize("value", ["http://proxy.example.com:3128", "proxy:3128", "socks5h://u:p@[::1]:1080", "https://p/"])
+def test_proxy_urls_people_use_are_taken(clean_env, value):
+    Runner(Module({"https_proxy": value, "no_proxy": "localhost,127.0.0.1,.internal"}))
+    assert os.environ["https_proxy"] == value
 
 
 @pytest.mark.parametrize("module", DOWNLOADERS)
