@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 from ansible.module_utils.urls import fetch_url
 
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PACKAGE_MANAGER_OPTIONS
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
@@ -378,12 +379,10 @@ REPO_OPTIONS: dict[str, dict[str, t.Any]] = {
     "repo_key": {"type": "str", "default": "", "no_log": False},  # a public key's location, not a secret
     "repo_key_sha256": {"type": "str", "default": "", "no_log": False},
 }
+# The package options every package-installing module takes (doc fragment mlinfra.mlhost.packages), with state.
 PACKAGE_OPTIONS: dict[str, dict[str, t.Any]] = {
     "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-    "pkg_mgr": {"type": "str", "choices": ["auto", "apt", "dnf"], "default": "auto"},
-    "update_cache": {"type": "bool", "default": True},
-    "cache_valid_time": {"type": "int", "default": 86400},
-    "lock_timeout": {"type": "int", "default": 300},
+    **PACKAGE_MANAGER_OPTIONS,
     **PROXY_OPTIONS,
 }
 

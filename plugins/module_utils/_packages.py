@@ -23,6 +23,14 @@ import typing as t
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
 
 APT_LISTS = "/var/lib/apt/lists"
+
+# The options of every module that installs packages (doc fragment mlinfra.mlhost.packages).
+PACKAGE_MANAGER_OPTIONS: dict[str, dict[str, t.Any]] = {
+    "pkg_mgr": {"type": "str", "choices": ["auto", "apt", "dnf"], "default": "auto"},
+    "update_cache": {"type": "bool", "default": True},
+    "cache_valid_time": {"type": "int", "default": 86400},
+    "lock_timeout": {"type": "int", "default": 300},
+}
 APT_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 
 
