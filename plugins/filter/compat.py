@@ -27,7 +27,7 @@ def _text(name, value, optional=False):
     if not isinstance(value, str):
         raise TypeError(
             f"argument {name} must be a string{' or none' if optional else ''}, got {type(value).__name__} {value!r}"
-            + (": quote versions in YAML ('12.4', not 12.4)" if isinstance(value, (int, float)) and not isinstance(value, bool) else "")
+            + (f": quote versions in YAML ('{value}', not {value})" if isinstance(value, (int, float)) and not isinstance(value, bool) else "")
         )
     return value
 

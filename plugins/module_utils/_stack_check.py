@@ -308,7 +308,8 @@ def _checked_dir(name: str, value: t.Any) -> None:
         raise ModuleError(f"{name} {value!r} is not a plain path (empty, or holds a NUL byte or a line break). "
                           f"Give the absolute path of the directory. {NOTHING}")
     if not value.startswith("/"):
-        raise ModuleError(f"{name} {value!r} must be an absolute path (for example /opt/venvs/torch). {NOTHING}")
+        example = "/usr/local/cuda-12.4" if name == "cuda_home" else "/opt/venvs/torch"
+        raise ModuleError(f"{name} {value!r} must be an absolute path (for example {example}). {NOTHING}")
 
 
 def check_options(params: dict[str, t.Any]) -> None:
