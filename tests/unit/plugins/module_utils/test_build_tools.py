@@ -220,3 +220,35 @@ def test_state_absent_in_check_mode_removes_nothing(debian12):
     runner = FakeRunner({DPKG_QUERY + ("build-essential", "cmake"): (0, "build-essential\tii \t12.9\n", "")})
     result = run(params(state="absent"), runner, True, root)
     assert result["changed"] is True and result["removed"] == ["build-essential"] and len(runner.calls) == 1
+
+
+def test_dnf_check_mode_reports_what_the_real_run_does(tree):
+    """With dnf the plan cannot read availability without a refresh: both runs report the missing packages."""
+    root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/rocky9")})))
+    rpm = ("rpm", "-q", "--whatprovides", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", "git", "ninja-build")
+    absent = (1, "no package provides git\nno package provides ninja-build\n", "")
+    responses = {
+        rpm: absent,
+        ("dnf", "-q", "makecache", "--setopt=metadata_expire=86400"): (0, "", ""),
+        ("dnf", "-q", "repoquery", "--qf", "%{name}\\n", "git", "ninja-build"): (0, "git\nninja-build\n", ""),
+        ("dnf", "-y", "-q", "--setopt=install_weak_deps=False", "install", "git", "ninja-build"): (0, "", ""),
+    }
+    checked_runner = FakeRunner(responses)
+    checked = run(params(profiles=["git"], extra_packages=["ninja-build"]), checked_runner, check_mode=True, root=root)
+    assert checked_runner.calls == [list(rpm)]
+    runner = FakeRunner(responses)
+    real_run = runner.run
+
+    def after_install(argv, check=True, data=None, timeout=None, env=None, cwd=None):
+        if argv[-3:] == ["install", "git", "ninja-build"]:
+            runner.responses[rpm] = (0, "git\t0:2.43.5-1.el9\nninja-build\t0:1.10.2-6.el9\n", "")
+        return real_run(argv, check, data, timeout, env, cwd)
+
+    runner.run = after_install
+    real = run(params(profiles=["git"], extra_packages=["ninja-build"]), runner, check_mode=False, root=root)
+    for key in ("changed", "packages", "installed", "removed", "plan", "pkg_mgr"):
+        assert checked[key] == real[key], key
+    assert real["changed"] is True and real["plan"] == ["git", "ninja-build"] and real["cache_updated"] is True
+    assert real["versions"] == {"git": "0:2.43.5-1.el9", "ninja-build": "0:1.10.2-6.el9"}
+    assert [c[0] for c in runner.calls] == ["rpm", "dnf", "dnf", "dnf", "rpm"]
+    assert "makecache" in runner.calls[1] and "repoquery" in runner.calls[2] and "install" in runner.calls[3]
