@@ -20,16 +20,31 @@ def _wrap(func):
     return filtered
 
 
+def _text(name, value, optional=False):
+    """A filter argument that must be a string (None or '' allowed when ``optional``): no str() of anything."""
+    if optional and (value is None or value == ""):
+        return None
+    if not isinstance(value, str):
+        raise TypeError(
+            f"argument {name} must be a string{' or none' if optional else ''}, got {type(value).__name__} {value!r}"
+            + (f": quote versions in YAML ('{value}', not {value})" if isinstance(value, (int, float)) and not isinstance(value, bool) else "")
+        )
+    return value
+
+
 def cuda_min_driver(cuda):
-    return _compat.cuda_min_driver(str(cuda))
+    return _compat.cuda_min_driver(_text("cuda", cuda))
 
 
 def cuda_driver_compatible(driver, cuda, minor_version_compat=False):
-    return _compat.cuda_driver_compatible(str(driver), str(cuda), bool(minor_version_compat))
+    if not isinstance(minor_version_compat, bool):
+        raise TypeError(f"argument minor_version_compat must be true or false, got {type(minor_version_compat).__name__} "
+                        f"{minor_version_compat!r}")
+    return _compat.cuda_driver_compatible(_text("driver", driver), _text("cuda", cuda), minor_version_compat)
 
 
 def torch_cuda_index(torch_version, cuda_version):
-    return _compat.torch_cuda_tag(str(torch_version), str(cuda_version) if cuda_version else None)
+    return _compat.torch_cuda_tag(_text("torch_version", torch_version), _text("cuda_version", cuda_version, optional=True))
 
 
 class FilterModule:

@@ -1,8 +1,16 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright: mlinfra.mlhost contributors
-"""The build_tools module's logic: resolve, plan, refresh, check availability, install.
+"""The build_tools module's worker: plan (check, resolve, read), then apply (refresh, install or remove, verify).
 
 PRIVATE to the collection: no compatibility promise outside it.
+
+``BuildTools.plan()`` checks every option, resolves the profiles to this host's package names,
+reads their installed state in one query and, where the package lists can be read without a
+refresh (apt with lists present), which of the missing ones the sources carry and what an
+install would bring. It changes nothing. ``apply(plan)`` refreshes the metadata when needed,
+checks availability again after a refresh, installs or removes, and verifies the result.
+Check mode reports the plan: the same ``changed``, ``installed``/``removed`` and ``plan``
+lists as the real run.
 """
 
 from __future__ import annotations
@@ -12,32 +20,46 @@ import re
 import typing as t
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _build_profiles, _distro
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageError, PackageManager, backend
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageManager, backend
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
-# Debian and RPM package names (apt also takes name=version, name:arch).
-_PACKAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._~:=-]*$")
+# Debian and RPM package names (apt also takes name=version, name:arch); ASCII only.
+_PACKAGE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9+._~:=-]*")
+MAX_NAME = 200
+MAX_PACKAGES = 500
+# Upper bounds: a week of lock waiting, ten years of cache validity; beyond that it is a typo.
+LIMITS = {"cache_valid_time": 10 * 365 * 86400, "lock_timeout": 7 * 86400}
+NOTHING = "Nothing was changed."
 
 
-class BuildToolsError(Exception):
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
+def _shown(value: t.Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
-def validate(params: dict[str, t.Any]) -> None:
+def check_options(params: dict[str, t.Any]) -> None:
     """Refuse bad input before anything on the host is read or changed."""
-    bad = [name for name in params["extra_packages"] if not _PACKAGE_NAME.match(name or "")]
+    extra = params.get("extra_packages") or []
+    if len(extra) > MAX_PACKAGES:
+        raise ModuleError(f"extra_packages has {len(extra)} items; at most {MAX_PACKAGES} are taken. Split the list. {NOTHING}")
+    bad = [name for name in extra if not _valid_name(name)]
     if bad:
-        raise BuildToolsError(
-            f"extra_packages has invalid package names: {', '.join(repr(b) for b in bad)}. "
-            "Give plain package names (letters, digits, + . _ - ~ : =), one per list item."
+        raise ModuleError(
+            f"extra_packages has invalid package names: {', '.join(_shown(b) for b in bad)}. "
+            f"Give plain package names (ASCII letters, digits, + . _ - ~ : =, at most {MAX_NAME} characters), "
+            f"one per list item. {NOTHING}",
+            invalid=[str(b) for b in bad],
         )
-    for key in ("cache_valid_time", "lock_timeout"):
-        if params[key] < 0:
-            raise BuildToolsError(f"{key} must be 0 or more seconds, got {params[key]}.")
+    for key, limit in LIMITS.items():
+        value = params.get(key)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= limit:
+            raise ModuleError(f"{key} must be a whole number of seconds from 0 to {limit}, got {_shown(value)}. {NOTHING}")
+
+
+def _valid_name(name: t.Any) -> bool:
+    return isinstance(name, str) and 0 < len(name) <= MAX_NAME and bool(_PACKAGE_NAME.fullmatch(name))
 
 
 def resolve_host(params: dict[str, t.Any], root: Sysroot) -> tuple[str, list[str], dict[str, t.Any]]:
@@ -46,28 +68,29 @@ def resolve_host(params: dict[str, t.Any], root: Sysroot) -> tuple[str, list[str
     detected = _distro.pkg_mgr_for(distro, root)
     pkg_mgr = params["pkg_mgr"] if params["pkg_mgr"] != "auto" else detected
     if pkg_mgr not in ("apt", "dnf"):
-        raise BuildToolsError(
+        raise ModuleError(
             f"No supported package manager on {distro.get('name') or 'this host'} (found {detected or 'none'}). "
-            "build_tools supports apt and dnf; set pkg_mgr if detection is wrong."
+            f"build_tools supports apt and dnf; set pkg_mgr if detection is wrong. {NOTHING}"
         )
     profiles = params["profiles"]
     try:
         names = _build_profiles.resolve(profiles, distro, platform.release()) if profiles else []
     except ValueError as exc:
-        raise BuildToolsError(str(exc)) from exc
+        raise ModuleError(f"profiles: {exc} {NOTHING}") from exc
     for name in params["extra_packages"]:
         if name not in names:
             names.append(name)
     if not names:
-        raise BuildToolsError("Nothing to manage: give profiles or extra_packages.")
+        raise ModuleError(f"Nothing to manage: give profiles or extra_packages. {NOTHING}")
     return pkg_mgr, names, distro
 
 
-def _diff(before: dict[str, str | None], after: dict[str, str | None], prepared: str | None) -> dict[str, str]:
-    def show(state: dict[str, str | None]) -> str:
-        return "".join(f"{name}: {version or 'absent'}\n" for name, version in state.items())
+def _show(state: dict[str, str | None]) -> str:
+    return "".join(f"{name}: {version or 'absent'}\n" for name, version in state.items())
 
-    diff = {"before": show(before), "after": show(after)}
+
+def _diff(before: dict[str, str | None], after: dict[str, str | None], prepared: str | None) -> dict[str, str]:
+    diff = {"before": _show(before), "after": _show(after)}
     if prepared:
         diff["prepared"] = prepared
     return diff
@@ -90,65 +113,106 @@ def _unavailable_message(names: list[str], pm: PackageManager, kernel_packages: 
     return ". ".join(parts) + ". Nothing was installed."
 
 
-def run(params: dict[str, t.Any], runner: Runner, check_mode: bool, root: Sysroot | None = None) -> dict[str, t.Any]:
-    validate(params)
-    pkg_mgr, names, distro = resolve_host(params, root or Sysroot("/"))
-    pm = backend(pkg_mgr, runner, params["lock_timeout"], params["install_recommends"])
-    kernel_packages = [n for n in names if platform.release() in n]
-    result: dict[str, t.Any] = {
-        "changed": False,
-        "pkg_mgr": pkg_mgr,
-        "packages": names,
-        "installed": [],
-        "removed": [],
-        "plan": [],
-        "cache_updated": False,
-    }
-    try:
-        before = pm.installed(names)
+class BuildTools(Worker):
+    """Compilers and headers under each distribution's names: one query to read, one transaction to change."""
+
+    pm: PackageManager
+    names: list[str]
+
+    def plan(self) -> Plan:
+        params = self.params
+        check_options(params)
+        pkg_mgr, names, distro = resolve_host(params, self.host.sysroot)
+        self.names = names
+        self.pm = backend(pkg_mgr, self.runner, params["lock_timeout"], params["install_recommends"])
+        self.kernel_packages = [n for n in names if platform.release() in n]
+        before = self.pm.installed(names)  # a failing package command is a PackageError, a ModuleError
         if params["state"] == "present":
-            missing = [n for n in names if before[n] is None]
-            if missing and not check_mode:
-                if params["update_cache"]:
-                    result["cache_updated"] = pm.refresh(params["cache_valid_time"])
-                found = pm.available(missing)
-                if len(found) < len(missing) and params["update_cache"] and not result["cache_updated"]:
-                    # The lists may predate the package: refresh once before calling it missing.
-                    result["cache_updated"] = pm.refresh(params["cache_valid_time"], force=True)
-                    found = pm.available(missing)
-                unavailable = [n for n in missing if n not in found]
-                if unavailable:
-                    raise BuildToolsError(_unavailable_message(unavailable, pm, kernel_packages), unavailable=unavailable)
-            plan = pm.plan(missing) if missing else []
-            result["plan"] = plan if plan is not None else missing
-            if missing and not check_mode:
-                pm.install(missing)
-            after = pm.installed(names) if missing and not check_mode else dict(before)
-            if check_mode:
-                after.update({n: "(would be installed)" for n in missing})
-            elif missing:
-                still = [n for n in missing if after[n] is None]
-                if still:
-                    raise BuildToolsError(
-                        f"{pm.name} reported success but {', '.join(still)} is not installed (a virtual or renamed package?). "
-                        "Name the real package in extra_packages."
-                    )
-            result["installed"] = missing
-            result["changed"] = bool(missing)
-        else:
-            present = [n for n in names if before[n] is not None]
-            if present and not check_mode:
-                pm.remove(present)
-            after = dict(before)
-            after.update({n: None for n in present})
-            result["removed"] = present
-            result["changed"] = bool(present)
+            return self._plan_present(pkg_mgr, names, distro, before)
+        return self._plan_absent(pkg_mgr, names, distro, before)
+
+    def _result(self, pkg_mgr: str, names: list[str], distro: dict[str, t.Any]) -> dict[str, t.Any]:
+        return {"pkg_mgr": pkg_mgr, "packages": names, "installed": [], "removed": [], "plan": [], "cache_updated": False,
+                "distro": {k: distro.get(k) for k in ("id", "version")}}
+
+    def _plan_present(self, pkg_mgr: str, names: list[str], distro: dict[str, t.Any], before: dict[str, str | None]) -> Plan:
+        result = self._result(pkg_mgr, names, distro)
+        missing = [n for n in names if before[n] is None]
+        after = dict(before)
+        known = False  # whether the current lists say that every missing package exists
+        unavailable: list[str] = []
+        if missing and self.pm.cache_age() is not None:
+            # apt's lists are on the host: availability and candidates read without a refresh.
+            candidates = self.pm.candidates(missing)
+            unavailable = [n for n in missing if candidates.get(n) is None]
+            if unavailable and not self.params["update_cache"]:
+                raise ModuleError(_unavailable_message(unavailable, self.pm, self.kernel_packages), unavailable=unavailable)
+            after.update({n: candidates.get(n) for n in missing})
+            known = not unavailable
+        # Simulate only what the sources carry: a name they lack would fail the simulation anyway.
+        prepared = self.pm.plan(missing) if missing and not unavailable else None
+        result["plan"] = prepared if prepared is not None else list(missing)
+        result["installed"] = missing
         result["versions"] = after
-        prepared = f"{pkg_mgr} would install: {' '.join(result['plan'])}" if result["plan"] and result["changed"] else None
-        result["diff"] = _diff(before, after, prepared)
-    except PackageError as exc:
-        raise BuildToolsError(exc.msg, rc=getattr(exc.result, "rc", None), stdout=getattr(exc.result, "out", None),
-                              stderr=getattr(exc.result, "err", None), cmd=exc.cmd) from exc
-    result["commands"] = [" ".join(c) for c in runner.calls]
-    result["distro"] = {k: distro.get(k) for k in ("id", "version")}
-    return result
+        diff_after = {n: (after[n] or "present") if n in missing else after[n] for n in names}
+        diff = _diff(before, diff_after, f"{pkg_mgr} install: {' '.join(result['plan'])}" if missing else None)
+        steps = [("install", missing, known)] if missing else []
+        return Plan(changed=bool(missing), result=result, diff=diff, steps=steps)
+
+    def _plan_absent(self, pkg_mgr: str, names: list[str], distro: dict[str, t.Any], before: dict[str, str | None]) -> Plan:
+        result = self._result(pkg_mgr, names, distro)
+        present = [n for n in names if before[n] is not None]
+        after = dict(before)
+        after.update({n: None for n in present})
+        result["removed"] = present
+        result["versions"] = after
+        steps = [("remove", present)] if present else []
+        return Plan(changed=bool(present), result=result, diff=_diff(before, after, None), steps=steps)
+
+    # --- apply ------------------------------------------------------------------
+    def apply(self, plan: Plan) -> dict[str, t.Any]:
+        out: dict[str, t.Any] = {}
+        for step in plan.steps:
+            if step[0] == "install":
+                out.update(self._install(step[1], known_available=step[2]))
+            elif step[0] == "remove":
+                out.update(self._remove(step[1]))
+        if "versions" in out and isinstance(plan.diff, dict):
+            plan.diff["after"] = _show(out["versions"])  # the diff shows the versions the run left
+        return out
+
+    def _install(self, missing: list[str], known_available: bool) -> dict[str, t.Any]:
+        params, pm = self.params, self.pm
+        updated = pm.refresh(params["cache_valid_time"]) if params["update_cache"] else False
+        if updated or not known_available:
+            found = pm.available(missing)
+            if len(found) < len(missing) and params["update_cache"] and not updated:
+                # The lists may predate the package: refresh once before calling it missing.
+                updated = pm.refresh(params["cache_valid_time"], force=True)
+                found = pm.available(missing)
+            unavailable = [n for n in missing if n not in found]
+            if unavailable:
+                raise ModuleError(_unavailable_message(unavailable, pm, self.kernel_packages), unavailable=unavailable,
+                                  cache_updated=updated)
+        pm.install(missing)
+        after = pm.installed(self.names)
+        still = [n for n in missing if after[n] is None]
+        if still:
+            raise ModuleError(
+                f"{pm.name} reported success but {', '.join(still)} is not installed (a virtual or renamed package?). "
+                "Name the real package in extra_packages.",
+                versions=after,
+            )
+        return {"cache_updated": updated, "versions": after}
+
+    def _remove(self, present: list[str]) -> dict[str, t.Any]:
+        self.pm.remove(present)
+        after = self.pm.installed(self.names)
+        still = [n for n in present if after[n] is not None]
+        if still:
+            raise ModuleError(
+                f"{self.pm.name} reported success but {', '.join(still)} is still installed (another package depends on it?). "
+                "Remove what depends on it first, then rerun.",
+                versions=after,
+            )
+        return {"versions": after}

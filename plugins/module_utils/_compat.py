@@ -15,6 +15,11 @@ from __future__ import annotations
 
 import re
 
+# ASCII digits only ([0-9], never \d or str.isdigit(), which take '５'); full matches, so no trailing newline.
+_CUDA_VERSION = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
+_DRIVER = re.compile(r"[0-9]{3}(?:\.[0-9]{1,3}){1,2}")
+_TORCH_VERSION = re.compile(r"([0-9]+)\.([0-9]+)(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+[A-Za-z0-9.]+)?")
+
 # CUDA toolkit release (major.minor.update) -> minimum Linux x86_64 driver
 # (release notes, Table 3). 11.0.2 is 11.0's GA; 11.0.1 was a release candidate.
 CUDA_RELEASES: dict[str, str] = {
@@ -92,16 +97,26 @@ def branch_latest(branch: str) -> str:
     A branch pin installs the branch's newest driver, so planning compares CUDA's minimum
     against the branch as a whole: branch 550 runs CUDA 12.4 (550.54.14), branch 535 does not.
     """
-    if not re.fullmatch(r"\d{3}", str(branch)):
+    if not re.fullmatch(r"[0-9]{3}", str(branch)):
         raise ValueError(f"{branch!r} is not a driver branch (three digits, for example 550)")
     return f"{branch}.999.99"
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
-    """'550.54.14' -> (550, 54, 14). Raises ValueError on anything else."""
-    if not re.fullmatch(r"\d+(\.\d+)*", version or ""):
+    """'550.54.14' -> (550, 54, 14). Raises ValueError on anything else (ASCII digits only: not '５５０')."""
+    if not isinstance(version, str) or not re.fullmatch(r"[0-9]+(\.[0-9]+)*", version):
         raise ValueError(f"{version!r} is not a dotted numeric version")
     return tuple(int(part) for part in version.split("."))
+
+
+def driver_tuple(driver: str, name: str = "driver") -> tuple[int, ...]:
+    """An NVIDIA Linux driver version ('550.54.14', '570.26') as a tuple; ValueError naming ``name`` otherwise."""
+    if not isinstance(driver, str) or not _DRIVER.fullmatch(driver):
+        raise ValueError(
+            f"{name} {driver!r} is not an NVIDIA driver version (three digits, then one or two dotted parts, "
+            "for example 550.54.14)"
+        )
+    return version_tuple(driver)
 
 
 def max_cuda_for_driver(driver: str) -> str | None:
@@ -136,7 +151,7 @@ TORCH_CUDA_TAGS: dict[str, list[str]] = {
 
 def tag_cuda(tag: str) -> str:
     """'cu124' -> '12.4'; 'cu118' -> '11.8'; 'cu130' -> '13.0'."""
-    match = re.fullmatch(r"cu(\d{2})(\d)", tag or "")
+    match = re.fullmatch(r"cu([0-9]{2})([0-9])", tag) if isinstance(tag, str) else None
     if not match:
         raise ValueError(f"{tag!r} is not a CUDA wheel tag (cuXYZ, for example cu124)")
     return f"{int(match.group(1))}.{match.group(2)}"
@@ -149,9 +164,9 @@ def torch_cuda_tag(torch_version: str, cuda_version: str | None) -> str:
     for that torch release whose CUDA the driver supports; none gives 'cpu'. Raises ValueError
     for a torch release with no data here.
     """
-    match = re.match(r"^(\d+)\.(\d+)", torch_version or "")
+    match = _TORCH_VERSION.fullmatch(torch_version) if isinstance(torch_version, str) else None
     if not match:
-        raise ValueError(f"{torch_version!r} is not a torch version")
+        raise ValueError(f"torch_version {torch_version!r} is not a torch version (for example 2.5.1, 2.5.1+cu124)")
     release = f"{match.group(1)}.{match.group(2)}"
     if release not in TORCH_CUDA_TAGS:
         raise ValueError(
@@ -160,16 +175,20 @@ def torch_cuda_tag(torch_version: str, cuda_version: str | None) -> str:
         )
     if not cuda_version:
         return "cpu"
+    if not isinstance(cuda_version, str) or not _CUDA_VERSION.fullmatch(cuda_version):
+        raise ValueError(f"cuda_version {cuda_version!r} is not a CUDA version (major.minor, for example 12.4), nor empty for no driver")
     have = version_tuple(cuda_version)
     fitting = [tag for tag in TORCH_CUDA_TAGS[release] if version_tuple(tag_cuda(tag)) <= have]
     return max(fitting, key=lambda tag: version_tuple(tag_cuda(tag))) if fitting else "cpu"
 
 
-def _cuda_key(cuda: str) -> str:
-    """'12.4' -> '12.4.0' (the GA); '12.4.1' stays; anything unknown raises ValueError."""
-    parts = (cuda or "").strip().split(".")
-    if not all(p.isdigit() for p in parts) or len(parts) not in (2, 3):
-        raise ValueError(f"{cuda!r} is not a CUDA version (major.minor or major.minor.update, for example 12.4)")
+def _cuda_key(cuda: str, name: str = "") -> str:
+    """'12.4' -> '12.4.0' (the GA); '12.4.1' stays; anything unknown raises ValueError (naming ``name`` when given)."""
+    if not isinstance(cuda, str) or not _CUDA_VERSION.fullmatch(cuda):
+        raise ValueError(
+            f"{(name + ' ') if name else ''}{cuda!r} is not a CUDA version (major.minor or major.minor.update, for example 12.4)"
+        )
+    parts = cuda.split(".")
     key = ".".join(parts) if len(parts) == 3 else ".".join(parts) + ".0"
     if key not in CUDA_RELEASES:
         if len(parts) == 2 and any(r.startswith(cuda + ".") for r in CUDA_RELEASES):
@@ -182,13 +201,16 @@ def _cuda_key(cuda: str) -> str:
 
 def cuda_min_driver(cuda: str) -> str:
     """The minimum Linux driver for a CUDA toolkit release ('12.4' -> '550.54.14')."""
-    return CUDA_RELEASES[_cuda_key(cuda)]
+    return CUDA_RELEASES[_cuda_key(cuda, "cuda")]
 
 
 def cuda_driver_compatible(driver: str, cuda: str, minor_version_compat: bool = False) -> bool:
     """Can ``driver`` run toolkit ``cuda``? With ``minor_version_compat``, by the major's floor instead."""
-    have = version_tuple(driver)
+    have = driver_tuple(driver)
+    key = _cuda_key(cuda, "cuda")
+    if not isinstance(minor_version_compat, bool):
+        raise ValueError(f"minor_version_compat must be true or false, got {minor_version_compat!r}")
     if minor_version_compat:
-        major = _cuda_key(cuda).split(".")[0]
+        major = key.split(".")[0]
         return have >= version_tuple(MINOR_VERSION_COMPAT[major])
     return have >= version_tuple(cuda_min_driver(cuda))

@@ -27,9 +27,9 @@ def common_prefixes(root: Sysroot) -> list[str]:
 
 def package_version(root: Sysroot, prefix: str, package: str) -> str | None:
     """Version of ``package`` from its conda-meta record file name (name-version-build.json)."""
-    pattern = re.compile(rf"^{re.escape(package)}-([^-]+)-[^-]+\.json$")
+    pattern = re.compile(rf"{re.escape(package)}-([^-]+)-[^-]+\.json")
     for name in root.listdir(prefix, "conda-meta"):
-        match = pattern.match(name)
+        match = pattern.fullmatch(name)
         if match:
             return match.group(1)
     return None

@@ -61,7 +61,7 @@ def cuda_toolkits(
             if result is not None and result.rc == 0:
                 full = parse_nvcc_version(result.out)
         if full is None:
-            match = re.search(r"cuda-(\d+\.\d+)$", path)
+            match = re.search(r"cuda-([0-9]+\.[0-9]+)\Z", path)
             if not match:
                 continue
             full = match.group(1)

@@ -81,7 +81,7 @@ def pkg_mgr_for(distro: dict[str, t.Any], root: Sysroot) -> str | None:
         return "apt"
     if family == "redhat":
         major = distro.get("major") or ""
-        is_el7 = distro.get("id") != "fedora" and major.isdigit() and int(major) <= 7
+        is_el7 = distro.get("id") != "fedora" and re.fullmatch(r"[0-9]+", major) is not None and int(major) <= 7
         if is_el7 and not root.exists("usr/bin/dnf"):
             return "yum"
         return "dnf"

@@ -12,10 +12,13 @@ missing file or program; what cannot be known is null or ``unknown``.
 
 from __future__ import annotations
 
+import os
 import typing as t
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda, _cuda, _distro, _nvidia, _pyenv
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._compat import max_cuda_for_driver
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
 Run = t.Callable[[t.List[str]], t.Any]
@@ -147,3 +150,39 @@ def gather(root: Sysroot, run: Run, environ_path: str | None = None) -> dict[str
         "reboot_required": bool(reasons),
         "reboot_reasons": reasons,
     }
+
+
+MAX_SMI_TIMEOUT = 3600
+NOTHING = "Nothing was changed."
+
+
+def checked_sysroot(value: t.Any) -> str:
+    """The sysroot option, refused unless it names an existing directory (no NUL, no newline)."""
+    if not isinstance(value, str) or not value:
+        raise ModuleError(f"sysroot must be a directory path, got {value!r}. Leave it at '/' to read this host. {NOTHING}")
+    if "\x00" in value or "\n" in value or "\r" in value:
+        raise ModuleError(f"sysroot {value!r} holds a NUL byte or a line break. Give a plain directory path, or leave it at '/'. {NOTHING}")
+    if not os.path.isdir(value):
+        raise ModuleError(f"sysroot {value!r} is not a directory. Point sysroot at the root of the tree to read, or leave it at '/'. {NOTHING}")
+    return value
+
+
+def checked_seconds(name: str, value: t.Any, limit: int) -> int:
+    """A time limit option: a whole number of seconds from 1 to ``limit``."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= limit:
+        raise ModuleError(f"{name} must be at least 1 second and at most {limit}, got {value!r}. {NOTHING}")
+    return value
+
+
+class HostFacts(Worker):
+    """host_facts: the read is the plan; nothing ever changes."""
+
+    def plan(self) -> Plan:
+        sysroot = checked_sysroot(self.params.get("sysroot"))
+        self.runner.timeout = checked_seconds("smi_timeout", self.params.get("smi_timeout"), MAX_SMI_TIMEOUT)
+
+        def run(argv: list[str]) -> t.Any:
+            return self.runner.run(argv, check=False)
+
+        facts = gather(Sysroot(sysroot), run, os.environ.get("PATH"))
+        return Plan(changed=False, result={"ansible_facts": {"mlhost": facts}})

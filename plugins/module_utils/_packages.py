@@ -20,6 +20,7 @@ import re
 import time
 import typing as t
 
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
 
 APT_LISTS = "/var/lib/apt/lists"
@@ -34,12 +35,12 @@ PACKAGE_MANAGER_OPTIONS: dict[str, dict[str, t.Any]] = {
 APT_STAMP = "/var/lib/apt/periodic/update-success-stamp"
 
 
-class PackageError(Exception):
+class PackageError(ModuleError):
     """A package operation failed; ``msg`` says what and what to do, ``result`` holds the command's output."""
 
     def __init__(self, msg: str, result: t.Any = None, cmd: list[str] | None = None) -> None:
-        super().__init__(msg)
-        self.msg = msg
+        super().__init__(msg, cmd=cmd, rc=getattr(result, "rc", None), stdout=getattr(result, "out", None),
+                         stderr=getattr(result, "err", None))
         self.result = result
         self.cmd = cmd
 

@@ -15,7 +15,7 @@ import typing as t
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
 STANDARD_PATH = ["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin"]
-_NAME_RE = re.compile(r"^python3(\.\d+)?$")
+_NAME_RE = re.compile(r"python3(\.[0-9]+)?")
 # Runs in the interpreter being described: isolated (-I) and without site (-S), so it is fast
 # and reads nothing from the user's environment.
 PROBE = (
@@ -41,7 +41,7 @@ def candidates(root: Sysroot, dirs: list[str]) -> list[str]:
     seen = []
     for d in dirs:
         for name in root.listdir(d):
-            if _NAME_RE.match(name) and root.is_executable(d, name):
+            if _NAME_RE.fullmatch(name) and root.is_executable(d, name):
                 seen.append(f"{d.rstrip('/')}/{name}")
     return seen
 

@@ -19,11 +19,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import tempfile
 import typing as t
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda, _distro, _host, _nvidia
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
 CHECKS = ("nvidia_smi", "nvcc", "python")
@@ -290,3 +293,51 @@ _SKIP_REASON = {
 def failure_message(outcome: dict[str, t.Any]) -> str:
     parts = [f"{c['name']}: {c['detail']}" for c in outcome["checks"] if c["status"] == "failed"]
     return "Stack check failed - " + " | ".join(parts)
+
+
+# A framework is auto, torch, jax, none or an importable module name (ASCII identifiers joined by dots).
+_MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+MAX_TIMEOUT = 86400
+NOTHING = "Nothing was changed."
+
+
+def _checked_dir(name: str, value: t.Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, str) or not value or any(c in value for c in "\x00\n\r"):
+        raise ModuleError(f"{name} {value!r} is not a plain path (empty, or holds a NUL byte or a line break). "
+                          f"Give the absolute path of the directory. {NOTHING}")
+    if not value.startswith("/"):
+        example = "/usr/local/cuda-12.4" if name == "cuda_home" else "/opt/venvs/torch"
+        raise ModuleError(f"{name} {value!r} must be an absolute path (for example {example}). {NOTHING}")
+
+
+def check_options(params: dict[str, t.Any]) -> None:
+    """Refuse bad input before any check runs."""
+    checks = params.get("checks") or []
+    if "python" in checks and not params.get("python_env"):
+        raise ModuleError(f"checks names python but python_env is not set. Set python_env to the venv to check. {NOTHING}")
+    _checked_dir("python_env", params.get("python_env"))
+    _checked_dir("cuda_home", params.get("cuda_home"))
+    timeout = params.get("timeout")
+    if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT:
+        raise ModuleError(f"timeout must be at least 1 second and at most {MAX_TIMEOUT}, got {timeout!r}. {NOTHING}")
+    framework = params.get("framework")
+    if not isinstance(framework, str) or len(framework) > 200 or not (framework in FRAMEWORKS or _MODULE_NAME.fullmatch(framework)):
+        raise ModuleError(f"framework {framework!r} is not auto, torch, jax, none or a module name "
+                          f"(ASCII letters, digits and _, joined by dots). {NOTHING}")
+
+
+class StackCheckWorker(Worker):
+    """stack_check: the checks are the plan (they read, compile in a temporary directory, never change the host)."""
+
+    def plan(self) -> Plan:
+        check_options(self.params)
+
+        def run(argv: list[str], cwd: str | None = None, timeout: int | None = None) -> t.Any:
+            return self.runner.run(argv, check=False, cwd=cwd, timeout=timeout)
+
+        outcome = StackCheck(self.host.sysroot, run, self.runner.find, self.params).run_all()
+        if outcome["failed_checks"] and self.params.get("fail_on_error", True):
+            raise ModuleError(failure_message(outcome), changed=False, **outcome)
+        return Plan(changed=False, result=outcome)

@@ -18,8 +18,9 @@ description:
   - Before installing, refreshes the package metadata when it is older than O(cache_valid_time), then
     checks that every missing package exists in the configured sources; a missing one fails naming
     it, with nothing installed.
-  - In check mode, reports what would be installed (with apt, the full plan including dependencies
-    when package lists are present) and changes nothing.
+  - Plans before it changes anything; check mode reports the plan and changes nothing, with the same
+    C(changed), C(installed), C(removed) and C(plan) as the real run (with apt, the full plan including
+    dependencies when package lists are present).
 author:
   - mlinfra.mlhost developers (@mlinfra)
 options:
@@ -115,13 +116,13 @@ packages:
   returned: always
   sample: [build-essential, cmake, git, curl, wget, ca-certificates, python3-dev, python3-venv, pkgconf]
 installed:
-  description: The packages this run installed (in check mode, would install).
+  description: The packages this run installs (check mode reports the same list).
   type: list
   elements: str
   returned: always
   sample: [build-essential, cmake]
 removed:
-  description: The packages this run removed (in check mode, would remove).
+  description: The packages this run removes (check mode reports the same list).
   type: list
   elements: str
   returned: always
@@ -138,7 +139,9 @@ cache_updated:
   returned: always
   sample: false
 versions:
-  description: Installed version of each package after the run (null when absent).
+  description:
+    - Installed version of each package after the run (null when absent).
+    - In check mode, a package to install shows the candidate version from the current package lists (null when unknown).
   type: dict
   returned: success
   sample: {build-essential: "12.9", cmake: 3.25.1-1}
@@ -155,42 +158,29 @@ distro:
   sample: {id: debian, version: "12"}
 """
 
-from ansible.module_utils.basic import AnsibleModule
-
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._build_profiles import PROFILES
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._build_tools import BuildToolsError, run
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._build_tools import BuildTools
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import run_module
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PACKAGE_MANAGER_OPTIONS
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS
+
+ARGUMENT_SPEC = {
+    **PROXY_OPTIONS,
+    **PACKAGE_MANAGER_OPTIONS,
+    "profiles": {
+        "type": "list",
+        "elements": "str",
+        "choices": list(PROFILES),
+        "default": ["compilers", "cmake", "git", "download", "python_dev", "pkg_config"],
+    },
+    "extra_packages": {"type": "list", "elements": "str", "default": []},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+    "install_recommends": {"type": "bool", "default": False},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **PROXY_OPTIONS,
-            "profiles": {
-                "type": "list",
-                "elements": "str",
-                "choices": list(PROFILES),
-                "default": ["compilers", "cmake", "git", "download", "python_dev", "pkg_config"],
-            },
-            "extra_packages": {"type": "list", "elements": "str", "default": []},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-            "pkg_mgr": {"type": "str", "choices": ["auto", "apt", "dnf"], "default": "auto"},
-            "update_cache": {"type": "bool", "default": True},
-            "cache_valid_time": {"type": "int", "default": 86400},
-            "lock_timeout": {"type": "int", "default": 300},
-            "install_recommends": {"type": "bool", "default": False},
-        },
-        supports_check_mode=True,
-    )
-    runner = Runner(module)
-    try:
-        result = run(module.params, runner, module.check_mode)
-    except BuildToolsError as exc:
-        details = {k: v for k, v in exc.details.items() if v is not None}
-        module.fail_json(msg=exc.msg, commands=[" ".join(c) for c in runner.calls], **details)
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(ARGUMENT_SPEC, BuildTools)
 
 
 if __name__ == "__main__":

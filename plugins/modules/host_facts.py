@@ -202,35 +202,17 @@ ansible_facts:
           sample: ["nvidia driver 550.163.01 installed, 535.261.03 loaded"]
 """
 
-import os
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._host import HostFacts
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import run_module
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._host import gather
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+ARGUMENT_SPEC = {
+    "sysroot": {"type": "path", "default": "/"},
+    "smi_timeout": {"type": "int", "default": 30},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "sysroot": {"type": "path", "default": "/"},
-            "smi_timeout": {"type": "int", "default": 30},
-        },
-        supports_check_mode=True,
-    )
-    sysroot = module.params["sysroot"]
-    if not os.path.isdir(sysroot):
-        module.fail_json(msg=f"sysroot {sysroot!r} is not a directory. Point sysroot at the root of the tree to read, or leave it at '/'.")
-    if module.params["smi_timeout"] < 1:
-        module.fail_json(msg=f"smi_timeout must be at least 1 second, got {module.params['smi_timeout']}.")
-    runner = Runner(module, timeout=module.params["smi_timeout"])
-
-    def run(argv: list[str]):
-        return runner.run(argv, check=False)
-
-    facts = gather(Sysroot(sysroot), run, os.environ.get("PATH"))
-    module.exit_json(changed=False, ansible_facts={"mlhost": facts})
+    run_module(ARGUMENT_SPEC, HostFacts)
 
 
 if __name__ == "__main__":

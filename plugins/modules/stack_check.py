@@ -130,41 +130,21 @@ gpu_count:
   sample: 0
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import run_module
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._stack_check import CHECKS, StackCheckWorker
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._stack_check import CHECKS, StackCheck, failure_message
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+ARGUMENT_SPEC = {
+    "checks": {"type": "list", "elements": "str", "choices": list(CHECKS), "default": []},
+    "python_env": {"type": "path"},
+    "framework": {"type": "str", "default": "auto"},
+    "cuda_home": {"type": "path"},
+    "timeout": {"type": "int", "default": 300},
+    "fail_on_error": {"type": "bool", "default": True},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "checks": {"type": "list", "elements": "str", "choices": list(CHECKS), "default": []},
-            "python_env": {"type": "path"},
-            "framework": {"type": "str", "default": "auto"},
-            "cuda_home": {"type": "path"},
-            "timeout": {"type": "int", "default": 300},
-            "fail_on_error": {"type": "bool", "default": True},
-        },
-        supports_check_mode=True,
-    )
-    params = module.params
-    if "python" in params["checks"] and not params["python_env"]:
-        module.fail_json(msg="checks names python but python_env is not set. Set python_env to the venv to check.")
-    if params["timeout"] < 1:
-        module.fail_json(msg=f"timeout must be at least 1 second, got {params['timeout']}.")
-    if not params["framework"].replace(".", "").replace("_", "").isalnum():
-        module.fail_json(msg=f"framework {params['framework']!r} is not auto, torch, jax, none or a module name.")
-    runner = Runner(module)
-
-    def run(argv, cwd=None, timeout=None):
-        return runner.run(argv, check=False, cwd=cwd, timeout=timeout)
-
-    outcome = StackCheck(Sysroot("/"), run, runner.find, params).run_all()
-    if outcome["failed_checks"] and params["fail_on_error"]:
-        module.fail_json(msg=failure_message(outcome), changed=False, **outcome)
-    module.exit_json(changed=False, **outcome)
+    run_module(ARGUMENT_SPEC, StackCheckWorker)
 
 
 if __name__ == "__main__":

@@ -92,3 +92,40 @@ def captured(name: str) -> tuple[int, str, str]:
         out_file.read_text(encoding="utf-8") if out_file.exists() else "",
         err_file.read_text(encoding="utf-8") if err_file.exists() else "",
     )
+
+
+class HostModule:
+    """The few AnsibleModule attributes a ``_module.Host`` reads (params, check and diff mode, warn)."""
+
+    def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> None:
+        self.params = params
+        self.check_mode = check_mode
+        self._diff = diff
+        self._name = "test"
+        self.warnings: list[str] = []
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+
+
+def make_host(params: dict[str, t.Any], runner: t.Any, check_mode: bool = False, sysroot: t.Any = None,
+              diff: bool = False) -> t.Any:
+    """A ``_module.Host`` for a worker under test: ``params`` as given, ``runner`` (a FakeRunner) as the door."""
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Host  # pylint: disable=import-outside-toplevel
+
+    return Host(HostModule(params, check_mode, diff), runner, sysroot)
+
+
+def run_worker(worker_cls: t.Any, host: t.Any) -> dict[str, t.Any]:
+    """What ``_module.execute`` returns for ``worker_cls`` on ``host``, unmasked: plan, then apply unless check mode.
+
+    ``changed`` and ``diff`` come from the plan; a ModuleError propagates."""
+    worker = worker_cls(host)
+    plan = worker.plan()
+    result = dict(plan.result)
+    if plan.changed and not host.check_mode:
+        result.update(worker.apply(plan) or {})
+    result["changed"] = plan.changed
+    result["diff"] = plan.diff
+    result["commands"] = [" ".join(argv) for argv in host.runner.calls]
+    return result

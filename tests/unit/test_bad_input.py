@@ -27,8 +27,9 @@ from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _build_tools, _cuda_toolkit, _nvidia_driver, _run
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
-from mlhost_testlib import FakeRunner, fixture_text
+from mlhost_testlib import FakeRunner, fixture_text, make_host
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CASES_FILE = ROOT / "molecule" / "bad_input" / "vars" / "cases.yml"
@@ -168,9 +169,10 @@ def test_an_unsupported_distro_is_refused_by_every_package_module(release, tmp_p
     (tmp_path / "etc").mkdir()
     (tmp_path / "etc" / "os-release").write_text(f'ID={release}\nNAME="{release.title()} Linux"\nVERSION_ID=3.20\n')
     runner = FakeRunner({})
-    with pytest.raises(_build_tools.BuildToolsError, match="No supported package manager on"):
-        _build_tools.run({"profiles": ["git"], "extra_packages": [], "state": "present", "pkg_mgr": "auto", "update_cache": True,
-                          "cache_valid_time": 86400, "lock_timeout": 300, "install_recommends": False}, runner, False, root)
+    bt = {"profiles": ["git"], "extra_packages": [], "state": "present", "pkg_mgr": "auto", "update_cache": True,
+          "cache_valid_time": 86400, "lock_timeout": 300, "install_recommends": False}
+    with pytest.raises(ModuleError, match="No supported package manager on"):
+        _build_tools.BuildTools(make_host(bt, runner, check_mode=True, sysroot=root)).plan()
     drv = {"branch": "550", "version": "", "flavor": "auto", "source": "auto", "repo_url": "", "repo_key": "", "repo_key_sha256": "",
            "hold": True, "blacklist_nouveau": True, "persistence": True, "kernel_headers": True, "server_packages": True,
            "state": "present", "pkg_mgr": "auto", "update_cache": True, "cache_valid_time": 86400, "lock_timeout": 300}
