@@ -360,11 +360,17 @@ class Toolkit(Worker):
         elif do == "alternative":
             self.runner.run(["update-alternatives", "--set", "cuda", step["path"]])
         elif do == "link":
-            tmp = step["link"] + ".mlhost-new"
+            link = step["link"]
+            if os.path.islink(link) and os.readlink(link) == "/etc/alternatives/cuda":
+                # The install just made /usr/local/cuda an alternative (NVIDIA's packages do): choose it there instead.
+                if os.path.realpath(link) != os.path.realpath(self.root.path(step["path"].lstrip("/"))):
+                    self.runner.run(["update-alternatives", "--set", "cuda", step["path"]])
+                return False
+            tmp = link + ".mlhost-new"
             if os.path.lexists(tmp):
                 os.unlink(tmp)
             os.symlink(step["path"], tmp)
-            os.replace(tmp, step["link"])
+            os.replace(tmp, link)
         elif do == "unlink":
             os.unlink(step["link"])
         return False
