@@ -90,6 +90,8 @@ def check_compatible(version: str, driver: str | None, origin: str, minor_compat
     if not driver:
         return {"min_driver": minimum, "compatible": None}
     shown = driver if not driver.endswith(".999.99") else f"branch {driver.split('.')[0]}"
+    if origin == "planned":
+        origin = "planned (driver_version)"
     if _compat.cuda_driver_compatible(driver, version, minor_compat):
         return {"min_driver": minimum, "compatible": True}
     best = _compat.max_cuda_for_driver(driver)

@@ -215,8 +215,8 @@ def check_repo_url(url: str, option: str = "repo_url") -> str:
             problem = f"has scheme {parsed.scheme + '://' if parsed.scheme else 'none'}"
         elif parsed.scheme != "file" and not host:
             problem = "has no host"
-        elif parsed.scheme == "file" and not parsed.path.startswith("/"):
-            problem = "has no absolute path"
+        elif parsed.scheme == "file" and (parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/")):
+            problem = "has no absolute path (file:///path: three slashes)"
         elif re.search(r"\s", url):
             problem = "holds white space"
     if problem:
@@ -273,8 +273,8 @@ def check_repo_options(params: dict[str, t.Any]) -> None:
         except ValueError as exc:
             raise ModuleError(f"repo_key {shown!r} is a URL that cannot be parsed ({exc}): give an https URL or a path. {NOTHING}") from exc
         if parsed.scheme == "file":
-            if not parsed.path.startswith("/"):
-                raise ModuleError(f"repo_key {shown!r} is a file:// URL without an absolute path. {NOTHING}")
+            if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+                raise ModuleError(f"repo_key {shown!r} is a file:// URL without an absolute path (file:///path: three slashes). {NOTHING}")
             return
         if parsed.scheme not in ("https", "http"):
             raise ModuleError(
@@ -471,7 +471,7 @@ class FileSet:
 
 # Argument spec pieces both NVIDIA modules take.
 REPO_OPTIONS: dict[str, dict[str, t.Any]] = {
-    "repo_url": {"type": "str", "default": ""},
+    "repo_url": {"type": "str", "default": "", "no_log": True},  # a mirror's URL can carry user:token@
     "repo_key": {"type": "str", "default": "", "no_log": False},  # a public key's location, not a secret
     "repo_key_sha256": {"type": "str", "default": "", "no_log": False},
 }
