@@ -14,7 +14,7 @@ options:
         host, or C(file://) with an absolute path). Used when the source is NVIDIA's repository.
       - Empty uses C(https://developer.download.nvidia.com/compute/cuda/repos/<distro><release>/<arch>/).
       - A URL that cannot be parsed (a malformed IPv6 host such as C(http://[::1)), another scheme, white space or control
-        characters are refused before anything changes. It is not logged (C(no_log)): a mirror URL can carry
+        characters are refused before anything changes. It is not logged (C(no_log)), as a mirror URL can carry
         C(user:token@), which is never printed.
     type: str
     default: ""

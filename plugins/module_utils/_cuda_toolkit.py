@@ -145,7 +145,6 @@ def space_shortfall(download: int | None, installed: int | None, archives: str =
     return None
 
 
-
 class Toolkit(Worker):
     """plan(): the whole run as steps; apply(plan): those steps, in order."""
 

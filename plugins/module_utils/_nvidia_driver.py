@@ -161,16 +161,12 @@ def driver_packages(distro: dict[str, t.Any], source: str, flavor: str, branch: 
     raise ModuleError(f"No NVIDIA driver packages are known for {distro.get('name') or distro_id}.")
 
 
-
-
 def header_packages(distro: dict[str, t.Any], kernel: str) -> list[str]:
     if distro.get("family") == "debian":
         return [f"linux-headers-{kernel}"]
     if distro.get("family") == "redhat":
         return [f"kernel-devel-{kernel}", f"kernel-headers-{kernel}"]
     return []
-
-
 
 
 def make_layout(params: dict[str, t.Any], root: t.Any, distro: dict[str, t.Any], pm: PackageManager,
@@ -388,7 +384,7 @@ class Driver(Worker):
             steps.append({"do": "stream", "stream": layout.module_stream, "action": f"enable dnf module stream {layout.module_stream}"})
         steps.append({"do": "install", "names": to_install, "skip": skip, "action": f"install {' '.join(to_install)}"})
         simulated = pm.simulate(to_install) if checkable else None
-        after: Installed = {n: v for n, v in before.items()}
+        after: Installed = dict(before)
         for name, version in (simulated or {}).items():
             after[name] = (version, False)
         offered = sorted({_nvidia.upstream_version(candidates[p] or "") for p in layout.versioned if candidates.get(p)} - {None})

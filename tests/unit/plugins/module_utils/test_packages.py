@@ -180,8 +180,8 @@ def test_installed_matching_on_rpm_reads_versionlock_only_when_asked_and_somethi
     runner = FakeRunner({query: (0, "nvidia-driver\t3:550.54.14-1.el9\nnvidia-driver-cuda\t3:550.54.14-1.el9\n", ""),
                          locks: (0, "nvidia-driver-3:550.54.14-1.el9.*\n", "")})
     dnf = _packages.Dnf(runner)
-    assert dnf.installed_matching(["nvidia-*"]) == {"nvidia-driver": ("3:550.54.14-1.el9", False),
-                                                     "nvidia-driver-cuda": ("3:550.54.14-1.el9", False)}
+    expected = {"nvidia-driver": ("3:550.54.14-1.el9", False), "nvidia-driver-cuda": ("3:550.54.14-1.el9", False)}
+    assert dnf.installed_matching(["nvidia-*"]) == expected
     assert runner.calls == [list(query)]
     assert dnf.installed_matching(["nvidia-*"], holds=True)["nvidia-driver"] == ("3:550.54.14-1.el9", True)
     assert runner.calls[-1] == list(locks)
