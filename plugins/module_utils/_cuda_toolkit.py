@@ -333,18 +333,18 @@ class Toolkit(Worker):
 
     # Applying ----------------------------------------------------------------------
     def apply(self, plan: Plan) -> dict[str, t.Any] | None:
-        installed = False
+        packages_changed = False
         try:
             for step in plan.steps:
-                installed |= self._do(step)
+                packages_changed |= self._do(step)
         except PackageError as exc:
             raise _nvidia_driver.package_failure(exc) from exc
-        if not installed:
+        if not packages_changed:
             return None
         return {"full_version": self._full_version(self.pm.installed(self.target[2]))}
 
     def _do(self, step: dict[str, t.Any]) -> bool:
-        """Carry out one step; True when it installed packages."""
+        """Carry out one step; True when it installed or removed packages."""
         do = step["do"]
         pm = self.pm
         if do == "files":
@@ -358,6 +358,7 @@ class Toolkit(Worker):
             return True
         elif do == "remove":
             pm.remove(step["names"])
+            return True
         elif do == "alternative":
             self.runner.run(["update-alternatives", "--set", "cuda", step["path"]])
         elif do == "link":

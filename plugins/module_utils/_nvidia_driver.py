@@ -382,7 +382,7 @@ class Driver(Worker):
             to_install = sorted(set(to_install) | set(layout.packages))
         if layout.module_stream:
             steps.append({"do": "stream", "stream": layout.module_stream, "action": f"enable dnf module stream {layout.module_stream}"})
-        steps.append({"do": "install", "names": to_install, "skip": skip, "action": f"install {' '.join(to_install)}"})
+        steps.append({"do": "install", "names": to_install, "action": f"install {' '.join(to_install)}"})
         simulated = pm.simulate(to_install) if checkable else None
         after: Installed = dict(before)
         for name, version in (simulated or {}).items():
@@ -394,7 +394,8 @@ class Driver(Worker):
             if simulated is not None:
                 # Every package of the driver's version, the ones the install brings as dependencies included.
                 names = [n for n in members(after, installing, layout.packages) if not after[n][1] and n not in tools]
-                steps.append({"do": "hold", "names": names, "after_install": False, "action": f"hold {' '.join(names)}"})
+                if names:
+                    steps.append({"do": "hold", "names": names, "after_install": False, "action": f"hold {' '.join(names)}"})
             else:
                 names = [n for n in layout.packages if n not in tools]
                 steps.append({"do": "hold", "names": names, "after_install": True,
