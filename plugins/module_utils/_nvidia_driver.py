@@ -506,7 +506,7 @@ class Driver(Worker):
         elif do == "hold":
             names = list(step["names"])
             if step["after_install"]:
-                after = installed_set(pm, names, holds=True)
+                after = installed_set(pm, self.queried, holds=True)
                 tools = HOLD_TOOLS.get(pm.name, [])
                 names = [n for n in members(after, driver_version_of(after), names) if not after[n][1] and n not in tools]
             if names:

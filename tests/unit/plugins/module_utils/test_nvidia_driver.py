@@ -358,3 +358,50 @@ def test_check_mode_of_a_removal_is_what_the_removal_does(debian, monkeypatch):
         "unhold libcuda1 nvidia-driver nvidia-smi", "remove libcuda1 nvidia-driver nvidia-smi", f"remove {nd.BLACKLIST_FILE}"]
     assert not os.path.exists(root.path(nd.BLACKLIST_FILE.lstrip("/")))
     assert real["installed_version"] is None and real["packages"] == []
+
+
+def test_rocky9_plans_the_module_stream_and_holds_after_the_install(tree, monkeypatch):
+    """dnf: no package lists to ask in the plan; the stream is enabled, then the install, then versionlock of the driver."""
+    root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/rocky9"), "proc/modules": "", "usr/bin/dnf": "",
+                             "proc/sys/kernel/arch": "x86_64\n",
+                             "srv/keys/nvidia.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nk\n-----END PGP PUBLIC KEY BLOCK-----\n"})))
+    monkeypatch.setattr(platform, "release", lambda: "5.14.0-427.el9.x86_64")
+    monkeypatch.setattr(nd.Driver, "today", "2026-11-22")
+    query = ("rpm", "-q", "-a", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", *nd.RPM_DRIVER_GLOBS,
+             "python3-dnf-plugin-versionlock", "kernel-devel-5.14.0-427.el9.x86_64", "kernel-headers-5.14.0-427.el9.x86_64")
+    names = ["nvidia-driver", "nvidia-driver-cuda", "kmod-nvidia-latest-dkms", "python3-dnf-plugin-versionlock",
+             "kernel-devel-5.14.0-427.el9.x86_64", "kernel-headers-5.14.0-427.el9.x86_64"]
+    after = fixture_text("rpm/rocky9-550.54.14.txt")
+    repoquery = ("dnf", "-q", "repoquery", "--latest-limit", "1", "--qf", "%{name}\\t%{version}-%{release}\\n", *names)
+    offered = "".join(f"{n}\t550.54.14-1.el9\n" for n in names[:3]) + "".join(f"{n}\t1.0-1.el9\n" for n in names[3:])
+
+    def runner():
+        return FakeRunner({
+            query: [(1, "", ""), (0, after, "")],
+            ("dnf", "-q", "makecache", "--setopt=metadata_expire=86400"): (0, "", ""),
+            repoquery: (0, offered, ""),
+            ("dnf", "-y", "-q", "module", "reset", "nvidia-driver"): (0, "", ""),
+            ("dnf", "-y", "-q", "module", "enable", "nvidia-driver:550-dkms"): (0, "", ""),
+            ("dnf", "-y", "-q", "--setopt=install_weak_deps=False", "install", *names): (0, "", ""),
+            ("dnf", "-q", "versionlock", "list"): (0, "", ""),
+            ("dnf", "-q", "versionlock", "add", "kmod-nvidia-latest-dkms", "nvidia-driver", "nvidia-driver-cuda"): (0, "", ""),
+        })
+
+    p = params(branch="550", source="nvidia_repo", repo_key="/srv/keys/nvidia.asc", persistence=False, blacklist_nouveau=False)
+    check_runner = runner()
+    check = run_worker(nd.Driver, make_host(p, check_runner, check_mode=True, sysroot=root))
+    assert check["pkg_mgr"] == "dnf" and check_runner.calls == [list(query)]
+    assert check["actions"][1:] == [
+        "refresh the package lists (the sources changed), then check that the source carries the driver",
+        "enable dnf module stream nvidia-driver:550-dkms",
+        "install " + " ".join(names),
+        "hold nvidia-driver nvidia-driver-cuda kmod-nvidia-latest-dkms and the driver's other packages of its version, once installed",
+    ]
+    real_runner = runner()
+    real = run_worker(nd.Driver, make_host(p, real_runner, sysroot=root))
+    assert real["actions"] == check["actions"] and real["changed"] is check["changed"] is True
+    assert [c[:3] for c in real_runner.calls[1:]] == [
+        ["dnf", "-q", "makecache"], ["dnf", "-q", "repoquery"], ["dnf", "-y", "-q"], ["dnf", "-y", "-q"], ["dnf", "-y", "-q"],
+        ["rpm", "-q", "-a"], ["dnf", "-q", "versionlock"], ["dnf", "-q", "versionlock"], ["rpm", "-q", "-a"]]
+    assert real["installed_version"] == "550.54.14"
+    assert os.path.exists(root.path(_nvidia_repo.DNF_REPO.lstrip("/")))
