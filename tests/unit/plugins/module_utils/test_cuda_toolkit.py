@@ -181,3 +181,29 @@ def test_check_mode_is_the_plan_the_real_run_carries_out(debian, monkeypatch):
     rerun_runner.responses[toolkit_query] = (0, "nvidia-cuda-toolkit\tii \t12.4.131~12.4.1-2\n", "")
     rerun = run_worker(ct.Toolkit, make_host(params(version="12.4"), rerun_runner, sysroot=root))
     assert rerun["changed"] is False and rerun["actions"] == [] and len(rerun_runner.calls) == 2
+
+
+def test_check_mode_of_a_removal_is_what_the_removal_does(debian):
+    root = debian("12")
+    link = root.path("usr/local/cuda")
+    os.makedirs(root.path("usr/local/cuda-12.4"))
+    os.symlink("/usr/local/cuda-12.4", link)
+    os.makedirs(root.path("etc/profile.d"))
+    with open(root.path(ct.PROFILE.lstrip("/")), "wb") as handle:
+        handle.write(ct.profile_script(ct.DEFAULT_LINK, with_paths=True))
+    query = ("dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n", "cuda-toolkit-12-4")
+    remove = ("apt-get", "-q", "-y", "-o", "DPkg::Lock::Timeout=300", "remove", "cuda-toolkit-12-4")
+
+    def runner():
+        return FakeRunner({QUERY: (1, "", ""), query: [(0, "cuda-toolkit-12-4\tii \t12.4.131-1\n", ""), (1, "", "")],
+                           remove: (0, "", "")})
+
+    p = params(version="12.4", source="nvidia_repo", repo_key="/k.pub", state="absent")
+    check = run_worker(ct.Toolkit, make_host(p, runner(), check_mode=True, sysroot=root))
+    assert os.path.islink(link)
+    real_runner = runner()
+    real = run_worker(ct.Toolkit, make_host(p, real_runner, sysroot=root))
+    assert check["actions"] == real["actions"] == ["remove cuda-toolkit-12-4", "remove /usr/local/cuda", f"remove {ct.PROFILE}"]
+    assert check["changed"] is real["changed"] is True
+    assert list(remove) in real_runner.calls
+    assert not os.path.lexists(link) and not os.path.exists(root.path(ct.PROFILE.lstrip("/")))
