@@ -337,8 +337,11 @@ class Driver(Worker):
         missing = [p for p in layout.packages + layout.headers if p not in before]
         after: Installed = dict(before)
         installing: str | None = current
+        planned = None
         if missing or branch_change or version_change:
-            after, installing = self._plan_install(pm, layout, distro, before, missing, source_changes, branch_change, version_change, steps)
+            planned = self._plan_install(pm, layout, distro, before, missing, source_changes, branch_change, version_change, steps)
+        if planned is not None:
+            after, installing = planned
         elif params["hold"]:
             unheld = [n for n in layout.packages if n in before and not before[n][1] and n not in HOLD_TOOLS.get(pm.name, [])]
             if unheld:
@@ -352,7 +355,9 @@ class Driver(Worker):
 
     def _plan_install(self, pm: PackageManager, layout: Layout, distro: dict[str, t.Any], before: Installed, missing: list[str],
                       source_changes: list[t.Any], branch_change: bool, version_change: bool,
-                      steps: list[dict[str, t.Any]]) -> tuple[Installed, str | None]:
+                      steps: list[dict[str, t.Any]]) -> tuple[Installed, str | None] | None:
+        """The refresh, unhold, install and hold steps; None when nothing is to be installed after all (only kernel
+        headers the source lacks, in a container)."""
         params = self.params
         in_container = bool(_distro.container_fact(self.root))
         # The source can be asked now when its package lists are there and stay as they are; else after the refresh.
@@ -364,6 +369,8 @@ class Driver(Worker):
         else:
             self.warnings.append("The package lists are absent or the sources change: the source's branch and versions are "
                                  "checked after the lists are refreshed, before anything is installed.")
+        if checkable and not (branch_change or version_change) and not [m for m in missing if m not in skip]:
+            return None
         refresh = bool(params["update_cache"] or source_changes)
         if refresh or not checkable:
             action = ("refresh the package lists" + (" (the sources changed)" if source_changes else

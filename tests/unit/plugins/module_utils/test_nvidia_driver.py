@@ -405,3 +405,25 @@ def test_rocky9_plans_the_module_stream_and_holds_after_the_install(tree, monkey
         ["rpm", "-q", "-a"], ["dnf", "-q", "versionlock"], ["dnf", "-q", "versionlock"], ["rpm", "-q", "-a"]]
     assert real["installed_version"] == "550.54.14"
     assert os.path.exists(root.path(_nvidia_repo.DNF_REPO.lstrip("/")))
+
+
+def test_a_container_rerun_without_headers_in_the_sources_changes_nothing(debian, monkeypatch):
+    """Found by the nvidia scenario: the headers the container's sources lack are skipped, not a change on every rerun."""
+    kernel = "6.18.44-custom"
+    components = layout(params(branch="535"), debian("12"), kernel=kernel).files
+    root = debian("12", {".dockerenv": "", nd.BLACKLIST_FILE.lstrip("/"): nd.BLACKLIST.decode(),
+                         _nvidia_repo.DEBIAN_COMPONENTS_FILE.lstrip("/"): components[_nvidia_repo.DEBIAN_COMPONENTS_FILE].decode()})
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+    monkeypatch.setattr(platform, "release", lambda: kernel)
+    installed = "".join(f"{n}\thi \t535.309.01-0+deb12u1\n" for n in ("nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi"))
+    installed += "nvidia-persistenced\thi \t535.171.04-1~deb12u1\n"
+    names = ["nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi", "nvidia-persistenced", f"linux-headers-{kernel}"]
+    policy = fixture_text("apt/policy-nvidia-debian12.txt") + f"linux-headers-{kernel}:\n  Installed: (none)\n  Candidate: (none)\n"
+    runner = FakeRunner({tuple(QUERY + [f"linux-headers-{kernel}"]): (0, installed, ""),
+                         ("apt-cache", "policy", f"linux-headers-{kernel}", "nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi"):
+                         (0, policy, ""),
+                         ("/usr/bin/systemctl", "is-enabled", nd.PERSISTENCE_UNIT): (0, "enabled\n", "")},
+                        programs={"systemctl": "/usr/bin/systemctl"})
+    result = run_worker(nd.Driver, make_host(params(branch="535"), runner, sysroot=root))
+    assert result["changed"] is False and result["actions"] == [], result["actions"]
+    assert names[-1] not in result["packages"]
