@@ -3,68 +3,76 @@
 """The cuda_toolkit module's logic: check the driver first, then install a toolkit and make it the default.
 
 PRIVATE to the collection: no compatibility promise outside it.
+
+``Toolkit.plan()`` checks every option, reads the host (the distribution, the driver,
+the toolkit's packages, the source's candidates and the disk space when the package
+lists allow, the default link) and returns the run as steps: source files, refresh,
+install, the default link or alternative, the profile script. ``apply(plan)`` does
+exactly those; check mode is the plan.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import typing as t
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _cuda, _distro, _nvidia, _nvidia_driver, _nvidia_repo
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageError, backend, parse_apt_space
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageError, PackageManager, backend_for
 
 PROFILE = "/etc/profile.d/mlhost-cuda.sh"
 DEFAULT_LINK = "/usr/local/cuda"
+NOTHING = _nvidia_repo.NOTHING
 
 # The CUDA toolkit each distribution ships (nvidia-cuda-toolkit), major.minor.
 DISTRO_TOOLKITS = {("debian", "12"): "11.8", ("debian", "13"): "12.4", ("ubuntu", "22.04"): "11.5", ("ubuntu", "24.04"): "12.0"}
 DISTRO_PATH = "/usr/lib/nvidia-cuda-toolkit"
 
-
-class ToolkitError(Exception):
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
+CUDA_VERSION = re.compile(r"[0-9]{1,2}\.[0-9]{1,2}(?:\.[0-9]{1,2})?")
+DRIVER_VERSION = re.compile(r"[0-9]{3}(?:\.[0-9]{1,4}){0,2}")
 
 
 def distro_key(distro: dict[str, t.Any]) -> tuple[str | None, str | None]:
     return distro.get("id"), distro.get("major") if distro.get("id") == "debian" else distro.get("version")
 
 
-def major_minor(version: str) -> str:
-    """'12.4' or '12.4.1' -> '12.4', after checking NVIDIA's table (unknown versions raise ToolkitError)."""
+def major_minor(version: str, option: str = "version") -> str:
+    """'12.4' or '12.4.1' -> '12.4', after checking NVIDIA's table (unknown versions raise ModuleError)."""
+    if not CUDA_VERSION.fullmatch(version or ""):
+        raise ModuleError(
+            f"{option} {version!r} is not a CUDA version: give major.minor or major.minor.update in digits 0-9, for example 12.4. {NOTHING}"
+        )
     try:
         key = _compat._cuda_key(version)
     except ValueError as exc:
-        raise ToolkitError(f"{exc} Give a released CUDA version, for example 12.4.") from exc
+        raise ModuleError(f"{option}: {exc} Give a released CUDA version, for example 12.4. {NOTHING}") from exc
     return ".".join(key.split(".")[:2])
 
 
-def validate(params: dict[str, t.Any]) -> None:
+def check_options(params: dict[str, t.Any]) -> None:
+    """Every option, as given: shapes and combinations, no NUL bytes. Reads nothing, runs nothing."""
+    _nvidia_repo.check_plain_text(params, ("version", "driver_version"))
     version = params.get("version") or ""
     if params["state"] == "present" and not version:
-        raise ToolkitError("version is required: a CUDA release such as 12.4, or auto.")
+        raise ModuleError(f"version is required: a CUDA release such as 12.4, or auto. {NOTHING}")
+    if version == "auto" and params["state"] == "absent":
+        raise ModuleError(f"version auto cannot be removed: give the release to remove, for example 12.4. {NOTHING}")
     if version and version != "auto":
         major_minor(version)
     driver = params.get("driver_version") or ""
-    if driver:
-        try:
-            _compat.version_tuple(driver)
-        except ValueError as exc:
-            raise ToolkitError(f"driver_version {driver!r} is not a driver version: give it in full (550.163.01) or a branch (550).") from exc
-    _nvidia_driver.validate(
-        {"branch": "", "version": "", "source": params["source"], "state": params["state"], "repo_key": params.get("repo_key"),
-         "repo_key_sha256": params.get("repo_key_sha256"), "repo_url": params.get("repo_url"),
-         "cache_valid_time": params["cache_valid_time"], "lock_timeout": params["lock_timeout"]}
-    )
+    if driver and not DRIVER_VERSION.fullmatch(driver):
+        raise ModuleError(
+            f"driver_version {driver!r} is not a driver version: give it in full (550.163.01) or a branch (550), digits 0-9. {NOTHING}"
+        )
+    _nvidia_repo.check_repo_options(params)
+    _nvidia_repo.check_package_options(params)
 
 
-def host_driver(root: Sysroot, runner: Runner, pkg_mgr: str) -> tuple[str | None, str]:
+def host_driver(root: t.Any, pm: PackageManager) -> tuple[str | None, str]:
     """(driver version, where from): the installed package's, else the loaded module's."""
-    installed = _nvidia_driver.driver_version_of(_nvidia_driver.installed_set(runner, pkg_mgr))
+    installed = _nvidia_driver.driver_version_of(_nvidia_driver.installed_set(pm))
     if installed:
         return installed, "installed"
     loaded, dummy = _nvidia.loaded_driver(root)
@@ -77,16 +85,18 @@ def planned_driver(value: str) -> str:
 
 
 def check_compatible(version: str, driver: str | None, origin: str, minor_compat: bool) -> dict[str, t.Any]:
-    """{min_driver, compatible}; raises ToolkitError naming the fix when the driver is too old."""
+    """{min_driver, compatible}; raises ModuleError naming the fix when the driver is too old."""
     minimum = _compat.cuda_min_driver(version)
     if not driver:
         return {"min_driver": minimum, "compatible": None}
     shown = driver if not driver.endswith(".999.99") else f"branch {driver.split('.')[0]}"
+    if origin == "planned":
+        origin = "planned (driver_version)"
     if _compat.cuda_driver_compatible(driver, version, minor_compat):
         return {"min_driver": minimum, "compatible": True}
     best = _compat.max_cuda_for_driver(driver)
     floor = _compat.MINOR_VERSION_COMPAT.get(version.split(".")[0])
-    raise ToolkitError(
+    raise ModuleError(
         f"CUDA {version} needs NVIDIA driver >= {minimum}; this host has {shown} {origin}. "
         f"Install driver branch {minimum.split('.')[0]} or newer (nvidia_driver branch / mlhost_nvidia_driver_branch)"
         + (f", or choose CUDA <= {best}" if best else "")
@@ -135,57 +145,41 @@ def space_shortfall(download: int | None, installed: int | None, archives: str =
     return None
 
 
-class Toolkit:
-    def __init__(self, params: dict[str, t.Any], runner: Runner, check_mode: bool, root: Sysroot,
-                 fetch: t.Callable[[str], bytes]) -> None:
-        self.params = params
-        self.runner = runner
-        self.check_mode = check_mode
-        self.root = root
-        self.fetch = fetch
-        self.files = _nvidia_repo.FileSet(root.root)
-        self.actions: list[str] = []
+class Toolkit(Worker):
+    """plan(): the whole run as steps; apply(plan): those steps, in order."""
+
+    def __init__(self, host: t.Any) -> None:
+        super().__init__(host)
+        self.root = host.sysroot
+        self.files = _nvidia_repo.FileSet(self.root.root)
         self.warnings: list[str] = []
-        self.diffs: list[dict[str, str]] = []
 
-    def _files(self, files: dict[str, bytes | None]) -> bool:
-        return self.files.bring(files, self.check_mode, self.actions, self.diffs)
+    def _fetch(self, url: str) -> bytes:
+        return self.host.fetch(url).read()
 
-    def run(self) -> dict[str, t.Any]:
+    # Planning ----------------------------------------------------------------------
+    def plan(self) -> Plan:
         params = self.params
-        validate(params)
+        check_options(params)
         distro = _distro.distro_facts(self.root)
-        pkg_mgr = params["pkg_mgr"] if params["pkg_mgr"] != "auto" else _distro.pkg_mgr_for(distro, self.root)
-        if pkg_mgr not in ("apt", "dnf"):
-            raise ToolkitError(f"No supported package manager on {distro.get('name') or 'this host'}: cuda_toolkit supports apt and dnf.")
+        pm = backend_for(params["pkg_mgr"], distro, self.root, self.runner, params["lock_timeout"], False, "cuda_toolkit")
+        self.pm = pm
         distro_toolkit = DISTRO_TOOLKITS.get(distro_key(distro))
         asked = params.get("version") or ""
-        source = params["source"]
+        if asked != "auto":
+            # Known from the options alone: refuse a keyless NVIDIA repository before any command.
+            self._pick_source(distro, major_minor(asked), distro_toolkit)
         if params.get("driver_version"):
             driver, origin = planned_driver(params["driver_version"]), "planned"
         else:
-            driver, origin = host_driver(self.root, self.runner, pkg_mgr)
-        if asked == "auto":
-            if source in ("auto", "distro") and distro_toolkit:
-                version, source = distro_toolkit, "distro"
-            elif driver:
-                version = _compat.max_cuda_for_driver(driver) or ""
-                if not version:
-                    raise ToolkitError(f"Driver {driver} runs no CUDA release known here: install a newer driver first.")
-            else:
-                raise ToolkitError("version auto needs a driver (installed, or driver_version) to pick the newest CUDA it runs.")
-        else:
-            version = major_minor(asked) if asked else (distro_toolkit or "")
-        if source == "auto":
-            source = "distro" if distro_toolkit == version else "nvidia_repo"
-        if source == "distro" and distro_toolkit != version:
-            carried = f"carries CUDA {distro_toolkit}" if distro_toolkit else "carries no CUDA toolkit known here"
-            raise ToolkitError(
-                f"{distro.get('name') or distro.get('id')} {carried}, not {version}: use source: nvidia_repo for CUDA {version}"
-                + (f", or version: \"{distro_toolkit}\"" if distro_toolkit else "") + ". Nothing was changed."
-            )
-        result: dict[str, t.Any] = {"version": version, "source": source, "driver_version": driver if origin != "planned" else params["driver_version"],
-                                    "driver_origin": origin, "pkg_mgr": pkg_mgr}
+            try:
+                driver, origin = host_driver(self.root, pm)
+            except PackageError as exc:
+                raise _nvidia_driver.package_failure(exc) from exc
+        version, source, reason = self._resolve(distro, asked, driver, distro_toolkit)
+        result: dict[str, t.Any] = {"version": version, "source": source, "source_reason": reason,
+                                    "driver_version": driver if origin != "planned" else params["driver_version"],
+                                    "driver_origin": origin, "pkg_mgr": pm.name}
         if params["state"] == "present":
             result.update(check_compatible(version, driver, origin, params["allow_minor_version_compat"]))
             if driver is None:
@@ -195,129 +189,190 @@ class Toolkit:
                 )
         else:
             result.update(min_driver=_compat.cuda_min_driver(version), compatible=None)
-        dashed = version.replace(".", "-")
-        packages = ["nvidia-cuda-toolkit"] if source == "distro" else [f"cuda-toolkit-{dashed}"]
+        packages = ["nvidia-cuda-toolkit"] if source == "distro" else [f"cuda-toolkit-{version.replace('.', '-')}"]
         path = DISTRO_PATH if source == "distro" else f"/usr/local/cuda-{version}"
         nvcc = "/usr/bin/nvcc" if source == "distro" else f"{path}/bin/nvcc"
         result.update(packages=packages, path=path, nvcc=nvcc)
-        pm = backend(pkg_mgr, self.runner, params["lock_timeout"], False)
+        self.target = (source, version, packages)
         try:
             if params["state"] == "present":
-                self._present(pm, distro, source, version, packages, path)
+                steps, state = self._plan_present(pm, distro, source, version, packages, path)
             else:
-                self._absent(pm, packages, path)
+                steps, state = self._plan_absent(pm, packages, path)
         except PackageError as exc:
-            raise ToolkitError(exc.msg, rc=getattr(exc.result, "rc", None), stdout=getattr(exc.result, "out", None),
-                               stderr=getattr(exc.result, "err", None), cmd=exc.cmd) from exc
-        full = None
-        for toolkit in _cuda.cuda_toolkits(self.root, self._distro_packages(pkg_mgr), self.runner.run):
-            if toolkit["version"] == version and (toolkit["source"] == "distro") == (source == "distro"):
-                full = toolkit["full_version"]
-        result.update(changed=bool(self.actions), actions=self.actions, full_version=full,
-                      default=params["set_default"] and params["state"] == "present",
-                      commands=[" ".join(c) for c in self.runner.calls])
-        if self.diffs:
-            result["diff"] = self.diffs
-        result["warnings_list"] = self.warnings
-        return result
+            raise _nvidia_driver.package_failure(exc) from exc
+        result.update(actions=[step["action"] for step in steps], full_version=self._full_version(state),
+                      default=params["set_default"] and params["state"] == "present")
+        diff = [c.diff() for step in steps for c in step.get("changes", [])]
+        return Plan(changed=bool(steps), result=result, diff=diff or None, steps=steps, warnings=self.warnings)
 
-    def _distro_packages(self, pkg_mgr: str) -> dict[str, str]:
-        if pkg_mgr != "apt":
-            return {}
-        text = self.root.read("var/lib/dpkg/status", limit=256 * 1024 * 1024)
-        return _nvidia.parse_dpkg_status(text, lambda name: name == "nvidia-cuda-toolkit")
-
-    def _sources(self, distro: dict[str, t.Any], source: str, pkg_mgr: str) -> dict[str, bytes | None]:
-        try:
-            if source == "nvidia_repo":
-                url = _nvidia_repo.check_repo_url(self.params.get("repo_url") or _nvidia_repo.default_repo_url(distro, _distro.arch_fact(self.root)))
-                key = _nvidia_driver.load_key(self.params, self.fetch, self.files.current)
-                return _nvidia_repo.nvidia_repo_files(pkg_mgr, url, key)
-            if distro.get("id") == "debian":
-                entries = _nvidia_repo.read_apt_sources(self.root.root, skip=[_nvidia_repo.DEBIAN_COMPONENTS_FILE])
-                content = _nvidia_repo.debian_components_file(entries, distro.get("codename") or "")
-                return {_nvidia_repo.DEBIAN_COMPONENTS_FILE: content.encode() if content else None}
-        except (_nvidia_repo.RepoError, _nvidia_driver.DriverError) as exc:
-            raise ToolkitError(exc.msg) from exc
-        return {}
-
-    def _present(self, pm: t.Any, distro: dict[str, t.Any], source: str, version: str, packages: list[str], path: str) -> None:
+    def _pick_source(self, distro: dict[str, t.Any], version: str, distro_toolkit: str | None) -> tuple[str, str]:
+        """(source, why) for a release; refuses what the distribution cannot give and a keyless NVIDIA repository."""
         params = self.params
-        sources = self._sources(distro, source, pm.name)
-        changed_sources = self._files(sources)
+        name = _nvidia_driver.distro_name(distro)
+        carried = f"carries CUDA {distro_toolkit}" if distro_toolkit else "carries no CUDA toolkit known here"
+        source = params["source"]
+        if source == "auto":
+            source = "distro" if distro_toolkit == version else "nvidia_repo"
+            reason = f"{name} carries CUDA {distro_toolkit}, the release asked" if source == "distro" else f"{name} {carried}, not {version}"
+        else:
+            reason = f"source: {source} was set"
+        if source == "distro" and distro_toolkit != version:
+            raise ModuleError(
+                f"{distro.get('name') or distro.get('id')} {carried}, not {version}: use source: nvidia_repo for CUDA {version}"
+                + (f", or version: \"{distro_toolkit}\"" if distro_toolkit else "") + f". {NOTHING}"
+            )
+        _nvidia_repo.require_key(params, source, reason)
+        return source, reason
+
+    def _resolve(self, distro: dict[str, t.Any], asked: str, driver: str | None, distro_toolkit: str | None) -> tuple[str, str, str]:
+        """(version, source, why) of the toolkit: the release asked, or for auto the distribution's or the newest the driver runs."""
+        source = self.params["source"]
+        if asked != "auto":
+            version = major_minor(asked)
+            return (version, *self._pick_source(distro, version, distro_toolkit))
+        if source in ("auto", "distro") and distro_toolkit:
+            name = _nvidia_driver.distro_name(distro)
+            reason = f"version auto takes the distribution's toolkit: {name} carries CUDA {distro_toolkit}"
+            return distro_toolkit, "distro", reason
+        if not driver:
+            raise ModuleError(f"version auto needs a driver (installed, or driver_version) to pick the newest CUDA it runs. {NOTHING}")
+        version = _compat.max_cuda_for_driver(driver) or ""
+        if not version:
+            raise ModuleError(f"Driver {driver} runs no CUDA release known here: install a newer driver first. {NOTHING}")
+        source, reason = self._pick_source(distro, version, distro_toolkit)
+        return version, source, f"version auto takes the newest CUDA driver {driver} runs ({version}); {reason}"
+
+    def _full_version(self, state: dict[str, str | None]) -> str | None:
+        source, version, packages = self.target
+        distro_packages = {n: v for n, v in state.items() if v}
+        for toolkit in _cuda.cuda_toolkits(self.root, distro_packages, self.runner.run):
+            if toolkit["version"] == version and (toolkit["source"] == "distro") == (source == "distro"):
+                return toolkit["full_version"]
+        return None
+
+    def _plan_present(self, pm: PackageManager, distro: dict[str, t.Any], source: str, version: str, packages: list[str],
+                      path: str) -> tuple[list[dict[str, t.Any]], dict[str, str | None]]:
+        params = self.params
+        steps: list[dict[str, t.Any]] = []
+        source_changes = self.files.plan(_nvidia_repo.source_files(params, distro, source, pm.name, self.root, self._fetch))
+        if source_changes:
+            steps.append({"do": "files", "changes": source_changes, "action": "write the package sources: "
+                          + ", ".join(c.action for c in source_changes)})
         state = pm.installed(packages)
         missing = [p for p in packages if state.get(p) is None]
         if missing:
-            if self.check_mode:
-                self.actions.append(f"would install {' '.join(missing)}")
-            else:
-                if params["update_cache"] or changed_sources:
-                    pm.refresh(params["cache_valid_time"], force=changed_sources)
-                candidates = pm.candidates(missing)
-                absent = [p for p in missing if not candidates.get(p)]
-                if absent:
-                    raise ToolkitError(
-                        f"The {source} source has no {', '.join(absent)}: "
-                        + ("check that Debian's non-free component is reachable. " if source == "distro" else
-                           "check repo_url (NVIDIA's repository or its mirror) carries that toolkit. ")
-                        + "Nothing was installed."
-                    )
-                if pm.name == "apt" and params["check_space"]:
-                    self._check_space(pm, missing)
-                pm.install(missing)
-                self.actions.append(f"installed {' '.join(missing)}")
+            checkable = pm.cache_age() is not None and not source_changes
+            if checkable:
+                self._check_source(pm, source, missing)
+            refresh = bool(params["update_cache"] or source_changes)
+            if refresh or not checkable:
+                action = "refresh the package lists" if refresh else ""
+                if not checkable:
+                    action += (", then " if action else "") + "check that the source carries the toolkit and the disk has room"
+                steps.append({"do": "refresh", "refresh": refresh, "force": bool(source_changes), "verify": not checkable,
+                              "missing": missing, "source": source, "action": action})
+            steps.append({"do": "install", "names": missing, "action": f"install {' '.join(missing)}"})
         if params["set_default"]:
             if source == "distro":
-                self._files({PROFILE: profile_script("/usr", with_paths=False)})
+                self._plan_files({PROFILE: profile_script("/usr", False)}, steps)
             else:
-                self._default_link(path)
-                self._files({PROFILE: profile_script(DEFAULT_LINK, with_paths=True)})
+                self._plan_link(path, steps)
+                self._plan_files({PROFILE: profile_script(DEFAULT_LINK, True)}, steps)
+        return steps, state
 
-    def _check_space(self, pm: t.Any, names: list[str]) -> None:
-        argv = pm._apt_get()[:1] + ["-q", "--assume-no", "-o", f"DPkg::Lock::Timeout={pm.lock_timeout}"] + pm._recommends() + ["install"] + names
-        result = self.runner.run(argv, check=False)
-        if result is None:
-            return
-        download, installed = parse_apt_space(result.out)
-        message = space_shortfall(download, installed)
-        if message:
-            raise ToolkitError(message, download_bytes=download, installed_bytes=installed)
+    def _check_source(self, pm: PackageManager, source: str, missing: list[str]) -> None:
+        """Refuse a source without the toolkit, or a disk without room for it."""
+        candidates = pm.candidates(missing)
+        absent = [p for p in missing if not candidates.get(p)]
+        if absent:
+            raise ModuleError(
+                f"The {source} source has no {', '.join(absent)}: "
+                + ("check that Debian's non-free component is reachable. " if source == "distro" else
+                   "check repo_url (NVIDIA's repository or its mirror) carries that toolkit. ")
+                + "Nothing was installed."
+            )
+        if self.params["check_space"]:
+            download, installed = pm.space(missing)
+            message = space_shortfall(download, installed)
+            if message:
+                raise ModuleError(message, download_bytes=download, installed_bytes=installed)
 
-    def _default_link(self, path: str) -> None:
+    def _plan_files(self, files: dict[str, bytes | None], steps: list[dict[str, t.Any]]) -> None:
+        changes = self.files.plan(files)
+        if changes:
+            steps.append({"do": "files", "changes": changes, "action": ", ".join(c.action for c in changes)})
+
+    def _plan_link(self, path: str, steps: list[dict[str, t.Any]]) -> None:
         link = self.root.path(DEFAULT_LINK.lstrip("/"))
         if os.path.islink(link):
             target = os.readlink(link)
             if target == "/etc/alternatives/cuda":
-                current = os.path.realpath(link)
-                if current != os.path.realpath(self.root.path(path.lstrip("/"))):
-                    self.actions.append(f"{'would set' if self.check_mode else 'set'} the cuda alternative to {path}")
-                    if not self.check_mode:
-                        self.runner.run(["update-alternatives", "--set", "cuda", path])
+                if os.path.realpath(link) != os.path.realpath(self.root.path(path.lstrip("/"))):
+                    steps.append({"do": "alternative", "path": path, "action": f"set the cuda alternative to {path}"})
                 return
             if target == path:
                 return
         elif os.path.exists(link):
-            raise ToolkitError(f"{DEFAULT_LINK} is a directory, not a link (a runfile install?): move it away, or set set_default: false.")
-        self.actions.append(f"{'would point' if self.check_mode else 'pointed'} {DEFAULT_LINK} at {path}")
-        if not self.check_mode:
-            tmp = link + ".mlhost-new"
-            if os.path.lexists(tmp):
-                os.unlink(tmp)
-            os.symlink(path, tmp)
-            os.replace(tmp, link)
+            raise ModuleError(f"{DEFAULT_LINK} is a directory, not a link (a runfile install?): move it away, or set set_default: false. {NOTHING}")
+        steps.append({"do": "link", "link": link, "path": path, "action": f"point {DEFAULT_LINK} at {path}"})
 
-    def _absent(self, pm: t.Any, packages: list[str], path: str) -> None:
+    def _plan_absent(self, pm: PackageManager, packages: list[str], path: str) -> tuple[list[dict[str, t.Any]], dict[str, str | None]]:
+        steps: list[dict[str, t.Any]] = []
         state = pm.installed(packages)
         present = [p for p in packages if state.get(p)]
         if present:
-            self.actions.append(f"{'would remove' if self.check_mode else 'removed'} {' '.join(present)}")
-            if not self.check_mode:
-                pm.remove(present)
+            steps.append({"do": "remove", "names": present, "action": f"remove {' '.join(present)}"})
         link = self.root.path(DEFAULT_LINK.lstrip("/"))
         if os.path.islink(link) and os.readlink(link) == path:
-            self.actions.append(f"{'would remove' if self.check_mode else 'removed'} {DEFAULT_LINK}")
-            if not self.check_mode:
-                os.unlink(link)
-            self._files({PROFILE: None})
+            steps.append({"do": "unlink", "link": link, "action": f"remove {DEFAULT_LINK}"})
+            self._plan_files({PROFILE: None}, steps)
         elif path == DISTRO_PATH and present:
-            self._files({PROFILE: None})
+            self._plan_files({PROFILE: None}, steps)
+        return steps, state
+
+    # Applying ----------------------------------------------------------------------
+    def apply(self, plan: Plan) -> dict[str, t.Any] | None:
+        packages_changed = False
+        try:
+            for step in plan.steps:
+                packages_changed |= self._do(step)
+        except PackageError as exc:
+            raise _nvidia_driver.package_failure(exc) from exc
+        if not packages_changed:
+            return None
+        return {"full_version": self._full_version(self.pm.installed(self.target[2]))}
+
+    def _do(self, step: dict[str, t.Any]) -> bool:
+        """Carry out one step; True when it installed or removed packages."""
+        do = step["do"]
+        pm = self.pm
+        if do == "files":
+            self.files.apply(step["changes"])
+        elif do == "refresh":
+            ran = pm.refresh(self.params["cache_valid_time"], force=step["force"]) if step["refresh"] else False
+            if step["verify"] or ran:
+                self._check_source(pm, step["source"], step["missing"])
+        elif do == "install":
+            pm.install(step["names"])
+            return True
+        elif do == "remove":
+            pm.remove(step["names"])
+            return True
+        elif do == "alternative":
+            self.runner.run(["update-alternatives", "--set", "cuda", step["path"]])
+        elif do == "link":
+            link = step["link"]
+            if os.path.islink(link) and os.readlink(link) == "/etc/alternatives/cuda":
+                # The install just made /usr/local/cuda an alternative (NVIDIA's packages do): choose it there instead.
+                if os.path.realpath(link) != os.path.realpath(self.root.path(step["path"].lstrip("/"))):
+                    self.runner.run(["update-alternatives", "--set", "cuda", step["path"]])
+                return False
+            tmp = link + ".mlhost-new"
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+            os.symlink(step["path"], tmp)
+            os.replace(tmp, link)
+        elif do == "unlink":
+            os.unlink(step["link"])
+        return False

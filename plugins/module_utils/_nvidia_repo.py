@@ -4,12 +4,13 @@
 
 PRIVATE to the collection: no compatibility promise outside it.
 
-Everything here computes file contents (pure, unit-tested); ``FileSet`` writes
-them atomically and says which changed. Nothing edits a file the administrator
-owns: Debian's extra components go into a file of our own that carries only the
-components the administrator's sources lack, and NVIDIA's repository gets its own
-deb822 source with a ``Signed-By`` keyring (no ``apt-key``) or its own ``.repo``
-file with ``gpgcheck=1``.
+Everything here computes file contents (pure, unit-tested) and checks the repository
+options both NVIDIA modules take; ``FileSet.plan`` says which files differ from what
+is wanted and ``FileSet.apply`` writes exactly those, atomically. Nothing edits a file
+the administrator owns: Debian's extra components go into a file of our own that
+carries only the components the administrator's sources lack, and NVIDIA's repository
+gets its own deb822 source with a ``Signed-By`` keyring (no ``apt-key``) or its own
+``.repo`` file with ``gpgcheck=1``.
 """
 
 from __future__ import annotations
@@ -18,14 +19,13 @@ import glob
 import hashlib
 import os
 import re
-import tempfile
 import typing as t
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
-from ansible.module_utils.urls import fetch_url
-
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _distro, _files
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_url
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PACKAGE_MANAGER_OPTIONS
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
 MANAGED = "# Managed by mlinfra.mlhost: edits here are overwritten.\n"
@@ -40,12 +40,8 @@ DNF_REPO = "/etc/yum.repos.d/mlhost-nvidia-cuda.repo"
 DNF_KEY = "/etc/pki/rpm-gpg/RPM-GPG-KEY-mlhost-nvidia-cuda"
 
 NVIDIA_REPO_BASE = "https://developer.download.nvidia.com/compute/cuda/repos"
-
-
-class RepoError(Exception):
-    def __init__(self, msg: str) -> None:
-        super().__init__(msg)
-        self.msg = msg
+MAX_TEXT = 4096  # characters: no option of these modules is longer
+NOTHING = "Nothing was changed."
 
 
 # Debian's components -----------------------------------------------------------
@@ -181,7 +177,7 @@ def nvidia_repo_path(distro: dict[str, t.Any], arch: str | None) -> str:
     elif arch in ("aarch64", "arm64"):
         repo_arch = "sbsa"
     else:
-        raise RepoError(f"NVIDIA's CUDA repository has no packages for architecture {arch!r} (x86_64 and aarch64 only).")
+        raise ModuleError(f"NVIDIA's CUDA repository has no packages for architecture {arch!r} (x86_64 and aarch64 only).")
     if distro_id == "debian" and major in ("12", "13"):
         name = f"debian{major}"
     elif distro_id == "ubuntu" and version in ("22.04", "24.04"):
@@ -191,12 +187,12 @@ def nvidia_repo_path(distro: dict[str, t.Any], arch: str | None) -> str:
     elif family == "redhat" and major in ("8", "9", "10"):
         name = f"rhel{major}"
     else:
-        raise RepoError(
+        raise ModuleError(
             f"NVIDIA's CUDA repository has no tree for {distro.get('name') or distro_id} {version}: supported are "
             "Debian 12/13, Ubuntu 22.04/24.04, RHEL-family 8/9/10 and Fedora. Use source: distro, or repo_url to a mirror."
         )
     if repo_arch == "sbsa" and name.startswith("debian"):
-        raise RepoError(f"NVIDIA's CUDA repository has no aarch64 (sbsa) tree for {name}; use source: distro.")
+        raise ModuleError(f"NVIDIA's CUDA repository has no aarch64 (sbsa) tree for {name}; use source: distro.")
     return f"{name}/{repo_arch}"
 
 
@@ -204,11 +200,113 @@ def default_repo_url(distro: dict[str, t.Any], arch: str | None) -> str:
     return f"{NVIDIA_REPO_BASE}/{nvidia_repo_path(distro, arch)}/"
 
 
-def check_repo_url(url: str) -> str:
-    parsed = urlparse(url or "")
-    if parsed.scheme not in ("https", "http", "file") or (parsed.scheme != "file" and not parsed.netloc):
-        raise RepoError(f"repo_url {url!r} is not an http(s):// or file:// URL. Give the repository's base URL.")
+def check_repo_url(url: str, option: str = "repo_url") -> str:
+    """``url`` with a trailing slash, after checking it is an http(s) URL with a host or a file:// URL with a path."""
+    shown = mask_url(url or "")
+    problem = None
+    try:
+        parsed = urlsplit(url or "")
+        parsed.port  # noqa: B018 - raises ValueError for a port that is no number or out of range
+        host = parsed.hostname
+    except ValueError as exc:
+        problem = f"cannot be parsed ({exc})"
+    else:
+        if parsed.scheme not in ("https", "http", "file"):
+            problem = f"has scheme {parsed.scheme + '://' if parsed.scheme else 'none'}"
+        elif parsed.scheme != "file" and not host:
+            problem = "has no host"
+        elif parsed.scheme == "file" and (parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/")):
+            problem = "has no absolute path (file:///path: three slashes)"
+        elif re.search(r"\s", url):
+            problem = "holds white space"
+    if problem:
+        raise ModuleError(
+            f"{option} {shown!r} is not an http(s):// or file:// URL: it {problem}. Give the repository's base URL, for example "
+            f"{NVIDIA_REPO_BASE}/debian12/x86_64/ or file:///srv/mirror/nvidia/debian12/x86_64/. {NOTHING}"
+        )
     return url if url.endswith("/") else url + "/"
+
+
+def check_plain_text(params: dict[str, t.Any], names: t.Iterable[str]) -> None:
+    """Each option in ``names`` is one line of text: no NUL byte, line break or other control character, not overlong."""
+    for name in names:
+        value = params.get(name)
+        if not isinstance(value, str):
+            continue
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise ModuleError(
+                f"{name} holds a NUL byte, a line break or another control character: give its value on one line without them. {NOTHING}"
+            )
+        if len(value) > MAX_TEXT:
+            raise ModuleError(f"{name} is {len(value)} characters long; at most {MAX_TEXT} are taken. {NOTHING}")
+
+
+def check_package_options(params: dict[str, t.Any]) -> None:
+    for key in ("cache_valid_time", "lock_timeout"):
+        value = params.get(key)
+        if isinstance(value, int) and value < 0:
+            raise ModuleError(f"{key} must be 0 or more seconds, got {value}. {NOTHING}")
+
+
+_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
+
+
+def check_repo_options(params: dict[str, t.Any]) -> None:
+    """repo_url, repo_key and repo_key_sha256, as given (no host read): every shape a user can get wrong."""
+    check_plain_text(params, ("repo_url", "repo_key", "repo_key_sha256"))
+    if params.get("repo_url"):
+        check_repo_url(params["repo_url"])
+    key = params.get("repo_key") or ""
+    sha = params.get("repo_key_sha256") or ""
+    if sha and not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
+        raise ModuleError(f"repo_key_sha256 must be 64 hexadecimal digits (sha256sum's output), got {len(sha)} characters. {NOTHING}")
+    if sha and not key:
+        raise ModuleError(f"repo_key_sha256 is set but repo_key is empty: set repo_key to the key it is the checksum of. {NOTHING}")
+    if not key:
+        return
+    if _SCHEME.match(key):
+        shown = mask_url(key)
+        try:
+            parsed = urlsplit(key)
+            parsed.port  # noqa: B018
+            host = parsed.hostname
+        except ValueError as exc:
+            raise ModuleError(f"repo_key {shown!r} is a URL that cannot be parsed ({exc}): give an https URL or a path. {NOTHING}") from exc
+        if parsed.scheme == "file":
+            if parsed.netloc not in ("", "localhost") or not parsed.path.startswith("/"):
+                raise ModuleError(f"repo_key {shown!r} is a file:// URL without an absolute path (file:///path: three slashes). {NOTHING}")
+            return
+        if parsed.scheme not in ("https", "http"):
+            raise ModuleError(
+                f"repo_key {shown!r} has scheme {parsed.scheme}://: give an https URL (with repo_key_sha256), a file:// URL or an "
+                f"absolute path on the host. {NOTHING}"
+            )
+        if not host:
+            raise ModuleError(f"repo_key {shown!r} has no host. {NOTHING}")
+        if parsed.scheme == "http" and not sha:
+            raise ModuleError(f"repo_key {shown} is a plain-http URL without repo_key_sha256: give the key's sha256 or an https URL. {NOTHING}")
+        if not sha:
+            raise ModuleError(f"repo_key {shown} is a URL: give repo_key_sha256 too, so the downloaded key is verified. {NOTHING}")
+    elif not key.startswith("/"):
+        raise ModuleError(f"repo_key {key!r} is neither an absolute path on the host nor a URL. {NOTHING}")
+
+
+def require_key(params: dict[str, t.Any], source: str, reason: str) -> None:
+    """Refuse NVIDIA's repository without its signing key, saying which option to set and why that source was chosen."""
+    if source != "nvidia_repo" or params.get("state") == "absent" or params.get("repo_key"):
+        return
+    chosen = (
+        f"source: auto chose NVIDIA's CUDA repository because {reason}"
+        if params.get("source") == "auto"
+        else "source: nvidia_repo was set"
+    )
+    raise ModuleError(
+        f"NVIDIA's repository needs repo_key, and repo_key is empty ({chosen}). Set repo_key to NVIDIA's repository signing "
+        "key, as an absolute path on the host, a file:// URL, or an https URL with repo_key_sha256 (the key becomes the "
+        "source's Signed-By keyring; apt-key is never used)"
+        + (", or set source: distro" if params.get("source") == "auto" else "")
+        + f". {NOTHING}"
+    )
 
 
 def is_armored(key: bytes) -> bool:
@@ -222,7 +320,7 @@ def check_key(key: bytes, where: str) -> None:
     # A binary OpenPGP public key starts with a public-key packet: tag 6 (old 0x99/0x98, new 0xc6).
     if key[:1] in (b"\x99", b"\x98", b"\xc6"):
         return
-    raise RepoError(
+    raise ModuleError(
         f"{where} is not an OpenPGP public key (neither armored nor binary). Give NVIDIA's repository signing key "
         "(for example the .pub file in the repository's directory)."
     )
@@ -243,7 +341,7 @@ def apt_source(url: str, keyring: str) -> str:
 
 def apt_pin(url: str) -> str | None:
     """Prefer the NVIDIA repository's packages over the distribution's (priority 600), by origin host."""
-    host = urlparse(url).hostname
+    host = urlsplit(url).hostname
     if not host:
         return None  # a file:// repository has no origin host to pin by
     return MANAGED + f"Package: *\nPin: origin {host}\nPin-Priority: 600\n"
@@ -261,32 +359,86 @@ def dnf_repo(url: str) -> str:
     )
 
 
+def _apt_repo_files(url: str, key: bytes) -> dict[str, bytes | None]:
+    keyring = apt_keyring_path(key)
+    other = keyring[:-3] + ("gpg" if keyring.endswith("asc") else "asc")
+    pin = apt_pin(url)
+    return {keyring: key, other: None, APT_SOURCE: apt_source(url, keyring).encode(), APT_PIN: pin.encode() if pin else None}
+
+
+def _dnf_repo_files(url: str, key: bytes) -> dict[str, bytes | None]:
+    return {DNF_KEY: key, DNF_REPO: dnf_repo(url).encode()}
+
+
+REPO_FILES: dict[str, t.Callable[[str, bytes], dict[str, bytes | None]]] = {"apt": _apt_repo_files, "dnf": _dnf_repo_files}
+
+
 def nvidia_repo_files(pkg_mgr: str, url: str, key: bytes) -> dict[str, bytes | None]:
-    """path -> contents (None: the file must not exist) for NVIDIA's repository."""
-    if pkg_mgr == "apt":
-        keyring = apt_keyring_path(key)
-        other = keyring[:-3] + ("gpg" if keyring.endswith("asc") else "asc")
-        pin = apt_pin(url)
-        return {
-            keyring: key,
-            other: None,
-            APT_SOURCE: apt_source(url, keyring).encode(),
-            APT_PIN: pin.encode() if pin else None,
-        }
-    if pkg_mgr == "dnf":
-        return {DNF_KEY: key, DNF_REPO: dnf_repo(url).encode()}
-    raise RepoError(f"NVIDIA's repository cannot be configured for package manager {pkg_mgr!r}.")
+    """path -> contents (None: the file must not exist) for NVIDIA's repository, in the package manager's format."""
+    if pkg_mgr not in REPO_FILES:
+        raise ModuleError(f"NVIDIA's repository cannot be configured for package manager {pkg_mgr!r}.")
+    return REPO_FILES[pkg_mgr](url, key)
 
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
+def load_key(params: dict[str, t.Any], fetch: t.Callable[[str], bytes], read: t.Callable[[str], bytes | None]) -> bytes:
+    """The repository key repo_key names (downloaded, or read on the host), checked against repo_key_sha256."""
+    source = params["repo_key"]
+    shown = mask_url(source)
+    if _SCHEME.match(source) and not source.startswith("file://"):
+        data = fetch(source)
+    else:
+        path = urlsplit(source).path if source.startswith("file://") else source
+        data = read(path)
+        if data is None:
+            raise ModuleError(f"repo_key {path} does not exist or cannot be read on the host. Copy NVIDIA's key there first. {NOTHING}")
+    sha = (params.get("repo_key_sha256") or "").lower()
+    if sha and sha256_hex(data) != sha:
+        raise ModuleError(
+            f"repo_key {shown} has sha256 {sha256_hex(data)}, not the repo_key_sha256 given ({sha}): "
+            "nothing was changed. Check the key's source, then fix repo_key_sha256."
+        )
+    check_key(data, f"repo_key {shown}")
+    return data
+
+
+def source_files(params: dict[str, t.Any], distro: dict[str, t.Any], source: str, pkg_mgr: str, root: Sysroot,
+                 fetch: t.Callable[[str], bytes]) -> dict[str, bytes | None]:
+    """path -> wanted contents (None: absent) of the package sources a source needs on this host (reads the key)."""
+    if source == "nvidia_repo":
+        url = check_repo_url(params.get("repo_url") or default_repo_url(distro, _distro.arch_fact(root)))
+        return nvidia_repo_files(pkg_mgr, url, load_key(params, fetch, FileSet(root.root).current))
+    if distro.get("id") == "debian":
+        entries = read_apt_sources(root.root, skip=[DEBIAN_COMPONENTS_FILE])
+        content = debian_components_file(entries, distro.get("codename") or "")
+        return {DEBIAN_COMPONENTS_FILE: content.encode() if content else None}
+    return {}
+
+
 # Writing -------------------------------------------------------------------------
 
 
+class FileChange(t.NamedTuple):
+    """One file a plan writes (``after``) or removes (``after`` None), with what it holds now."""
+
+    path: str
+    before: bytes | None
+    after: bytes | None
+    mode: int = 0o644
+
+    @property
+    def action(self) -> str:
+        return f"{'write' if self.after is not None else 'remove'} {self.path}"
+
+    def diff(self) -> dict[str, str]:
+        return text_diff(self.path, self.before, self.after)
+
+
 class FileSet:
-    """Brings files to wanted contents, atomically, below ``root``; reports what it changed."""
+    """Files below ``root``: ``plan`` lists those that differ from what is wanted, ``apply`` brings exactly those."""
 
     def __init__(self, root: str = "/") -> None:
         self.root = root
@@ -295,87 +447,31 @@ class FileSet:
         return os.path.join(self.root, path.lstrip("/"))
 
     def current(self, path: str) -> bytes | None:
-        try:
-            with open(self._path(path), "rb") as handle:
-                return handle.read()
-        except OSError:
-            return None
+        return _files.read_bytes(self._path(path))
 
-    def differs(self, path: str, wanted: bytes | None) -> bool:
-        return self.current(path) != wanted
-
-    def apply(self, path: str, wanted: bytes | None, mode: int = 0o644) -> bool:
-        """Write (or remove, for None) ``path``; True when something changed."""
-        real = self._path(path)
-        if wanted is None:
-            if os.path.lexists(real):
-                os.unlink(real)
-                return True
-            return False
-        if self.current(path) == wanted and (os.stat(real).st_mode & 0o7777) == mode:
-            return False
-        directory = os.path.dirname(real)
-        os.makedirs(directory, mode=0o755, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=".mlhost-", dir=directory)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(wanted)
-            os.chmod(tmp, mode)
-            os.replace(tmp, real)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return True
-
-    def bring(self, files: dict[str, bytes | None], check_mode: bool, actions: list[str], diffs: list[dict[str, str]],
-              mode: int = 0o644) -> bool:
-        """Bring each file to its wanted contents (None: absent), naming each change in ``actions`` and ``diffs``.
-
-        In check mode nothing is written; True when something changed (or would).
-        """
-        changed = False
+    def plan(self, files: dict[str, bytes | None], mode: int = 0o644) -> list[FileChange]:
+        """The changes that bring each file to its wanted contents (None: absent); none for a file already so."""
+        changes = []
         for path, wanted in files.items():
             before = self.current(path)
-            if before == wanted:
-                continue
-            changed = True
-            diffs.append(text_diff(path, before, wanted))
-            if wanted is not None:
-                actions.append(f"{'would write' if check_mode else 'wrote'} {path}")
+            if before != wanted:
+                changes.append(FileChange(path, before, wanted, mode))
+        return changes
+
+    def apply(self, changes: t.Iterable[FileChange]) -> None:
+        """Write (atomically, with the change's mode) or remove each file of ``changes``."""
+        for change in changes:
+            real = self._path(change.path)
+            if change.after is None:
+                if os.path.lexists(real):
+                    os.unlink(real)
             else:
-                actions.append(f"{'would remove' if check_mode else 'removed'} {path}")
-            if not check_mode:
-                self.apply(path, wanted, mode)
-        return changed
-
-
-def run_module(module: t.Any, worker: t.Callable[..., t.Any], error: type) -> None:
-    """main() of nvidia_driver and cuda_toolkit: run the worker, turn its error into fail_json, pass warnings and diff."""
-    runner = Runner(module)
-
-    def fetch(url: str) -> bytes:
-        response, info = fetch_url(module, url, timeout=60)
-        if info.get("status") != 200 or response is None:
-            raise error(f"Could not download repo_key {url}: {info.get('msg')} (HTTP {info.get('status')}). Nothing was changed.")
-        return response.read()
-
-    try:
-        result = worker(module.params, runner, module.check_mode, Sysroot("/"), fetch).run()
-    except error as exc:
-        details = {k: v for k, v in exc.details.items() if v is not None}
-        module.fail_json(msg=exc.msg, commands=[" ".join(c) for c in runner.calls], **details)
-    for warning in result.pop("warnings_list", []):
-        module.warn(warning)
-    diffs = result.pop("diff", None)
-    if module._diff and diffs:
-        result["diff"] = diffs
-    module.exit_json(**result)
+                _files.atomic_write(real, change.after, change.mode)
 
 
 # Argument spec pieces both NVIDIA modules take.
 REPO_OPTIONS: dict[str, dict[str, t.Any]] = {
-    "repo_url": {"type": "str", "default": ""},
+    "repo_url": {"type": "str", "default": "", "no_log": True},  # a mirror's URL can carry user:token@
     "repo_key": {"type": "str", "default": "", "no_log": False},  # a public key's location, not a secret
     "repo_key_sha256": {"type": "str", "default": "", "no_log": False},
 }

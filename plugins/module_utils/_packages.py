@@ -15,13 +15,16 @@ and a package-lock timeout.
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import time
 import typing as t
 
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _distro
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
 APT_LISTS = "/var/lib/apt/lists"
 
@@ -77,6 +80,30 @@ class PackageManager:
 
     def held(self) -> set[str]:
         raise NotImplementedError
+
+    def installed_matching(self, patterns: t.Sequence[str], holds: bool = False) -> dict[str, tuple[str, bool]]:
+        """name -> (version, held) of the installed packages matching any of ``patterns`` (globs or names), in one query.
+
+        ``holds``: also read the hold state where the installed query does not carry it (dnf's versionlock list,
+        one more command, only when something matched). Without it, a backend that cannot tell says not held."""
+        raise NotImplementedError
+
+    def candidates(self, names: list[str]) -> dict[str, str | None]:
+        """name -> the version an install would bring (None: not in the sources)."""
+        raise NotImplementedError
+
+    def simulate(self, names: list[str]) -> dict[str, str] | None:
+        """name -> version of every package an install of ``names`` would bring (dependencies included);
+        None when the backend cannot tell without changing the host (no package lists, no simulation)."""
+        return None
+
+    def space(self, names: list[str]) -> tuple[int | None, int | None]:
+        """(download bytes, installed bytes) an install of ``names`` needs; (None, None) when unknown."""
+        return None, None
+
+    def enable_module_stream(self, stream: str) -> None:
+        """Enable a module stream (``name:stream``) before an install (dnf only)."""
+        raise ModuleError(f"The {self.name} package manager has no module streams: {stream} cannot be enabled.")
 
     # Changing ------------------------------------------------------------
     def refresh(self, valid_time: int, force: bool = False) -> bool:
@@ -237,6 +264,34 @@ class Apt(PackageManager):
         result = self._run(["apt-mark", "showhold"], "apt-mark showhold", "Check dpkg's state.")
         return {line.strip().split(":")[0] for line in result.out.splitlines() if line.strip()}
 
+    def installed_matching(self, patterns: t.Sequence[str], holds: bool = False) -> dict[str, tuple[str, bool]]:
+        if not patterns:
+            return {}
+        result = self.runner.run(
+            ["dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n"] + query_patterns(patterns), check=False
+        )
+        if result is None:
+            raise PackageError("dpkg-query is not on this host: is it a Debian-family system? Set pkg_mgr to match the host.")
+        return parse_dpkg_query_held(result.out)
+
+    def simulate(self, names: list[str]) -> dict[str, str] | None:
+        if not names or self.cache_age() is None:
+            return None
+        argv = self._apt_get() + ["-s"] + self._recommends() + ["install"] + list(names)
+        result = self.runner.run(argv, check=False)
+        if result is None or result.rc != 0:
+            return None
+        return parse_apt_simulation_versions(result.out)
+
+    def space(self, names: list[str]) -> tuple[int | None, int | None]:
+        if not names:
+            return None, None
+        argv = ["apt-get", "-q", "--assume-no", "-o", f"DPkg::Lock::Timeout={self.lock_timeout}"] + self._recommends() + ["install"] + list(names)
+        result = self.runner.run(argv, check=False)
+        if result is None:
+            return None, None
+        return parse_apt_space(result.out)
+
     def hold(self, names: list[str]) -> None:
         self._run(["apt-mark", "hold"] + list(names), "apt-mark hold", "Check dpkg's state.")
 
@@ -311,6 +366,37 @@ class Dnf(PackageManager):
         )
         return parse_versionlock_list(result.out)
 
+    def installed_matching(self, patterns: t.Sequence[str], holds: bool = False) -> dict[str, tuple[str, bool]]:
+        if not patterns:
+            return {}
+        result = self.runner.run(
+            ["rpm", "-q", "-a", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n"] + query_patterns(patterns), check=False
+        )
+        if result is None:
+            raise PackageError("rpm is not on this host: is it a RHEL-family system? Set pkg_mgr to match the host.")
+        found: dict[str, str] = {}
+        for line in result.out.splitlines():
+            if "\t" in line:
+                name, dummy, version = line.partition("\t")
+                found[name.strip()] = version.strip()
+        locked = self.held() if (holds and found) else set()
+        return {name: (version, name in locked) for name, version in found.items()}
+
+    def enable_module_stream(self, stream: str) -> None:
+        """``dnf module reset`` of the stream's module (a failure there is no error: it may never have been enabled),
+        then ``dnf module enable``."""
+        module = stream.split(":", 1)[0]
+        self.runner.run(["dnf", "-y", "-q", "module", "reset", module], check=False)
+        self._run(["dnf", "-y", "-q", "module", "enable", stream], "dnf module enable",
+                  "Check that the repository carries that module stream.")
+
+    def enabled_streams(self, module: str) -> set[str]:
+        """The enabled streams of a dnf module (``name:stream``), from ``dnf module list --enabled``."""
+        result = self.runner.run(["dnf", "-q", "module", "list", "--enabled", module], check=False)
+        if result is None or result.rc != 0:
+            return set()
+        return parse_dnf_module_list(result.out, module)
+
     def hold(self, names: list[str]) -> None:
         self._run(["dnf", "-q", "versionlock", "add"] + list(names), "dnf versionlock add", "Install the versionlock plugin.")
 
@@ -333,6 +419,47 @@ def parse_dpkg_query(text: str, state: dict[str, str | None]) -> dict[str, str |
         if name in state and status[1:2] == "i":
             state[name] = version
     return state
+
+
+def parse_dpkg_query_held(text: str) -> dict[str, tuple[str, bool]]:
+    """name -> (version, held) of the installed packages in ``dpkg-query -W`` output ('hi ' is held and installed)."""
+    found: dict[str, tuple[str, bool]] = {}
+    for line in text.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[1][1:2] == "i":
+            found[parts[0].split(":")[0]] = (parts[2], parts[1][:1] == "h")
+    return found
+
+
+def query_patterns(patterns: t.Sequence[str]) -> list[str]:
+    """``patterns`` without the names another of them (a glob) already matches, in order, each once."""
+    globs = [p for p in patterns if any(c in p for c in "*?[")]
+    out: list[str] = []
+    for pattern in patterns:
+        if pattern in out or (pattern not in globs and any(fnmatch.fnmatchcase(pattern, g) for g in globs)):
+            continue
+        out.append(pattern)
+    return out
+
+
+def parse_apt_simulation_versions(text: str) -> dict[str, str]:
+    """name -> version from the 'Inst name [old] (version ...)' lines of ``apt-get -s install``."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        match = re.match(r"^Inst (\S+) (?:\[[^\]]*\] )?\((\S+)", line)
+        if match:
+            found[match.group(1).split(":")[0]] = match.group(2)
+    return found
+
+
+def parse_dnf_module_list(text: str, module: str) -> set[str]:
+    """Enabled streams ('name:stream') of ``module`` in ``dnf module list --enabled``: rows 'name stream [e] ...'."""
+    found = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == module and "[e]" in line:
+            found.add(f"{module}:{parts[1].replace('[e]', '').strip()}")
+    return found
 
 
 def update_failures(stderr: str, stdout: str = "") -> list[str]:
@@ -451,6 +578,28 @@ def parse_versionlock_list(text: str) -> set[str]:
         if match:
             found.add(match.group(1))
     return found
+
+
+def backend_for(
+    pkg_mgr: str,
+    distro: dict[str, t.Any],
+    root: Sysroot,
+    runner: Runner,
+    lock_timeout: int = 300,
+    install_recommends: bool = False,
+    module: str = "this module",
+) -> PackageManager:
+    """The backend for a module's ``pkg_mgr`` option on this host (``auto``: the distribution's, see ``_distro.pkg_mgr_for``).
+
+    Raises ModuleError naming the host and the fix when neither apt nor dnf serves it; runs no command."""
+    chosen = pkg_mgr if pkg_mgr and pkg_mgr != "auto" else _distro.pkg_mgr_for(distro, root)
+    if chosen not in ("apt", "dnf"):
+        raise ModuleError(
+            f"No supported package manager on {distro.get('name') or distro.get('id') or 'this host'} (found {chosen or 'none'}): "
+            f"{module} supports apt and dnf; set pkg_mgr if detection is wrong. Nothing was changed.",
+            pkg_mgr=chosen,
+        )
+    return backend(chosen, runner, lock_timeout, install_recommends)
 
 
 def backend(pkg_mgr: str, runner: Runner, lock_timeout: int = 300, install_recommends: bool = False) -> PackageManager:

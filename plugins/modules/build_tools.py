@@ -47,31 +47,13 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  pkg_mgr:
-    description: The package manager; V(auto) picks it from the distribution.
-    type: str
-    choices: [auto, apt, dnf]
-    default: auto
-  update_cache:
-    description:
-      - Refresh the package metadata before installing when it is older than O(cache_valid_time).
-        Nothing is refreshed when nothing is missing.
-    type: bool
-    default: true
-  cache_valid_time:
-    description: Seconds for which refreshed package metadata counts as fresh.
-    type: int
-    default: 86400
-  lock_timeout:
-    description: Seconds to wait for the package manager's lock held by another process (apt C(DPkg::Lock::Timeout)).
-    type: int
-    default: 300
   install_recommends:
     description: With apt, also install recommended packages.
     type: bool
     default: false
 extends_documentation_fragment:
   - mlinfra.mlhost.attributes
+  - mlinfra.mlhost.packages
   - mlinfra.mlhost.proxy
 attributes:
   check_mode:

@@ -54,42 +54,15 @@ options:
     description: With apt, ask apt for the download and installed sizes and refuse when the disk lacks room.
     type: bool
     default: true
-  repo_url:
-    description: With O(source=nvidia_repo), the repository's (or a mirror's) base URL; see M(mlinfra.mlhost.nvidia_driver).
-    type: str
-    default: ""
-  repo_key:
-    description: With O(source=nvidia_repo), the repository's signing key (path, C(file://) or https URL); see M(mlinfra.mlhost.nvidia_driver).
-    type: str
-    default: ""
-  repo_key_sha256:
-    description: The key file's sha256; required for a URL.
-    type: str
-    default: ""
   state:
     description: V(present) installs; V(absent) removes the release's packages (and the default link and profile when they point at it).
     type: str
     choices: [present, absent]
     default: present
-  pkg_mgr:
-    description: The package manager; V(auto) picks it from the distribution.
-    type: str
-    choices: [auto, apt, dnf]
-    default: auto
-  update_cache:
-    description: Refresh the package metadata before installing when it is older than O(cache_valid_time).
-    type: bool
-    default: true
-  cache_valid_time:
-    description: Seconds for which refreshed package metadata counts as fresh.
-    type: int
-    default: 86400
-  lock_timeout:
-    description: Seconds to wait for the package manager's lock held by another process.
-    type: int
-    default: 300
 extends_documentation_fragment:
   - mlinfra.mlhost.attributes
+  - mlinfra.mlhost.nvidia_repo
+  - mlinfra.mlhost.packages
   - mlinfra.mlhost.proxy
 attributes:
   check_mode:
@@ -177,11 +150,16 @@ default:
   returned: success
   sample: true
 actions:
-  description: What was done (in check mode, what would be done).
+  description: The plan's steps, in order; the same in check mode and in the run that carries them out.
   type: list
   elements: str
   returned: success
-  sample: ["installed nvidia-cuda-toolkit", "wrote /etc/profile.d/mlhost-cuda.sh"]
+  sample: ["refresh the package lists when older than 86400 s", "install nvidia-cuda-toolkit", "write /etc/profile.d/mlhost-cuda.sh"]
+source_reason:
+  description: Why that source was used (with O(source=auto), which source it chose and why).
+  type: str
+  returned: success
+  sample: Debian 13 carries CUDA 12.4, the release asked
 pkg_mgr:
   description: The package manager used.
   type: str
@@ -195,27 +173,24 @@ commands:
   sample: ["/usr/bin/dpkg-query -W -f ... nvidia-cuda-toolkit"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import run_module
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._cuda_toolkit import Toolkit
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_repo import PACKAGE_OPTIONS, REPO_OPTIONS
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._cuda_toolkit import Toolkit, ToolkitError
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_repo import PACKAGE_OPTIONS, REPO_OPTIONS, run_module
+ARGUMENT_SPEC = {
+    "version": {"type": "str"},
+    "source": {"type": "str", "choices": ["auto", "distro", "nvidia_repo"], "default": "auto"},
+    "driver_version": {"type": "str", "default": ""},
+    "allow_minor_version_compat": {"type": "bool", "default": False},
+    "set_default": {"type": "bool", "default": True},
+    "check_space": {"type": "bool", "default": True},
+    **REPO_OPTIONS,
+    **PACKAGE_OPTIONS,
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "version": {"type": "str"},
-            "source": {"type": "str", "choices": ["auto", "distro", "nvidia_repo"], "default": "auto"},
-            "driver_version": {"type": "str", "default": ""},
-            "allow_minor_version_compat": {"type": "bool", "default": False},
-            "set_default": {"type": "bool", "default": True},
-            "check_space": {"type": "bool", "default": True},
-            **REPO_OPTIONS,
-            **PACKAGE_OPTIONS,
-        },
-        supports_check_mode=True,
-    )
-    run_module(module, Toolkit, ToolkitError)
+    run_module(ARGUMENT_SPEC, Toolkit)
 
 
 if __name__ == "__main__":

@@ -56,23 +56,6 @@ options:
     type: str
     choices: [auto, distro, nvidia_repo]
     default: auto
-  repo_url:
-    description:
-      - Base URL of NVIDIA's repository for this distribution, or of a mirror of it (http, https or file).
-        Empty uses C(https://developer.download.nvidia.com/compute/cuda/repos/<distro><release>/<arch>/).
-    type: str
-    default: ""
-  repo_key:
-    description:
-      - The repository's OpenPGP signing key, as an absolute path on the host, a C(file://) URL, or an https URL
-        (which needs O(repo_key_sha256)). It becomes the source's C(Signed-By) keyring under C(/etc/apt/keyrings/) or
-        the C(.repo) file's C(gpgkey). Required with O(source=nvidia_repo).
-    type: str
-    default: ""
-  repo_key_sha256:
-    description: The key file's sha256; required for a URL, checked for a path when given.
-    type: str
-    default: ""
   hold:
     description: Hold (apt) or versionlock (dnf) the driver's packages so that upgrades cannot replace them.
     type: bool
@@ -100,30 +83,17 @@ options:
     type: str
     choices: [present, absent]
     default: present
-  pkg_mgr:
-    description: The package manager; V(auto) picks it from the distribution.
-    type: str
-    choices: [auto, apt, dnf]
-    default: auto
-  update_cache:
-    description: Refresh the package metadata before installing when it is older than O(cache_valid_time).
-    type: bool
-    default: true
-  cache_valid_time:
-    description: Seconds for which refreshed package metadata counts as fresh.
-    type: int
-    default: 86400
-  lock_timeout:
-    description: Seconds to wait for the package manager's lock held by another process.
-    type: int
-    default: 300
 extends_documentation_fragment:
   - mlinfra.mlhost.attributes
+  - mlinfra.mlhost.nvidia_repo
+  - mlinfra.mlhost.packages
   - mlinfra.mlhost.proxy
 attributes:
   check_mode:
     support: full
-    details: Without package lists on the host, check mode cannot ask the source and says so in a warning.
+    details: >-
+      Check mode is the plan the real run carries out. Without package lists on the host (or when the sources change),
+      the source is asked after the refresh, and a warning says so.
   diff_mode:
     support: full
     details: The diff shows each source, keyring and modprobe file written or removed.
@@ -187,16 +157,22 @@ reboot_reasons:
   returned: success
   sample: ["nvidia driver 535.309.01 installed, not loaded"]
 actions:
-  description: What was done (in check mode, what would be done), in order.
+  description: The plan's steps, in order; the same in check mode and in the run that carries them out.
   type: list
   elements: str
   returned: success
-  sample: ["wrote /etc/apt/sources.list.d/mlhost-debian-nonfree.sources", "installed nvidia-driver nvidia-kernel-dkms"]
+  sample: ["write the package sources: write /etc/apt/sources.list.d/mlhost-debian-nonfree.sources",
+           "install nvidia-driver nvidia-kernel-dkms", "hold nvidia-driver nvidia-kernel-dkms"]
 source:
   description: The source used (V(distro) or V(nvidia_repo)).
   type: str
   returned: success
   sample: distro
+source_reason:
+  description: Why that source was used (with O(source=auto), which source it chose and why).
+  type: str
+  returned: success
+  sample: Debian 12 carries branch 535, the branch asked
 flavor:
   description: The flavor chosen.
   type: str
@@ -230,30 +206,27 @@ commands:
   sample: ["/usr/bin/dpkg-query -W -f ... nvidia-* libnvidia-*"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import run_module
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_driver import Driver
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_repo import PACKAGE_OPTIONS, REPO_OPTIONS
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_driver import Driver, DriverError
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_repo import PACKAGE_OPTIONS, REPO_OPTIONS, run_module
+ARGUMENT_SPEC = {
+    "branch": {"type": "str", "default": ""},
+    "version": {"type": "str", "default": ""},
+    "flavor": {"type": "str", "choices": ["auto", "open", "proprietary"], "default": "auto"},
+    "source": {"type": "str", "choices": ["auto", "distro", "nvidia_repo"], "default": "auto"},
+    **REPO_OPTIONS,
+    "hold": {"type": "bool", "default": True},
+    "blacklist_nouveau": {"type": "bool", "default": True},
+    "persistence": {"type": "bool", "default": True},
+    "kernel_headers": {"type": "bool", "default": True},
+    "server_packages": {"type": "bool", "default": True},
+    **PACKAGE_OPTIONS,
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            "branch": {"type": "str", "default": ""},
-            "version": {"type": "str", "default": ""},
-            "flavor": {"type": "str", "choices": ["auto", "open", "proprietary"], "default": "auto"},
-            "source": {"type": "str", "choices": ["auto", "distro", "nvidia_repo"], "default": "auto"},
-            **REPO_OPTIONS,
-            "hold": {"type": "bool", "default": True},
-            "blacklist_nouveau": {"type": "bool", "default": True},
-            "persistence": {"type": "bool", "default": True},
-            "kernel_headers": {"type": "bool", "default": True},
-            "server_packages": {"type": "bool", "default": True},
-            **PACKAGE_OPTIONS,
-        },
-        supports_check_mode=True,
-    )
-    run_module(module, Driver, DriverError)
+    run_module(ARGUMENT_SPEC, Driver)
 
 
 if __name__ == "__main__":

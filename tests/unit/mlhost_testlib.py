@@ -59,7 +59,8 @@ class FakeRunner:
     """Stands in for ``_run.Runner`` in package tests: only the exact argument lists given may run.
 
     An argv not in ``responses`` fails the test (the code ran a command it should not have);
-    a response of None stands for a program that is not installed (the door returns None).
+    a response of None stands for a program that is not installed (the door returns None);
+    a list of responses answers the same argv with each in turn (the last one from then on).
     """
 
     def __init__(self, responses: dict[tuple[str, ...], tuple[int, str, str]], programs: dict[str, str] | None = None) -> None:
@@ -79,9 +80,12 @@ class FakeRunner:
         key = tuple(argv)
         if key not in self.responses:
             raise AssertionError(f"unexpected command: {argv}")
-        if self.responses[key] is None:
+        answer = self.responses[key]
+        if isinstance(answer, list):
+            answer = answer.pop(0) if len(answer) > 1 else answer[0]
+        if answer is None:
             return None
-        return CommandResult(*self.responses[key])
+        return CommandResult(*answer)
 
 
 def captured(name: str) -> tuple[int, str, str]:
@@ -108,18 +112,29 @@ class HostModule:
         self.warnings.append(text)
 
 
-def make_host(params: dict[str, t.Any], runner: t.Any, check_mode: bool = False, sysroot: t.Any = None,
-              diff: bool = False) -> t.Any:
-    """A ``_module.Host`` for a worker under test: ``params`` as given, ``runner`` (a FakeRunner) as the door."""
+def make_host(params: dict[str, t.Any], runner: t.Any = None, check_mode: bool = False, sysroot: t.Any = None,
+              fetch: t.Callable[[str], bytes] | None = None, diff: bool = False) -> t.Any:
+    """A ``_module.Host`` for a worker under test: ``params`` as given, ``runner`` (a FakeRunner; none: no command may
+    run) as the door, ``sysroot`` the tree it reads, ``fetch`` (url -> bytes) its downloads (none: a download fails the test)."""
+    import io  # pylint: disable=import-outside-toplevel
+
     from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Host  # pylint: disable=import-outside-toplevel
 
-    return Host(HostModule(params, check_mode, diff), runner, sysroot)
+    host = Host(HostModule(params, check_mode, diff), runner if runner is not None else FakeRunner({}), sysroot)
+
+    def download(url: str, timeout: int = 60, ca_path: str | None = None) -> t.Any:
+        if fetch is None:
+            raise AssertionError(f"unexpected download: {url}")
+        return io.BytesIO(fetch(url))
+
+    host.fetch = download  # type: ignore[method-assign]
+    return host
 
 
 def run_worker(worker_cls: t.Any, host: t.Any) -> dict[str, t.Any]:
     """What ``_module.execute`` returns for ``worker_cls`` on ``host``, unmasked: plan, then apply unless check mode.
 
-    ``changed`` and ``diff`` come from the plan; a ModuleError propagates."""
+    ``changed`` and ``diff`` come from the plan; ``warnings`` are the plan's; a ModuleError propagates."""
     worker = worker_cls(host)
     plan = worker.plan()
     result = dict(plan.result)
@@ -127,5 +142,6 @@ def run_worker(worker_cls: t.Any, host: t.Any) -> dict[str, t.Any]:
         result.update(worker.apply(plan) or {})
     result["changed"] = plan.changed
     result["diff"] = plan.diff
+    result["warnings"] = list(plan.warnings)
     result["commands"] = [" ".join(argv) for argv in host.runner.calls]
     return result

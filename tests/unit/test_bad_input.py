@@ -29,7 +29,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _build_tools, _cuda_toolkit, _nvidia_driver, _run
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
-from mlhost_testlib import FakeRunner, fixture_text, make_host
+from mlhost_testlib import FakeRunner, fixture_text, make_host, run_worker
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CASES_FILE = ROOT / "molecule" / "bad_input" / "vars" / "cases.yml"
@@ -176,13 +176,13 @@ def test_an_unsupported_distro_is_refused_by_every_package_module(release, tmp_p
     drv = {"branch": "550", "version": "", "flavor": "auto", "source": "auto", "repo_url": "", "repo_key": "", "repo_key_sha256": "",
            "hold": True, "blacklist_nouveau": True, "persistence": True, "kernel_headers": True, "server_packages": True,
            "state": "present", "pkg_mgr": "auto", "update_cache": True, "cache_valid_time": 86400, "lock_timeout": 300}
-    with pytest.raises(_nvidia_driver.DriverError, match="No supported package manager on"):
-        _nvidia_driver.Driver(drv, runner, True, root, lambda url: b"").run()
+    with pytest.raises(ModuleError, match="No supported package manager on Alpine Linux|No supported package manager on Void Linux"):
+        run_worker(_nvidia_driver.Driver, make_host(drv, runner, check_mode=True, sysroot=root))
     cuda = {"version": "12.4", "source": "auto", "driver_version": "570.86.10", "allow_minor_version_compat": False, "set_default": True,
             "check_space": True, "repo_url": "", "repo_key": "", "repo_key_sha256": "", "state": "present", "pkg_mgr": "auto",
             "update_cache": True, "cache_valid_time": 86400, "lock_timeout": 300}
-    with pytest.raises(_cuda_toolkit.ToolkitError, match="No supported package manager on"):
-        _cuda_toolkit.Toolkit(cuda, runner, True, root, lambda url: b"").run()
+    with pytest.raises(ModuleError, match="No supported package manager on .*cuda_toolkit supports apt and dnf"):
+        run_worker(_cuda_toolkit.Toolkit, make_host(cuda, runner, check_mode=True, sysroot=root))
     assert runner.calls == []
 
 

@@ -110,7 +110,7 @@ def test_managed_files_are_not_world_writable_under_umask_zero(tmp_path):
         assert os.umask(0) == 0o022
         os.umask(0o022)
         fileset = _nvidia_repo.FileSet(str(tmp_path))
-        assert fileset.apply("/etc/apt/sources.list.d/new/x.sources", b"Types: deb\n")
+        fileset.apply(fileset.plan({"/etc/apt/sources.list.d/new/x.sources": b"Types: deb\n"}))
     finally:
         os.umask(old)
     for path in [tmp_path / "etc", tmp_path / "etc/apt/sources.list.d/new", tmp_path / "etc/apt/sources.list.d/new/x.sources"]:

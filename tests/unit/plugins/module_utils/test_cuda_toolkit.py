@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda_toolkit as ct, _nvidia_driver
+import os
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda_toolkit as ct, _nvidia_driver, _packages
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
-from mlhost_testlib import FakeRunner, fixture_text
+from mlhost_testlib import FakeRunner, fixture_text, make_host, run_worker
 
 QUERY = ("dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n", *_nvidia_driver.APT_DRIVER_GLOBS)
 
@@ -29,19 +32,19 @@ def test_compatibility_against_nvidia_table(cuda, driver, ok):
     if ok:
         assert ct.check_compatible(cuda, driver, "installed", False)["compatible"] is True
     else:
-        with pytest.raises(ct.ToolkitError, match="Nothing was changed"):
+        with pytest.raises(ModuleError, match="Nothing was changed"):
             ct.check_compatible(cuda, driver, "installed", False)
 
 
 def test_the_refusal_names_the_driver_needed_and_the_newest_cuda_possible():
-    with pytest.raises(ct.ToolkitError) as info:
+    with pytest.raises(ModuleError) as info:
         ct.check_compatible("12.4", "535.309.01", "installed", False)
     assert info.value.msg == (
         "CUDA 12.4 needs NVIDIA driver >= 550.54.14; this host has 535.309.01 installed. Install driver branch 550 or newer "
         "(nvidia_driver branch / mlhost_nvidia_driver_branch), or choose CUDA <= 12.2 (or allow_minor_version_compat with a "
         "driver >= 525.60.13). Nothing was changed."
     )
-    with pytest.raises(ct.ToolkitError, match="this host has branch 535 planned"):
+    with pytest.raises(ModuleError, match="this host has branch 535 planned"):
         ct.check_compatible("12.4", ct.planned_driver("535"), "planned", False)
 
 
@@ -52,18 +55,18 @@ def test_minor_version_compatibility_is_opt_in():
 
 @pytest.mark.parametrize("version, words", [("12.7", "does not exist"), ("13.5", "does not exist"), ("twelve", "is not a CUDA version")])
 def test_unknown_releases_are_errors(version, words):
-    with pytest.raises(ct.ToolkitError, match=words):
-        ct.validate(params(version=version))
+    with pytest.raises(ModuleError, match=words):
+        ct.check_options(params(version=version))
 
 
 @pytest.mark.parametrize(
     "overrides, words",
     [({"version": ""}, "version is required"), ({"driver_version": "five-fifty"}, "not a driver version"),
-     ({"source": "nvidia_repo"}, "needs repo_key")],
+     ({"version": "１２.４"}, "is not a CUDA version"), ({"driver_version": "550\n"}, "NUL byte, a line break")],
 )
 def test_bad_input(overrides, words):
-    with pytest.raises((ct.ToolkitError, _nvidia_driver.DriverError), match=words):
-        ct.validate(params(**overrides))
+    with pytest.raises(ModuleError, match=words):
+        ct.check_options(params(**overrides))
 
 
 def test_release_names():
@@ -96,26 +99,111 @@ def debian(tree):
 def test_cuda_12_4_on_debian12_with_its_driver_is_refused_after_one_query(debian):
     installed = "".join(f"{n}\tii \t535.309.01-0+deb12u1\n" for n in ("nvidia-driver", "libcuda1"))
     runner = FakeRunner({QUERY: (0, installed, "")})
-    with pytest.raises(ct.ToolkitError, match=r"needs NVIDIA driver >= 550\.54\.14; this host has 535\.309\.01 installed"):
-        ct.Toolkit(params(version="12.4", source="nvidia_repo", repo_key="/k.pub"), runner, False, debian("12"), lambda u: b"").run()
+    with pytest.raises(ModuleError, match=r"needs NVIDIA driver >= 550\.54\.14; this host has 535\.309\.01 installed"):
+        run_worker(ct.Toolkit, make_host(params(version="12.4", source="nvidia_repo", repo_key="/k.pub"), runner, sysroot=debian("12")))
     assert len(runner.calls) == 1
+
+
+def test_a_keyless_nvidia_repository_chosen_by_auto_says_why_before_any_command(debian):
+    runner = FakeRunner({})
+    with pytest.raises(ModuleError) as info:
+        run_worker(ct.Toolkit, make_host(params(version="12.4"), runner, sysroot=debian("12")))
+    assert info.value.msg == (
+        "NVIDIA's repository needs repo_key, and repo_key is empty (source: auto chose NVIDIA's CUDA repository because "
+        "Debian GNU/Linux 12 (bookworm) carries CUDA 11.8, not 12.4). Set repo_key to NVIDIA's repository signing key, as an "
+        "absolute path on the host, a file:// URL, or an https URL with repo_key_sha256 (the key becomes the source's "
+        "Signed-By keyring; apt-key is never used), or set source: distro. Nothing was changed."
+    )
+    assert runner.calls == []
 
 
 def test_distro_source_must_carry_the_release(debian):
     runner = FakeRunner({QUERY: (1, "", "")})
-    with pytest.raises(ct.ToolkitError, match=r"carries CUDA 11\.8, not 12\.4: use source: nvidia_repo"):
-        ct.Toolkit(params(version="12.4", source="distro"), runner, False, debian("12"), lambda u: b"").run()
+    with pytest.raises(ModuleError, match=r"carries CUDA 11\.8, not 12\.4: use source: nvidia_repo"):
+        run_worker(ct.Toolkit, make_host(params(version="12.4", source="distro"), runner, sysroot=debian("12")))
+    assert runner.calls == []
 
 
-def test_auto_takes_the_distribution_release_and_check_mode_changes_nothing(debian):
+def test_auto_takes_the_distribution_release_and_check_mode_changes_nothing(debian, monkeypatch):
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: None)  # no package lists: the source is asked after the refresh
     root = debian("13")
     runner = FakeRunner({
         QUERY: (1, fixture_text("dpkg/query-nvidia-debian13.txt"), ""),
         ("dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n", "nvidia-cuda-toolkit"): (1, "", ""),
     })
-    result = ct.Toolkit(params(version="auto"), runner, True, root, lambda u: b"").run()
+    result = run_worker(ct.Toolkit, make_host(params(version="auto"), runner, check_mode=True, sysroot=root))
     assert result["version"] == "12.4" and result["source"] == "distro" and result["compatible"] is True
     assert result["driver_version"] == "550.163.01" and result["driver_origin"] == "installed"
+    assert result["source_reason"] == "version auto takes the distribution's toolkit: Debian GNU/Linux 13 (trixie) carries CUDA 12.4"
     assert result["changed"] is True
-    assert result["actions"][-2:] == ["would install nvidia-cuda-toolkit", "would write /etc/profile.d/mlhost-cuda.sh"]
-    assert not (root.path("etc/profile.d/mlhost-cuda.sh") and __import__("os").path.exists(root.path("etc/profile.d/mlhost-cuda.sh")))
+    assert result["actions"][-2:] == ["install nvidia-cuda-toolkit", "write /etc/profile.d/mlhost-cuda.sh"]
+    assert not os.path.exists(root.path("etc/profile.d/mlhost-cuda.sh"))
+
+
+def test_check_mode_is_the_plan_the_real_run_carries_out(debian, monkeypatch):
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _nvidia_repo
+
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+    root = debian("13")
+    components = _nvidia_repo.debian_components_file(_nvidia_repo.read_apt_sources(root.root), "trixie")
+    os.makedirs(root.path("etc/apt/sources.list.d"))
+    with open(root.path(_nvidia_repo.DEBIAN_COMPONENTS_FILE.lstrip("/")), "w", encoding="utf-8") as handle:
+        handle.write(components)
+    toolkit_query = ("dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n", "nvidia-cuda-toolkit")
+    apt = ["apt-get", "-q", "-y", "-o", "DPkg::Lock::Timeout=300"]
+
+    def runner():
+        return FakeRunner({
+            QUERY: (1, fixture_text("dpkg/query-nvidia-debian13.txt"), ""),
+            toolkit_query: [(1, "", ""), (0, "nvidia-cuda-toolkit\tii \t12.4.131~12.4.1-2\n", "")],
+            ("apt-cache", "policy", "nvidia-cuda-toolkit"): (0, fixture_text("apt/policy-nvidia-debian13.txt"), ""),
+            ("apt-get", "-q", "--assume-no", "-o", "DPkg::Lock::Timeout=300", "--no-install-recommends", "install",
+             "nvidia-cuda-toolkit"): (1, "Need to get 1,000 kB of archives.\nAfter this operation, 2,000 kB of additional disk "
+                                         "space will be used.\nAbort.\n", ""),
+            tuple(apt + ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold", "--no-install-recommends",
+                         "install", "nvidia-cuda-toolkit"]): (0, "", ""),
+        })
+
+    check_runner = runner()
+    check = run_worker(ct.Toolkit, make_host(params(version="12.4"), check_runner, check_mode=True, sysroot=root))
+    assert not os.path.exists(root.path(ct.PROFILE.lstrip("/")))
+    real_runner = runner()
+    real = run_worker(ct.Toolkit, make_host(params(version="12.4"), real_runner, sysroot=root))
+    for key in ("changed", "actions", "packages", "version", "source", "path", "compatible"):
+        assert check[key] == real[key], key
+    assert real["actions"] == ["refresh the package lists", "install nvidia-cuda-toolkit", f"write {ct.PROFILE}"]
+    assert real_runner.calls[:len(check_runner.calls)] == check_runner.calls
+    assert [c[-1] for c in real_runner.calls[len(check_runner.calls):]] == ["nvidia-cuda-toolkit", "nvidia-cuda-toolkit"]
+    assert real_runner.calls[-2][-2:] == ["install", "nvidia-cuda-toolkit"]
+    with open(root.path(ct.PROFILE.lstrip("/")), "rb") as handle:
+        assert handle.read() == ct.profile_script("/usr", with_paths=False)
+    rerun_runner = runner()
+    rerun_runner.responses[toolkit_query] = (0, "nvidia-cuda-toolkit\tii \t12.4.131~12.4.1-2\n", "")
+    rerun = run_worker(ct.Toolkit, make_host(params(version="12.4"), rerun_runner, sysroot=root))
+    assert rerun["changed"] is False and rerun["actions"] == [] and len(rerun_runner.calls) == 2
+
+
+def test_check_mode_of_a_removal_is_what_the_removal_does(debian):
+    root = debian("12")
+    link = root.path("usr/local/cuda")
+    os.makedirs(root.path("usr/local/cuda-12.4"))
+    os.symlink("/usr/local/cuda-12.4", link)
+    os.makedirs(root.path("etc/profile.d"))
+    with open(root.path(ct.PROFILE.lstrip("/")), "wb") as handle:
+        handle.write(ct.profile_script(ct.DEFAULT_LINK, with_paths=True))
+    query = ("dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n", "cuda-toolkit-12-4")
+    remove = ("apt-get", "-q", "-y", "-o", "DPkg::Lock::Timeout=300", "remove", "cuda-toolkit-12-4")
+
+    def runner():
+        return FakeRunner({QUERY: (1, "", ""), query: [(0, "cuda-toolkit-12-4\tii \t12.4.131-1\n", ""), (1, "", "")],
+                           remove: (0, "", "")})
+
+    p = params(version="12.4", source="nvidia_repo", repo_key="/k.pub", state="absent")
+    check = run_worker(ct.Toolkit, make_host(p, runner(), check_mode=True, sysroot=root))
+    assert os.path.islink(link)
+    real_runner = runner()
+    real = run_worker(ct.Toolkit, make_host(p, real_runner, sysroot=root))
+    assert check["actions"] == real["actions"] == ["remove cuda-toolkit-12-4", "remove /usr/local/cuda", f"remove {ct.PROFILE}"]
+    assert check["changed"] is real["changed"] is True
+    assert list(remove) in real_runner.calls
+    assert not os.path.lexists(link) and not os.path.exists(root.path(ct.PROFILE.lstrip("/")))

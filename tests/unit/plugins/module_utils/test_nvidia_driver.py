@@ -8,9 +8,10 @@ import platform
 
 import pytest
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _nvidia_driver as nd, _nvidia_repo, _packages
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _distro, _nvidia_driver as nd, _nvidia_repo, _packages
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
-from mlhost_testlib import FakeRunner, fixture_text
+from mlhost_testlib import FakeRunner, fixture_text, make_host, run_worker
 
 DEBIAN12 = {"id": "debian", "version": "12", "major": "12", "codename": "bookworm", "family": "debian", "name": "Debian 12"}
 DEBIAN13 = dict(DEBIAN12, version="13", major="13", codename="trixie", name="Debian 13")
@@ -29,6 +30,11 @@ def params(**overrides):
     return base
 
 
+def layout(p, root, kernel=None, runner=None):
+    """The driver's layout on ``root`` (an apt host), the key read from the tree."""
+    return nd.make_layout(p, root, _distro.distro_facts(root), _packages.Apt(runner or FakeRunner({})), lambda url: b"", kernel)
+
+
 @pytest.mark.parametrize(
     "overrides, words",
     [
@@ -37,7 +43,6 @@ def params(**overrides):
         ({"version": "550"}, "not a driver version"),
         ({"version": "latest"}, "not a driver version"),
         ({"branch": "535", "version": "550.163.01"}, "not on branch 535"),
-        ({"source": "nvidia_repo"}, "needs repo_key"),
         ({"source": "nvidia_repo", "repo_key": "keys/nvidia.pub"}, "neither an absolute path"),
         ({"source": "nvidia_repo", "repo_key": "https://x/k.pub"}, "give repo_key_sha256"),
         ({"source": "nvidia_repo", "repo_key": "http://x/k.pub"}, "plain-http URL without repo_key_sha256"),
@@ -47,8 +52,13 @@ def params(**overrides):
     ],
 )
 def test_bad_input_is_refused_with_the_fix(overrides, words):
-    with pytest.raises(nd.DriverError, match=words):
-        nd.validate(params(**overrides))
+    with pytest.raises(ModuleError, match=words):
+        nd.check_options(params(**overrides))
+
+
+def test_nvidia_repo_without_a_key_names_the_option(debian):
+    with pytest.raises(ModuleError, match="needs repo_key, and repo_key is empty \\(source: nvidia_repo was set\\)"):
+        layout(params(source="nvidia_repo"), debian("12"))
 
 
 @pytest.mark.parametrize(
@@ -72,7 +82,7 @@ def test_package_names_per_source(distro, source, flavor, branch, packages, stre
 
 
 def test_rhel_has_no_driver_of_its_own():
-    with pytest.raises(nd.DriverError, match="use source: nvidia_repo"):
+    with pytest.raises(ModuleError, match="use source: nvidia_repo"):
         nd.driver_packages(ROCKY9, "distro", "open", "550", "5.14")
 
 
@@ -83,7 +93,14 @@ def test_rhel_has_no_driver_of_its_own():
      ("distro", DEBIAN12, "580", "distro")],
 )
 def test_source_auto(source, distro, branch, picked):
-    assert nd.pick_source(params(source=source, branch=branch), distro) == picked
+    chosen, reason = nd.pick_source(params(source=source, branch=branch), distro)
+    assert chosen == picked and reason
+
+
+def test_source_auto_says_why_it_chose_nvidia_repo():
+    assert nd.pick_source(params(branch="580"), DEBIAN12) == (
+        "nvidia_repo", "Debian 12 carries only driver branch 535 and branch 580 was asked")
+    assert nd.pick_source(params(), ROCKY9)[1] == "rocky 9.4 has no NVIDIA driver in its own repositories"
 
 
 def test_flavor_auto_is_open_from_560():
@@ -106,12 +123,12 @@ def debian(tree, monkeypatch, tmp_path):
 
 def test_branch_580_from_debian12_is_refused_before_any_command(debian):
     root = debian("12")
-    with pytest.raises(nd.DriverError, match="carries only the 535 driver branch.*source: nvidia_repo"):
-        nd.make_plan(params(branch="580", source="distro"), root, key=lambda: b"")
+    with pytest.raises(ModuleError, match="carries only the 535 driver branch.*source: nvidia_repo"):
+        layout(params(branch="580", source="distro"), root)
 
 
 def test_plan_for_debian12_adds_the_components_file(debian):
-    plan = nd.make_plan(params(branch="535"), debian("12"), key=lambda: b"", kernel="6.1.0-28-amd64")
+    plan = layout(params(branch="535"), debian("12"), kernel="6.1.0-28-amd64")
     assert plan.source == "distro" and plan.flavor == "proprietary" and plan.headers == ["linux-headers-6.1.0-28-amd64"]
     content = plan.files[_nvidia_repo.DEBIAN_COMPONENTS_FILE].decode()
     assert "Suites: bookworm\nComponents: contrib non-free non-free-firmware\n" in content
@@ -119,9 +136,9 @@ def test_plan_for_debian12_adds_the_components_file(debian):
 
 def test_installed_driver_from_captured_dpkg_query():
     runner = FakeRunner({tuple(QUERY): (1, fixture_text("dpkg/query-nvidia-debian13.txt"), "")})
-    found = nd.installed_set(runner, "apt")
+    found = nd.installed_set(_packages.Apt(runner))
     assert nd.driver_version_of(found) == "550.163.01"
-    assert found["nvidia-persistenced"] == {"version": "550.163.01-1", "held": False}
+    assert found["nvidia-persistenced"] == ("550.163.01-1", False)
     assert "nvidia-open-kernel-dkms" not in found  # listed by dpkg as not installed
     members = nd.members(found, "550.163.01", ["nvidia-persistenced"])
     assert {"nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi", "libcuda1", "nvidia-persistenced"} <= set(members)
@@ -140,43 +157,43 @@ def test_debian12_open_flavor_is_refused_for_mismatched_versions(debian, monkeyp
     root = debian("12")
     monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
     policy = fixture_text("apt/policy-nvidia-debian12.txt")
-    plan = nd.make_plan(params(branch="535", flavor="open"), root, key=lambda: b"", kernel="6.1.0-28-amd64")
+    plan = layout(params(branch="535", flavor="open"), root, kernel="6.1.0-28-amd64")
     names = plan.packages + plan.headers
     runner = FakeRunner({("apt-cache", "policy", *names): (0, policy, "")})
-    driver = nd.Driver(params(branch="535", flavor="open"), runner, True, root, fetch=lambda url: b"")
-    with pytest.raises(nd.DriverError, match=r"mismatched versions .*nvidia-driver 535\.309\.01, nvidia-open-kernel-dkms 535\.261\.03"):
-        driver._check_candidates(_packages.Apt(runner), plan, names)
+    with pytest.raises(ModuleError, match=r"mismatched versions .*nvidia-driver 535\.309\.01, nvidia-open-kernel-dkms 535\.261\.03"):
+        nd.check_candidates(_packages.Apt(runner), plan, names, params(branch="535", flavor="open"), DEBIAN12, False, [])
 
 
 def test_debian12_branch_check_against_the_archive(debian, monkeypatch):
     root = debian("12")
-    plan = nd.make_plan(params(branch="535"), root, key=lambda: b"", kernel="6.1.0-28-amd64")
+    plan = layout(params(branch="535"), root, kernel="6.1.0-28-amd64")
     plan = plan._replace(branch="550")  # as if Debian had been asked for another branch through the table's back
     names = plan.packages
     runner = FakeRunner({("apt-cache", "policy", *names): (0, fixture_text("apt/policy-nvidia-debian12.txt"), "")})
-    driver = nd.Driver(params(branch="550"), runner, True, root, fetch=lambda url: b"")
-    with pytest.raises(nd.DriverError, match=r"offers driver 535\.309\.01 \(branch 535\), not branch 550"):
-        driver._check_candidates(_packages.Apt(runner), plan, names)
+    with pytest.raises(ModuleError, match=r"offers driver 535\.309\.01 \(branch 535\), not branch 550"):
+        nd.check_candidates(_packages.Apt(runner), plan, names, params(branch="550"), DEBIAN12, False, [])
 
 
 def test_missing_headers_are_a_warning_in_a_container_only(debian):
     root = debian("12", {".dockerenv": ""})
-    plan = nd.make_plan(params(branch="535"), root, key=lambda: b"", kernel="6.18.44-custom")
+    plan = layout(params(branch="535"), root, kernel="6.18.44-custom")
     names = plan.packages + plan.headers
     policy = fixture_text("apt/policy-nvidia-debian12.txt") + "linux-headers-6.18.44-custom:\n  Installed: (none)\n  Candidate: (none)\n"
     runner = FakeRunner({("apt-cache", "policy", *names): (0, policy, "")})
-    driver = nd.Driver(params(branch="535"), runner, True, root, fetch=lambda url: b"")
-    assert driver._check_candidates(_packages.Apt(runner), plan, names) == ["linux-headers-6.18.44-custom"]
-    assert "skipped in this container" in driver.warnings[0]
+    warnings: list = []
+    skip, dummy = nd.check_candidates(_packages.Apt(runner), plan, names, params(branch="535"), DEBIAN12,
+                                      bool(_distro.container_fact(root)), warnings)
+    assert skip == ["linux-headers-6.18.44-custom"]
+    assert "skipped in this container" in warnings[0]
     os.remove(root.path(".dockerenv"))  # the same tree, now a host
-    driver = nd.Driver(params(branch="535"), runner, True, root, fetch=lambda url: b"")
-    with pytest.raises(nd.DriverError, match="DKMS cannot build the module"):
-        driver._check_candidates(_packages.Apt(runner), plan, names)
+    with pytest.raises(ModuleError, match="DKMS cannot build the module"):
+        nd.check_candidates(_packages.Apt(runner), plan, names, params(branch="535"), DEBIAN12,
+                            bool(_distro.container_fact(root)), [])
 
 
 def test_a_provisioned_host_reruns_with_two_commands_and_no_change(debian, monkeypatch):
     kernel = "6.1.0-28-amd64"
-    components = nd.make_plan(params(branch="535"), debian("12"), key=lambda: b"", kernel=kernel).files
+    components = layout(params(branch="535"), debian("12"), kernel=kernel).files
     root = debian("12", {
         _nvidia_repo.DEBIAN_COMPONENTS_FILE.lstrip("/"): components[_nvidia_repo.DEBIAN_COMPONENTS_FILE].decode(),
         nd.BLACKLIST_FILE.lstrip("/"): nd.BLACKLIST.decode(),
@@ -190,13 +207,15 @@ def test_a_provisioned_host_reruns_with_two_commands_and_no_change(debian, monke
         programs={"systemctl": "/usr/bin/systemctl"},
     )
     monkeypatch.setattr(platform, "release", lambda: kernel)
-    result = nd.Driver(params(branch="535"), runner, False, root, fetch=lambda url: b"", today="2026-11-22").run()
+    monkeypatch.setattr(nd.Driver, "today", "2026-11-22")
+    result = run_worker(nd.Driver, make_host(params(branch="535"), runner, sysroot=root))
     assert result["changed"] is False and result["actions"] == []
-    assert len(runner.calls) == 2
+    assert runner.calls == [query, ["/usr/bin/systemctl", "is-enabled", "nvidia-persistenced.service"]]
     assert result["installed_version"] == "535.309.01"
     assert result["reboot_required"] is True and result["reboot_reasons"] == ["nvidia driver 535.309.01 installed, not loaded"]
     assert result["branch_status"] == {"designation": "long-term support branch", "eol": "2026-06", "eol_passed": True}
-    assert "end of life" in result["warnings_list"][0]
+    assert "end of life" in result["warnings"][0]
+    assert result["source"] == "distro" and result["source_reason"] == "Debian GNU/Linux 12 (bookworm) carries branch 535, the branch asked"
 
 
 def test_branch_data():
@@ -226,16 +245,185 @@ def test_a_branch_change_unholds_upgrades_and_holds_again_in_check_mode(debian, 
     runner = FakeRunner({tuple(query): (0, installed, "")}, programs={})
     p = params(branch="550", source="nvidia_repo", repo_url="https://mirror.example/cuda/debian12/x86_64",
                repo_key="/srv/keys/nvidia.asc", persistence=False, blacklist_nouveau=False)
-    result = nd.Driver(p, runner, True, root, fetch=lambda url: b"", today="2026-11-22").run()
+    monkeypatch.setattr(nd.Driver, "today", "2026-11-22")
+    result = run_worker(nd.Driver, make_host(p, runner, check_mode=True, sysroot=root))
     assert result["changed"] is True
     actions = result["actions"]
-    assert actions[:3] == [
-        "would write /etc/apt/keyrings/mlhost-nvidia-cuda.asc",
-        "would write /etc/apt/sources.list.d/mlhost-nvidia-cuda.sources",
-        "would write /etc/apt/preferences.d/mlhost-nvidia-cuda",
-    ]
+    assert actions[0] == (
+        "write the package sources: write /etc/apt/keyrings/mlhost-nvidia-cuda.asc, "
+        "write /etc/apt/sources.list.d/mlhost-nvidia-cuda.sources, write /etc/apt/preferences.d/mlhost-nvidia-cuda"
+    )
     assert "driver change (branch 535 -> 550): unhold nvidia-driver, nvidia-kernel-dkms, nvidia-smi, upgrade, hold again" in actions
-    assert "would install cuda-drivers-550 linux-headers-6.1.0-28-amd64" in actions
-    assert any(a.startswith("would hold ") and "cuda-drivers-550" in a for a in actions)
+    assert "install cuda-drivers-550 linux-headers-6.1.0-28-amd64" in actions
+    assert any(a.startswith("hold ") and "cuda-drivers-550" in a for a in actions)
+    assert [d["before_header"] for d in result["diff"]] == [
+        "/etc/apt/keyrings/mlhost-nvidia-cuda.asc", "/etc/apt/sources.list.d/mlhost-nvidia-cuda.sources",
+        "/etc/apt/preferences.d/mlhost-nvidia-cuda"]
+    assert any("checked after the lists are refreshed" in w for w in result["warnings"])
     assert not __import__("os").path.exists(root.path("etc/apt/sources.list.d/mlhost-nvidia-cuda.sources"))
     assert len(runner.calls) == 1
+
+
+SIMULATION_535 = "".join(
+    f"Inst {name} ({version} Debian:12.12/stable [amd64])\n"
+    for name, version in [("nvidia-alternative", "535.309.01-0+deb12u1"), ("libcuda1", "535.309.01-0+deb12u1"),
+                          ("nvidia-kernel-dkms", "535.309.01-0+deb12u1"), ("nvidia-driver", "535.309.01-0+deb12u1"),
+                          ("nvidia-smi", "535.309.01-0+deb12u1"), ("nvidia-persistenced", "535.171.04-1~deb12u1"),
+                          ("linux-headers-6.1.0-28-amd64", "6.1.123-1"), ("dkms", "3.0.10-8+deb12u1")]
+)
+
+
+def fresh_debian12(debian, monkeypatch, kernel="6.1.0-28-amd64"):
+    """A Debian 12 host with the components file in place and fresh package lists, no driver installed."""
+    components = layout(params(branch="535"), debian("12"), kernel=kernel).files
+    root = debian("12", {_nvidia_repo.DEBIAN_COMPONENTS_FILE.lstrip("/"): components[_nvidia_repo.DEBIAN_COMPONENTS_FILE].decode()})
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+    monkeypatch.setattr(platform, "release", lambda: kernel)
+    monkeypatch.setattr(nd.Driver, "today", "2026-11-22")
+    return root
+
+
+def install_responses(kernel="6.1.0-28-amd64"):
+    names = ["nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi", "nvidia-persistenced", f"linux-headers-{kernel}"]
+    query = tuple(QUERY + [f"linux-headers-{kernel}"])
+    apt = ["apt-get", "-q", "-y", "-o", "DPkg::Lock::Timeout=300"]
+    policy = fixture_text("apt/policy-nvidia-debian12.txt") + f"linux-headers-{kernel}:\n  Installed: (none)\n  Candidate: 6.1.123-1\n"
+    after = "".join(f"{n}\tii \t{v}\n" for n, v in _packages.parse_apt_simulation_versions(SIMULATION_535).items())
+    held = sorted(["libcuda1", "nvidia-alternative", "nvidia-driver", "nvidia-kernel-dkms", "nvidia-persistenced", "nvidia-smi"])
+    systemctl = "/usr/bin/systemctl"
+    responses = {
+        query: [(1, "", ""), (0, after, "")],
+        ("apt-cache", "policy", *names): (0, policy, ""),
+        tuple(apt + ["-s", "--no-install-recommends", "install", *names]): (0, SIMULATION_535, ""),
+        tuple(apt + ["-o", "Dpkg::Options::=--force-confdef", "-o", "Dpkg::Options::=--force-confold",
+                     "--no-install-recommends", "install", *names]): (0, "", ""),
+        ("apt-mark", "hold", *held): (0, "", ""),
+        (systemctl, "is-enabled", nd.PERSISTENCE_UNIT): (1, "disabled\n", ""),
+        (systemctl, "enable", nd.PERSISTENCE_UNIT): (0, "", ""),
+        ("/usr/sbin/update-initramfs", "-u", "-k", "all"): (0, "", ""),
+    }
+    return responses, {"systemctl": systemctl, "update-initramfs": "/usr/sbin/update-initramfs"}
+
+
+def test_check_mode_is_the_plan_the_real_run_carries_out(debian, monkeypatch):
+    """Same host, same options: check mode's changed, actions, packages and version are what the real run then does."""
+    root = fresh_debian12(debian, monkeypatch)
+    responses, programs = install_responses()
+    check_runner = FakeRunner(responses, programs)
+    check = run_worker(nd.Driver, make_host(params(branch="535"), check_runner, check_mode=True, sysroot=root))
+    assert not os.path.exists(root.path(nd.BLACKLIST_FILE.lstrip("/")))
+    assert [c[0] for c in check_runner.calls] == ["dpkg-query", "apt-cache", "apt-get", "/usr/bin/systemctl"]
+    responses, programs = install_responses()
+    real_runner = FakeRunner(responses, programs)
+    real = run_worker(nd.Driver, make_host(params(branch="535"), real_runner, sysroot=root))
+    for key in ("changed", "actions", "packages", "installed_version", "reboot_required", "source", "flavor", "planned_branch"):
+        assert check[key] == real[key], key
+    assert real["changed"] is True and real["installed_version"] == "535.309.01"
+    assert real["packages"] == ["libcuda1", "nvidia-alternative", "nvidia-driver", "nvidia-kernel-dkms", "nvidia-persistenced",
+                                "nvidia-smi"]
+    assert real["actions"] == [
+        "refresh the package lists when older than 86400 s",
+        "install nvidia-driver nvidia-kernel-dkms nvidia-smi nvidia-persistenced linux-headers-6.1.0-28-amd64",
+        "hold libcuda1 nvidia-alternative nvidia-driver nvidia-kernel-dkms nvidia-persistenced nvidia-smi",
+        f"write {nd.BLACKLIST_FILE}",
+        "rebuild the initramfs (update-initramfs)",
+        f"enable {nd.PERSISTENCE_UNIT}",
+    ]
+    # The real run is the plan's commands, then exactly the plan's steps, then one query of the result.
+    assert real_runner.calls[:4] == check_runner.calls
+    assert [c[:2] if c[0] != "apt-get" else c[-6:-5] for c in real_runner.calls[4:]] == [
+        ["install"], ["apt-mark", "hold"], ["/usr/sbin/update-initramfs", "-u"], ["/usr/bin/systemctl", "enable"],
+        ["dpkg-query", "-W"]]
+    with open(root.path(nd.BLACKLIST_FILE.lstrip("/")), "rb") as handle:
+        assert handle.read() == nd.BLACKLIST
+
+
+def test_check_mode_of_a_removal_is_what_the_removal_does(debian, monkeypatch):
+    root = fresh_debian12(debian, monkeypatch)
+    os.makedirs(os.path.dirname(root.path(nd.BLACKLIST_FILE.lstrip("/"))))
+    with open(root.path(nd.BLACKLIST_FILE.lstrip("/")), "wb") as handle:
+        handle.write(nd.BLACKLIST)
+    query = tuple(QUERY)
+    installed = "".join(f"{n}\thi \t535.309.01-0+deb12u1\n" for n in ("nvidia-driver", "nvidia-smi", "libcuda1"))
+
+    def responses():
+        return {query: [(0, installed, ""), (1, "", "")],
+                ("apt-mark", "unhold", "libcuda1", "nvidia-driver", "nvidia-smi"): (0, "", ""),
+                ("apt-get", "-q", "-y", "-o", "DPkg::Lock::Timeout=300", "remove", "libcuda1", "nvidia-driver", "nvidia-smi"): (0, "", "")}
+
+    check = run_worker(nd.Driver, make_host(params(state="absent"), FakeRunner(responses()), check_mode=True, sysroot=root))
+    real_runner = FakeRunner(responses())
+    real = run_worker(nd.Driver, make_host(params(state="absent"), real_runner, sysroot=root))
+    assert check["changed"] is real["changed"] is True and check["actions"] == real["actions"] == [
+        "unhold libcuda1 nvidia-driver nvidia-smi", "remove libcuda1 nvidia-driver nvidia-smi", f"remove {nd.BLACKLIST_FILE}"]
+    assert not os.path.exists(root.path(nd.BLACKLIST_FILE.lstrip("/")))
+    assert real["installed_version"] is None and real["packages"] == []
+
+
+def test_rocky9_plans_the_module_stream_and_holds_after_the_install(tree, monkeypatch):
+    """dnf: no package lists to ask in the plan; the stream is enabled, then the install, then versionlock of the driver."""
+    root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/rocky9"), "proc/modules": "", "usr/bin/dnf": "",
+                             "proc/sys/kernel/arch": "x86_64\n",
+                             "srv/keys/nvidia.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nk\n-----END PGP PUBLIC KEY BLOCK-----\n"})))
+    monkeypatch.setattr(platform, "release", lambda: "5.14.0-427.el9.x86_64")
+    monkeypatch.setattr(nd.Driver, "today", "2026-11-22")
+    query = ("rpm", "-q", "-a", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", *nd.RPM_DRIVER_GLOBS,
+             "python3-dnf-plugin-versionlock", "kernel-devel-5.14.0-427.el9.x86_64", "kernel-headers-5.14.0-427.el9.x86_64")
+    names = ["nvidia-driver", "nvidia-driver-cuda", "kmod-nvidia-latest-dkms", "python3-dnf-plugin-versionlock",
+             "kernel-devel-5.14.0-427.el9.x86_64", "kernel-headers-5.14.0-427.el9.x86_64"]
+    after = fixture_text("rpm/rocky9-550.54.14.txt")
+    repoquery = ("dnf", "-q", "repoquery", "--latest-limit", "1", "--qf", "%{name}\\t%{version}-%{release}\\n", *names)
+    offered = "".join(f"{n}\t550.54.14-1.el9\n" for n in names[:3]) + "".join(f"{n}\t1.0-1.el9\n" for n in names[3:])
+
+    def runner():
+        return FakeRunner({
+            query: [(1, "", ""), (0, after, "")],
+            ("dnf", "-q", "makecache", "--setopt=metadata_expire=86400"): (0, "", ""),
+            repoquery: (0, offered, ""),
+            ("dnf", "-y", "-q", "module", "reset", "nvidia-driver"): (0, "", ""),
+            ("dnf", "-y", "-q", "module", "enable", "nvidia-driver:550-dkms"): (0, "", ""),
+            ("dnf", "-y", "-q", "--setopt=install_weak_deps=False", "install", *names): (0, "", ""),
+            ("dnf", "-q", "versionlock", "list"): (0, "", ""),
+            ("dnf", "-q", "versionlock", "add", "kmod-nvidia-latest-dkms", "nvidia-driver", "nvidia-driver-cuda"): (0, "", ""),
+        })
+
+    p = params(branch="550", source="nvidia_repo", repo_key="/srv/keys/nvidia.asc", persistence=False, blacklist_nouveau=False)
+    check_runner = runner()
+    check = run_worker(nd.Driver, make_host(p, check_runner, check_mode=True, sysroot=root))
+    assert check["pkg_mgr"] == "dnf" and check_runner.calls == [list(query)]
+    assert check["actions"][1:] == [
+        "refresh the package lists (the sources changed), then check that the source carries the driver",
+        "enable dnf module stream nvidia-driver:550-dkms",
+        "install " + " ".join(names),
+        "hold nvidia-driver nvidia-driver-cuda kmod-nvidia-latest-dkms and the driver's other packages of its version, once installed",
+    ]
+    real_runner = runner()
+    real = run_worker(nd.Driver, make_host(p, real_runner, sysroot=root))
+    assert real["actions"] == check["actions"] and real["changed"] is check["changed"] is True
+    assert [c[:3] for c in real_runner.calls[1:]] == [
+        ["dnf", "-q", "makecache"], ["dnf", "-q", "repoquery"], ["dnf", "-y", "-q"], ["dnf", "-y", "-q"], ["dnf", "-y", "-q"],
+        ["rpm", "-q", "-a"], ["dnf", "-q", "versionlock"], ["dnf", "-q", "versionlock"], ["rpm", "-q", "-a"]]
+    assert real["installed_version"] == "550.54.14"
+    assert os.path.exists(root.path(_nvidia_repo.DNF_REPO.lstrip("/")))
+
+
+def test_a_container_rerun_without_headers_in_the_sources_changes_nothing(debian, monkeypatch):
+    """Found by the nvidia scenario: the headers the container's sources lack are skipped, not a change on every rerun."""
+    kernel = "6.18.44-custom"
+    components = layout(params(branch="535"), debian("12"), kernel=kernel).files
+    root = debian("12", {".dockerenv": "", nd.BLACKLIST_FILE.lstrip("/"): nd.BLACKLIST.decode(),
+                         _nvidia_repo.DEBIAN_COMPONENTS_FILE.lstrip("/"): components[_nvidia_repo.DEBIAN_COMPONENTS_FILE].decode()})
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+    monkeypatch.setattr(platform, "release", lambda: kernel)
+    installed = "".join(f"{n}\thi \t535.309.01-0+deb12u1\n" for n in ("nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi"))
+    installed += "nvidia-persistenced\thi \t535.171.04-1~deb12u1\n"
+    names = ["nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi", "nvidia-persistenced", f"linux-headers-{kernel}"]
+    policy = fixture_text("apt/policy-nvidia-debian12.txt") + f"linux-headers-{kernel}:\n  Installed: (none)\n  Candidate: (none)\n"
+    runner = FakeRunner({tuple(QUERY + [f"linux-headers-{kernel}"]): (0, installed, ""),
+                         ("apt-cache", "policy", f"linux-headers-{kernel}", "nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi"):
+                         (0, policy, ""),
+                         ("/usr/bin/systemctl", "is-enabled", nd.PERSISTENCE_UNIT): (0, "enabled\n", "")},
+                        programs={"systemctl": "/usr/bin/systemctl"})
+    result = run_worker(nd.Driver, make_host(params(branch="535"), runner, sysroot=root))
+    assert result["changed"] is False and result["actions"] == [], result["actions"]
+    assert names[-1] not in result["packages"]

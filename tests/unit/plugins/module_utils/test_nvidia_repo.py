@@ -9,6 +9,7 @@ import stat
 import pytest
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _nvidia_repo as repo
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 
 CONTAINER_SOURCES = """\
 deb http://deb.debian.org/debian bookworm main
@@ -109,7 +110,7 @@ def test_nvidia_repository_layout(distro, arch, path):
     ],
 )
 def test_unsupported_repository_trees_are_refused(distro, arch, words):
-    with pytest.raises(repo.RepoError, match=words):
+    with pytest.raises(ModuleError, match=words):
         repo.nvidia_repo_path(distro, arch)
 
 
@@ -145,7 +146,7 @@ def test_dnf_repo_file_checks_signatures_with_the_given_key():
 
 @pytest.mark.parametrize("url", ["ftp://m/x", "mirror.example/cuda", "https://", ""])
 def test_bad_repo_urls(url):
-    with pytest.raises(repo.RepoError, match="not an http"):
+    with pytest.raises(ModuleError, match="not an http"):
         repo.check_repo_url(url)
 
 
@@ -156,20 +157,26 @@ def test_repo_url_gets_a_trailing_slash():
 def test_a_key_must_be_an_openpgp_key():
     repo.check_key(ARMORED, "k")
     repo.check_key(BINARY, "k")
-    with pytest.raises(repo.RepoError, match="not an OpenPGP public key"):
+    with pytest.raises(ModuleError, match="not an OpenPGP public key"):
         repo.check_key(b"<html>404</html>", "repo_key https://x/k.pub")
 
 
-def test_fileset_writes_atomically_with_mode_and_removes(tmp_path):
+def test_fileset_plans_then_writes_atomically_with_mode_and_removes(tmp_path):
     files = repo.FileSet(str(tmp_path))
-    assert files.apply("/etc/x/a.conf", b"one\n") is True
+    plan = files.plan({"/etc/x/a.conf": b"one\n", "/etc/x/gone.conf": None})
+    assert plan == [repo.FileChange("/etc/x/a.conf", None, b"one\n", 0o644)]  # an absent file to remove is no change
+    assert plan[0].action == "write /etc/x/a.conf" and plan[0].diff()["before"] == "(absent)\n"
+    assert not (tmp_path / "etc").exists()  # planning writes nothing
+    files.apply(plan)
     assert stat.S_IMODE(os.stat(tmp_path / "etc/x/a.conf").st_mode) == 0o644
-    assert files.apply("/etc/x/a.conf", b"one\n") is False
-    assert files.apply("/etc/x/a.conf", b"two\n") is True
+    assert files.plan({"/etc/x/a.conf": b"one\n"}) == []
+    files.apply(files.plan({"/etc/x/a.conf": b"two\n"}))
     assert (tmp_path / "etc/x/a.conf").read_bytes() == b"two\n"
-    assert [n for n in os.listdir(tmp_path / "etc/x") if n.startswith(".mlhost-")] == []
-    assert files.apply("/etc/x/a.conf", None) is True
-    assert files.apply("/etc/x/a.conf", None) is False
+    assert [n for n in os.listdir(tmp_path / "etc/x") if "mlhost-tmp" in n] == []
+    removal = files.plan({"/etc/x/a.conf": None})
+    assert [c.action for c in removal] == ["remove /etc/x/a.conf"]
+    files.apply(removal)
+    assert not (tmp_path / "etc/x/a.conf").exists() and files.plan({"/etc/x/a.conf": None}) == []
 
 
 def test_diff_of_binary_keys_shows_a_checksum():

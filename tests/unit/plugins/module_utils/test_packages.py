@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _packages
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 from mlhost_testlib import FakeRunner, captured, fixture_text
 
 DPKG_QUERY = ("dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n")
@@ -158,3 +160,97 @@ def test_dnf_install_missing_package_message_is_kept():
     with pytest.raises(_packages.PackageError) as err:
         _packages.Dnf(runner).install(["does-not-exist"])
     assert "Unable to find a match: does-not-exist" in err.value.msg and "rc=1" in err.value.msg
+
+
+# The queries the NVIDIA modules need (issue 14: the package layer owns packages) --------------------------
+
+
+def test_installed_matching_reads_versions_and_holds_in_one_dpkg_query():
+    argv = DPKG_QUERY + ("nvidia-*", "libcuda1", "linux-headers-6.1.0-28-amd64")
+    runner = FakeRunner({argv: (1, fixture_text("dpkg/query-held-debian13.txt"), "")})
+    found = _packages.Apt(runner).installed_matching(["nvidia-*", "libcuda1", "nvidia-smi", "linux-headers-6.1.0-28-amd64"])
+    assert runner.calls == [list(argv)]  # nvidia-smi is matched by nvidia-* already: asked once
+    assert found["nvidia-driver"] == ("550.163.01-2", True) and found["nvidia-kernel-dkms"] == ("550.163.01-2", False)
+    assert "nvidia-open-kernel-dkms" not in found
+
+
+def test_installed_matching_on_rpm_reads_versionlock_only_when_asked_and_something_matched():
+    query = ("rpm", "-q", "-a", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", "nvidia-*")
+    locks = ("dnf", "-q", "versionlock", "list")
+    runner = FakeRunner({query: (0, "nvidia-driver\t3:550.54.14-1.el9\nnvidia-driver-cuda\t3:550.54.14-1.el9\n", ""),
+                         locks: (0, "nvidia-driver-3:550.54.14-1.el9.*\n", "")})
+    dnf = _packages.Dnf(runner)
+    expected = {"nvidia-driver": ("3:550.54.14-1.el9", False), "nvidia-driver-cuda": ("3:550.54.14-1.el9", False)}
+    assert dnf.installed_matching(["nvidia-*"]) == expected
+    assert runner.calls == [list(query)]
+    assert dnf.installed_matching(["nvidia-*"], holds=True)["nvidia-driver"] == ("3:550.54.14-1.el9", True)
+    assert runner.calls[-1] == list(locks)
+    empty = FakeRunner({query: (1, "package nvidia-* is not installed\n", "")})
+    assert _packages.Dnf(empty).installed_matching(["nvidia-*"], holds=True) == {} and len(empty.calls) == 1
+
+
+@pytest.mark.parametrize(
+    "patterns, asked",
+    [(["nvidia-*", "nvidia-smi", "libcuda1"], ["nvidia-*", "libcuda1"]),
+     (["a", "a", "b*", "bc"], ["a", "b*"]),
+     (["linux-headers-6.1", "libcuda1-*", "libcuda1"], ["linux-headers-6.1", "libcuda1-*", "libcuda1"])],
+)
+def test_query_patterns_ask_each_name_once(patterns, asked):
+    assert _packages.query_patterns(patterns) == asked
+
+
+def test_simulation_versions_from_captured_apt_output():
+    versions = _packages.parse_apt_simulation_versions(fixture_text("apt/apt-get-simulate-debian12.out"))
+    assert versions["perl-base"] == "5.36.0-7+deb12u4"  # an upgrade: the new version, not the bracketed old one
+    assert versions["libgdbm6"] == "1.23-3"
+    assert set(versions) == set(_packages.parse_apt_simulation(fixture_text("apt/apt-get-simulate-debian12.out")))
+
+
+def test_apt_simulate_needs_package_lists(monkeypatch):
+    runner = FakeRunner({})
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: None)
+    assert _packages.Apt(runner).simulate(["nvidia-driver"]) is None and runner.calls == []
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 5.0)
+    argv = APT_GET + ("-s", "--no-install-recommends", "install", "nvidia-driver")
+    runner = FakeRunner({argv: (0, "Inst nvidia-driver (535.309.01-0+deb12u1 Debian:12/stable [amd64])\n", "")})
+    assert _packages.Apt(runner).simulate(["nvidia-driver"]) == {"nvidia-driver": "535.309.01-0+deb12u1"}
+
+
+def test_apt_space_from_assume_no():
+    argv = ("apt-get", "-q", "--assume-no", "-o", "DPkg::Lock::Timeout=300", "--no-install-recommends", "install", "nvidia-cuda-toolkit")
+    runner = FakeRunner({argv: (1, fixture_text("apt/assume-no-nvidia-debian12.txt"), "")})
+    assert _packages.Apt(runner).space(["nvidia-cuda-toolkit"]) == (1_797_000_000, 6_350_000_000)
+    assert _packages.Dnf(FakeRunner({})).space(["x"]) == (None, None)
+
+
+def test_dnf_module_streams():
+    reset = ("dnf", "-y", "-q", "module", "reset", "nvidia-driver")
+    enable = ("dnf", "-y", "-q", "module", "enable", "nvidia-driver:550-dkms")
+    runner = FakeRunner({reset: (1, "", "no such module"), enable: (0, "", "")})
+    _packages.Dnf(runner).enable_module_stream("nvidia-driver:550-dkms")
+    assert runner.calls == [list(reset), list(enable)]
+    listing = ("Name           Stream          Profiles   Summary\n"
+               "nvidia-driver  550-dkms [e]    default    Nvidia driver for 550-dkms branch\n")
+    runner = FakeRunner({("dnf", "-q", "module", "list", "--enabled", "nvidia-driver"): (0, listing, "")})
+    assert _packages.Dnf(runner).enabled_streams("nvidia-driver") == {"nvidia-driver:550-dkms"}
+    with pytest.raises(ModuleError, match="has no module streams"):
+        _packages.Apt(FakeRunner({})).enable_module_stream("nvidia-driver:550-dkms")
+
+
+@pytest.mark.parametrize(
+    "option, family, backend",
+    [("auto", "debian", "apt"), ("auto", "redhat", "dnf"), ("dnf", "debian", "dnf"), ("apt", "redhat", "apt")],
+)
+def test_backend_for_the_option_and_the_host(option, family, backend, tmp_path):
+    distro = {"id": "x", "family": family, "major": "9", "name": "X"}
+    pm = _packages.backend_for(option, distro, Sysroot(str(tmp_path)), FakeRunner({}), lock_timeout=7)
+    assert pm.name == backend and pm.lock_timeout == 7
+
+
+def test_backend_for_refuses_a_host_without_apt_or_dnf(tmp_path):
+    runner = FakeRunner({})
+    with pytest.raises(ModuleError) as info:
+        _packages.backend_for("auto", {"id": "alpine", "name": "Alpine Linux"}, Sysroot(str(tmp_path)), runner, module="nvidia_driver")
+    assert info.value.msg == ("No supported package manager on Alpine Linux (found none): nvidia_driver supports apt and dnf; "
+                              "set pkg_mgr if detection is wrong. Nothing was changed.")
+    assert runner.calls == []
