@@ -92,3 +92,41 @@ def captured(name: str) -> tuple[int, str, str]:
         out_file.read_text(encoding="utf-8") if out_file.exists() else "",
         err_file.read_text(encoding="utf-8") if err_file.exists() else "",
     )
+
+
+class HostModule:
+    """Stands in for AnsibleModule behind a ``_module.Host``: params, check/diff mode, warnings recorded."""
+
+    def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> None:
+        self.params = {"proxy_env": {}, **params}
+        self.check_mode = check_mode
+        self._diff = diff
+        self._name = "test"
+        self.warnings: list[str] = []
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+
+    def get_bin_path(self, name: str, required: bool = False, opt_dirs: list[str] | None = None) -> str | None:
+        return None
+
+
+def make_host(params: dict[str, t.Any], runner: t.Any = None, check_mode: bool = False, diff: bool = False,
+              sysroot: t.Any = None) -> t.Any:
+    """A ``_module.Host`` for a worker under test: the params as given, ``runner`` as the door (FakeRunner({}) when None)."""
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Host
+
+    return Host(HostModule(params, check_mode, diff), runner if runner is not None else FakeRunner({}), sysroot)
+
+
+def run_worker(worker_cls: t.Any, host: t.Any) -> dict[str, t.Any]:
+    """What the entry does with a worker, without exit_json: plan, apply unless check mode; result with changed and diff."""
+    worker = worker_cls(host)
+    plan = worker.plan()
+    result = dict(plan.result)
+    if plan.changed and not host.check_mode:
+        result.update(worker.apply(plan) or {})
+    result["changed"] = plan.changed
+    result["diff"] = plan.diff
+    result["warnings"] = list(plan.warnings)
+    return result

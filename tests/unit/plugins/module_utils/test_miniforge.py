@@ -15,8 +15,10 @@ import subprocess
 
 import pytest
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _miniforge
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _miniforge, _ownership
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import CommandResult
+from mlhost_testlib import make_host, run_worker
 
 STANDIN = pathlib.Path(__file__).resolve().parents[4] / "molecule" / "conda" / "files" / "miniforge-standin.sh"
 
@@ -53,7 +55,7 @@ def sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def no_fetch(url, dest, ca):
+def no_fetch(url, timeout=60, ca_path=None):
     raise AssertionError("no download expected")
 
 
@@ -61,15 +63,17 @@ def no_fetch(url, dest, ca):
 
 @pytest.mark.parametrize("overrides,expect", [
     ({"prefix": "miniforge3"}, "absolute path"),
-    ({"prefix": "/"}, "system directory"),
-    ({"prefix": "/usr"}, "system directory"),
-    ({"prefix": "/usr/lib/miniforge3"}, "system directory"),
-    ({"prefix": "/usr/local"}, "system directory"),
-    ({"prefix": "/etc/conda"}, "system directory"),
-    ({"prefix": "/bin/x"}, "system directory"),
+    ({"prefix": "/"}, "root directory"),
+    ({"prefix": "/usr"}, "inside /usr, which belongs to the system"),
+    ({"prefix": "/usr/lib/miniforge3"}, "inside /usr"),
+    ({"prefix": "/usr/local"}, "inside /usr"),
+    ({"prefix": "/usr/local/miniforge3"}, "inside /usr"),
+    ({"prefix": "/etc/conda"}, "inside /etc"),
+    ({"prefix": "/bin/x"}, "inside /bin"),
+    ({"prefix": "/var/spool"}, "system directory"),
     ({"prefix": "/opt"}, "system directory"),
     ({"prefix": "/home/alice"}, "system directory"),
-    ({"prefix": "/var/lib/conda"}, "system directory"),
+    ({"prefix": "/var/lib/conda"}, "inside /var/lib"),
     ({"installer": "https://example.org/Miniforge3.sh"}, "sha256 is not set"),
     ({"installer": "http://example.org/Miniforge3.sh"}, "Plain http"),
     ({"installer": "file:///srv/Miniforge3.sh"}, "sha256 is not set"),
@@ -88,13 +92,13 @@ def no_fetch(url, dest, ca):
     ({"owner": "no-such-user-mlhost"}, "does not exist"),
 ])
 def test_bad_input_is_refused(tmp_path, overrides, expect):
-    with pytest.raises(_miniforge.MiniforgeError, match=expect):
+    with pytest.raises(ModuleError, match=expect):
         _miniforge.validate(params(tmp_path, **overrides))
 
 
-@pytest.mark.parametrize("prefix", ["/opt/miniforge3", "/usr/local/miniforge3", "/home/alice/miniforge3", "/srv/conda/base"])
+@pytest.mark.parametrize("prefix", ["/opt/miniforge3", "/home/alice/miniforge3", "/srv/conda/base"])
 def test_good_prefixes(prefix):
-    assert _miniforge.validate_prefix(prefix) == prefix
+    assert _miniforge.check_prefix(prefix) == prefix
 
 
 # --- .condarc ----------------------------------------------------------------------------------
@@ -129,7 +133,9 @@ def test_ssl_verify_auto_picks_the_host_bundle():
 
 def run(p, check_mode=False, fetch=no_fetch):
     runner = BashRunner()
-    return _miniforge.Miniforge(p, runner, check_mode, fetch).run(), runner
+    host = make_host(p, runner, check_mode=check_mode)
+    host.fetch = fetch
+    return run_worker(_miniforge.MiniforgeWorker, host), runner
 
 
 def test_install_then_rerun_is_unchanged(tmp_path, installer):
@@ -139,6 +145,7 @@ def test_install_then_rerun_is_unchanged(tmp_path, installer):
     assert result["changed"] and result["installed"] and result["conda_version"] == "24.11.3"
     assert runner.calls[0][0] == "bash" and runner.calls[0][2:] == ["-b", "-p", str(prefix)]
     assert (prefix / ".condarc").read_text().startswith("# Written by mlinfra.mlhost.miniforge")
+    assert _ownership.is_owned_dir(str(prefix))
     assert oct((prefix / ".condarc").stat().st_mode & 0o777) == "0o644"
     assert [n for n in os.listdir(prefix.parent) if "mlhost-installer" in n] == []
     again, runner = run(p)
@@ -152,7 +159,7 @@ def test_check_mode_installs_nothing(tmp_path, installer):
 
 
 def test_wrong_sha256_runs_nothing_and_leaves_nothing(tmp_path, installer):
-    with pytest.raises(_miniforge.MiniforgeError, match="was not run"):
+    with pytest.raises(ModuleError, match="was not run"):
         run(params(tmp_path, sha256="0" * 64))
     assert not (tmp_path / "opt").exists()  # a file on the host is checked where it lies: nothing is written
 
@@ -160,42 +167,42 @@ def test_wrong_sha256_runs_nothing_and_leaves_nothing(tmp_path, installer):
 def test_download_goes_to_a_temp_file_beside_and_is_verified(tmp_path, installer):
     seen = []
 
-    def fetch(url, dest, ca):
-        seen.append((url, os.path.dirname(dest), ca))
-        shutil.copyfile(installer, dest)
+    def fetch(url, timeout=60, ca_path=None):
+        seen.append((url, ca_path))
+        return open(installer, "rb")
 
     p = params(tmp_path, installer="https://mirror.example/Miniforge3.sh", sha256=sha(installer), ssl_verify="auto")
     result = run(p, fetch=fetch)[0]
     assert result["installed"]
-    assert seen[0][:2] == ("https://mirror.example/Miniforge3.sh", str(tmp_path / "opt"))
+    assert seen[0][0] == "https://mirror.example/Miniforge3.sh"
     assert os.listdir(tmp_path / "opt") == ["miniforge3"]
 
 
 def test_failing_installer_leaves_no_prefix(tmp_path, installer):
     installer.write_text(installer.read_text().replace("MLHOST_STANDIN_FAIL_AFTER_UNPACK=0", "MLHOST_STANDIN_FAIL_AFTER_UNPACK=1"))
-    with pytest.raises(_miniforge.MiniforgeError, match="(?s)installer failed.*was removed.*truncated"):
+    with pytest.raises(ModuleError, match="(?s)installer failed.*was removed.*truncated"):
         run(params(tmp_path))
     assert os.listdir(tmp_path / "opt") == []
 
 
 def test_other_conda_version_is_removed(tmp_path, installer):
-    with pytest.raises(_miniforge.MiniforgeError, match="not the 25.1.0 asked for"):
+    with pytest.raises(ModuleError, match="not the 25.1.0 asked for"):
         run(params(tmp_path, version="25.1.0"))
     assert os.listdir(tmp_path / "opt") == []
 
 
 def test_existing_base_with_other_version_fails_without_change(tmp_path, installer):
     run(params(tmp_path))
-    with pytest.raises(_miniforge.MiniforgeError, match="does not upgrade a base in place"):
+    with pytest.raises(ModuleError, match="does not upgrade a base in place"):
         run(params(tmp_path, version="25.1.0"))
     assert (tmp_path / "opt" / "miniforge3" / "bin" / "conda").exists()
 
 
 def test_prefix_that_is_not_conda_is_refused(tmp_path, installer):
     (tmp_path / "opt" / "miniforge3").mkdir(parents=True)
-    with pytest.raises(_miniforge.MiniforgeError, match="not a conda installation"):
+    with pytest.raises(ModuleError, match="not a conda installation"):
         run(params(tmp_path))
-    with pytest.raises(_miniforge.MiniforgeError, match="not removing it"):
+    with pytest.raises(ModuleError, match="not removing it"):
         run(params(tmp_path, state="absent"))
 
 
