@@ -494,8 +494,15 @@ class CondaEnv(Worker):
         if exists and owned and not _ownership.is_owned_dir(prefix):
             steps.append(("mark",))  # made by an earlier version of the collection: marked now
         after = dict(result["packages"])
+        base_missing = bool(p["name"] and p["conda"] and not os.path.isdir(os.path.normpath(p["conda"])))
+        if base_missing:
+            self.warnings.append(f"The conda base {p['conda']} does not exist yet: the plan is the unmet specs (an earlier task may "
+                                 "install it; a real run refuses until it exists).")
         if conda_change or pip_unmet:
-            if conda_change:
+            if base_missing:
+                result["added"] = {s: "(unsolved)" for s in unmet}
+                after.update(result["added"])
+            elif conda_change:
                 planned = self.solve_plan(engine, exe, prefix, req, before, unmet, extra)
                 result.update(planned)
                 after = {k: v for k, v in after.items() if k not in planned.get("removed", {})}
