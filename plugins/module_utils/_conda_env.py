@@ -166,11 +166,12 @@ def requested(params: dict[str, t.Any]) -> dict[str, t.Any]:
         try:
             specs.append(MatchSpec(text))
         except SpecError as exc:
-            raise ModuleError(f"match spec {text!r} is not valid: {exc} {NOTHING}") from exc
+            raise ModuleError(f"match spec {text!r} is not valid: {exc} Fix it in specs (or the file's dependencies). {NOTHING}") from exc
     names = [s.name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise ModuleError(f"{', '.join(dupes)} requested more than once: join the constraints into one spec (numpy >=1.26,<2). {NOTHING}")
+        raise ModuleError(f"{', '.join(dupes)} requested more than once in specs (and the file's dependencies): join the constraints "
+                          f"into one spec (numpy >=1.26,<2). {NOTHING}")
     channels = [check_channel(c, "channels" if c in params["channels"] else "the file's channels") for c in channels]
     if pip and rq.have_packaging():
         try:
@@ -468,7 +469,7 @@ class CondaEnv(Worker):
             if not exists:
                 return Plan(False, result, warnings=self.warnings)
             if not is_env:
-                raise ModuleError(f"{prefix} exists but is not a conda environment (no conda-meta): not removing it. {NOTHING}")
+                raise ModuleError(f"prefix {prefix} exists but is not a conda environment (no conda-meta): not removing it. {NOTHING}")
             if not owned:
                 _ownership.refuse_unowned_dir(prefix, "prefix", "remove")
             before = self.records(prefix)

@@ -124,7 +124,8 @@ def check_channel(channel: t.Any, option: str = "channels") -> str:
     """A conda channel: a name (conda-forge, pytorch), an http(s):// URL or a file:// path; never Anaconda's defaults."""
     text = text_option(channel, option, "conda-forge") or ""
     masked = shown(text)
-    if text == "defaults" or any(host in text for host in ANACONDA_HOSTS):
+    bare = _CONDA_TOKEN.sub("", text)  # https://conda.anaconda.org/t/<token>/anaconda is Anaconda's too
+    if text == "defaults" or any(host in bare for host in ANACONDA_HOSTS):
         raise ModuleError(
             f"channel {masked!r} in {option} is Anaconda's 'defaults' repository, whose terms of service require a paid licence for "
             f"many organisations. Use conda-forge (or a mirror of it through custom_channels / channel_alias). {NOTHING}"
@@ -340,7 +341,8 @@ class MiniforgeWorker(Worker):
             if not exists:
                 return Plan(False, result)
             if not is_conda_base(prefix):
-                raise ModuleError(f"{prefix} exists but is not a conda installation (no conda-meta and bin/conda): not removing it. {NOTHING}")
+                raise ModuleError(f"prefix {prefix} exists but is not a conda installation (no conda-meta and bin/conda): not removing it. "
+                                  f"{NOTHING}")
             if not owned:
                 _ownership.refuse_unowned_dir(prefix, "prefix", "remove")
             result["conda_version"] = conda_version(prefix)
@@ -352,7 +354,7 @@ class MiniforgeWorker(Worker):
         if exists:
             if not is_conda_base(prefix):
                 raise ModuleError(
-                    f"{prefix} exists but is not a conda installation (no conda-meta and bin/conda). Remove it, or choose another "
+                    f"prefix {prefix} exists but is not a conda installation (no conda-meta and bin/conda). Remove it, or choose another "
                     f"prefix. {NOTHING}"
                 )
             current = conda_version(prefix)
@@ -366,7 +368,7 @@ class MiniforgeWorker(Worker):
             if not _ownership.is_owned_dir(prefix):
                 if not owned and os.path.lexists(path):
                     raise ModuleError(
-                        f"{path} exists and was not written by the collection (its first line is not {CONDARC_HEADER!r}), and the "
+                        f"prefix {prefix}: its {path} exists and was not written by the collection (its first line is not {CONDARC_HEADER!r}), and the "
                         f"base {prefix} has no {_ownership.MARKER} marker, so the .condarc will not be overwritten. Manage that base's "
                         f".condarc yourself, or adopt the base by creating {os.path.join(prefix, _ownership.MARKER)}. {NOTHING}"
                     )

@@ -368,3 +368,62 @@ def test_pip_subsection_unmet_installs_with_the_envs_own_pip(tmp_path, env_with_
     pip_env = runner.envs[runner.calls.index(list(install))]
     assert pip_env["PIP_CERT"] == str(bundle)
     assert result["added"] == result["removed"] == result["updated"] == {}
+
+
+# --- ownership (issue 14) ------------------------------------------------------------------------
+
+def test_lock_files_carry_the_marker_line_and_an_earlier_header_counts_as_ours(tmp_path, greet10):
+    lock = tmp_path / "greet.lock"
+    result = run(params(tmp_path, lock_file=str(lock)))
+    assert result["changed"] and lock.read_text().startswith(_ownership.TEXT_MARKER)
+    assert run(params(tmp_path, lock_file=str(lock)))["changed"] is False
+    lock.write_text(f"# Explicit lock of {greet10}, written by mlinfra.mlhost.conda_env.\n@EXPLICIT\n")
+    assert run(params(tmp_path, lock_file=str(lock)))["changed"] is True
+    lock.write_text("my own notes\n")
+    with pytest.raises(ModuleError, match="was not written by the collection"):
+        run(params(tmp_path, lock_file=str(lock)))
+    assert lock.read_text() == "my own notes\n"
+
+
+@pytest.mark.parametrize("trace", ["lock", "pip-state"])
+def test_an_env_an_earlier_version_made_is_recognised_and_marked(tmp_path, greet10, trace):
+    (greet10 / _ownership.MARKER).unlink()
+    lock = tmp_path / "greet.lock"
+    if trace == "lock":
+        lock.write_text(f"# Explicit lock of {greet10}, written by mlinfra.mlhost.conda_env.\n@EXPLICIT\n")
+    else:
+        (greet10 / "conda-meta" / "mlhost-pip-requirements.txt").write_text("six\n")
+    result = run(params(tmp_path, lock_file=str(lock) if trace == "lock" else None))
+    assert result["changed"] and _ownership.is_owned_dir(str(greet10))
+    assert run(params(tmp_path, state="absent"))["changed"] and not greet10.exists()
+
+
+def test_an_env_the_collection_did_not_make_is_read_but_never_changed_or_removed(tmp_path, greet10):
+    (greet10 / _ownership.MARKER).unlink()
+    runner = FakeRunner({})
+    assert run(params(tmp_path), runner)["changed"] is False  # met: only read
+    with pytest.raises(ModuleError, match="did not create"):
+        run(params(tmp_path, state="absent"))
+    with pytest.raises(ModuleError, match="did not create"):
+        run(params(tmp_path, specs=["mlhost-greet=1.1"]))
+    assert runner.calls == [] and (greet10 / "conda-meta" / "mlhost-greet-1.0.0-0.json").exists()
+
+
+def test_a_new_env_made_by_the_cli_is_marked(tmp_path):
+    conda = base_with(tmp_path, "conda")
+    p = params(tmp_path, engine="conda", specs=["mlhost-data=1.0"], channels=[], prefix=str(tmp_path / "envs" / "data"))
+    create = _conda_env.conda_command(conda, "create", p["prefix"], [], ["mlhost-data=1.0"])
+    dry = _conda_env.conda_command(conda, "create", p["prefix"], [], ["mlhost-data=1.0"], dry_run=True)
+    link = {"success": True, "actions": {"LINK": [{"name": "mlhost-data", "version": "1.0.0", "build_string": "0"}]}}
+
+    class Creating(FakeRunner):
+        def run(self, argv, **kwargs):
+            if argv == create:
+                shutil.copytree(FIXTURES / "conda" / "env-greet10" / "conda-meta", tmp_path / "envs" / "data" / "conda-meta")
+            return super().run(argv, **kwargs)
+
+    runner = Creating({tuple(create): (0, json.dumps(link), ""), tuple(dry): (0, json.dumps(link), "")})
+    result = run(p, runner)
+    assert result["changed"] and runner.calls == [dry, create]
+    assert _ownership.is_owned_dir(str(tmp_path / "envs" / "data"))
+    assert result["diff"] == {"before": "", "after": "mlhost-data==1.0.0\n"}

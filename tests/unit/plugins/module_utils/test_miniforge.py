@@ -8,6 +8,7 @@ temp directory (the real Miniforge installer cannot be downloaded here).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import pathlib
 import shutil
@@ -216,3 +217,42 @@ def test_condarc_drift_is_repaired_and_absent_removes(tmp_path, installer):
     assert "defaults" not in condarc.read_text()
     result = run(params(tmp_path, state="absent"))[0]
     assert result["changed"] and not (tmp_path / "opt" / "miniforge3").exists()
+
+
+# --- ownership (issue 14) ------------------------------------------------------------------------
+
+def test_a_base_an_earlier_version_made_is_recognised_and_marked(tmp_path, installer):
+    run(params(tmp_path))
+    prefix = tmp_path / "opt" / "miniforge3"
+    (prefix / _ownership.MARKER).unlink()  # as the collection's earlier versions left it: only their .condarc
+    result = run(params(tmp_path))[0]
+    assert result["changed"] and _ownership.is_owned_dir(str(prefix))
+    assert run(params(tmp_path))[0]["changed"] is False
+    assert run(params(tmp_path, state="absent"))[0]["changed"] and not prefix.exists()
+
+
+def test_a_base_the_collection_did_not_make_is_never_removed_nor_its_condarc_overwritten(tmp_path, installer):
+    run(params(tmp_path))
+    prefix = tmp_path / "opt" / "miniforge3"
+    (prefix / _ownership.MARKER).unlink()
+    (prefix / ".condarc").write_text("channels:\n  - my-mirror\n")
+    with pytest.raises(ModuleError, match="did not create.*adopt it by creating"):
+        run(params(tmp_path, state="absent"))
+    with pytest.raises(ModuleError, match="will not be overwritten"):
+        run(params(tmp_path))
+    assert (prefix / ".condarc").read_text() == "channels:\n  - my-mirror\n"
+    (prefix / _ownership.MARKER).write_text("{}\n")  # adopted, as the message says
+    assert run(params(tmp_path, state="absent"))[0]["changed"] and not prefix.exists()
+
+
+def test_check_mode_is_the_plan_and_the_diff_hides_channel_tokens(tmp_path, installer):
+    p = params(tmp_path, channels=["https://mirror.example/t/tok-123/conda-forge"], proxy_servers={"https": "http://u:pw@proxy:3128"})
+    result, runner = run(p, check_mode=True)
+    assert result["changed"] and runner.calls == [] and not (tmp_path / "opt").exists()
+    shown = json.dumps(result["diff"])
+    assert "tok-123" not in shown and "pw@" not in shown and "/t/***/conda-forge" in shown
+
+
+@pytest.mark.parametrize("version,conda", [("24.11.3", "24.11.3"), ("24.11.3-0", "24.11.3"), (None, None)])
+def test_version_takes_the_release_name(tmp_path, version, conda):
+    assert _miniforge.validate(params(tmp_path, version=version))["version"] == conda
