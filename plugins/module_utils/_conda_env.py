@@ -425,7 +425,7 @@ class CondaEnv(Worker):
         result = self.runner.run(argv, check=False, env=_venv.installer_env("pip", self.p["index_url"], [], self.p["ca_bundle"]))
         if result is None or result.rc != 0:
             raise ModuleError(f"Installing {' '.join(wants)} into the tool venv {self.tool['venv']} failed: {_tail(result)}. "
-                                "Point index_url/find_links at a source that has them, and ca_bundle at your proxy's CA.")
+                              "Point index_url/find_links at a source that has them, and ca_bundle at your proxy's CA.")
         _venv.clear_world_writable(self.tool["venv"])
         self._tool_site()
         return True
@@ -624,7 +624,7 @@ class CondaEnv(Worker):
             else:
                 hint = "See the message above."
             raise ModuleError(f"rattler could not {mode} the request for {prefix} ({kind}): {message} {hint} "
-                                f"The environment at {prefix} was left as it was.", engine_error=kind)
+                              f"The environment at {prefix} was left as it was.", engine_error=kind)
         return data["records"]
 
     def apply_rattler(self, prefix: str, req: dict[str, t.Any], before: dict[str, dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
@@ -684,7 +684,7 @@ class CondaEnv(Worker):
         python = os.path.join(prefix, "bin", "python")
         if not os.access(python, os.X_OK):
             raise ModuleError(f"The pip subsection needs python (and pip) in the environment, and {prefix} has no bin/python: "
-                                "add python and pip to dependencies.")
+                              "add python and pip to dependencies.")
         self.ensure_tools(need_rattler=False)
         before = self.pip_unmet(prefix, pip)[1]
         req_file = os.path.join(prefix, "conda-meta", "mlhost-pip-requirements.txt")

@@ -59,7 +59,9 @@ options:
     description: Where channel names resolve (a mirror of C(https://conda.anaconda.org)), written as C(channel_alias). Never logged.
     type: str
   custom_channels:
-    description: "Channel name to the URL of its parent on a mirror (C(conda-forge: https://mirror.example/conda)), written as C(custom_channels). Never logged."
+    description:
+      - "Channel name to the URL of its parent on a mirror (C(conda-forge: https://mirror.example/conda)), written as C(custom_channels)."
+      - Never logged.
     type: dict
   proxy_servers:
     description: Proxies for conda (C(http), C(https) keys), written as C(proxy_servers). May hold credentials; never logged, hidden in the diff.
