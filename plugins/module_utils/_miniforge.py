@@ -183,7 +183,7 @@ def validate(params: dict[str, t.Any]) -> dict[str, t.Any]:
             f"version {version!r} is not a version: give the conda version the base must hold, such as 25.3.1-0 (Miniforge's "
             f"release) or 25.3.1, or leave version unset to accept the one the installer brings. {NOTHING}"
         )
-    out["version"] = version.split("-")[0] if version else None
+    out["version"] = version.split("-", maxsplit=1)[0] if version else None
     given = params.get("channels")
     channels = [check_channel(c) for c in (list_option(given, "channels", "[conda-forge]") if given is not None else ["conda-forge"])]
     if present and not channels:
