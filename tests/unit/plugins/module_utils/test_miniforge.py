@@ -13,6 +13,7 @@ import os
 import pathlib
 import shutil
 import subprocess
+import unittest.mock
 
 import pytest
 
@@ -256,3 +257,32 @@ def test_check_mode_is_the_plan_and_the_diff_hides_channel_tokens(tmp_path, inst
 @pytest.mark.parametrize("version,conda", [("24.11.3", "24.11.3"), ("24.11.3-0", "24.11.3"), (None, None)])
 def test_version_takes_the_release_name(tmp_path, version, conda):
     assert _miniforge.validate(params(tmp_path, version=version))["version"] == conda
+
+
+def test_a_failed_download_never_prints_the_installers_token(tmp_path, installer):
+    """The installer comes through Host.fetch; its failure (and the entry's output) shows the URL masked."""
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _module
+    from mlhost_testlib import HostModule
+
+    class Module(HostModule):
+        def exit_json(self, **kwargs):
+            self.result = kwargs
+            raise SystemExit(0)
+
+        def fail_json(self, **kwargs):
+            self.result = kwargs
+            raise SystemExit(1)
+
+    url = "https://user:tok-SECRET@mirror.example/Miniforge3.sh?X-Amz-Signature=sig-SECRET"
+    module = Module(params(tmp_path, installer=url, sha256=sha(installer)))
+
+    def fetch_url(mod, target, timeout=60, ca_path=None):
+        return None, {"status": 403, "msg": f"Forbidden: {target}"}
+
+    with unittest.mock.patch.object(_module, "fetch_url", fetch_url), pytest.raises(SystemExit):
+        _module.execute(module, _miniforge.MiniforgeWorker)
+    shown = json.dumps(module.result)
+    assert module.result["msg"].startswith("Downloading https://***@mirror.example/Miniforge3.sh?***")
+    assert "HTTP status 403" in module.result["msg"] and "SECRET" not in shown
+    assert not (tmp_path / "opt" / "miniforge3").exists()
+    assert [n for n in os.listdir(tmp_path / "opt") if "mlhost-installer" in n] == []
