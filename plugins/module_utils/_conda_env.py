@@ -37,18 +37,22 @@ import shutil
 import sys
 import typing as t
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda, _files, _ownership
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._conda_spec import MatchSpec, SpecError, dependency_name
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._environment_yml import EnvFileError, read_environment
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._miniforge import ANACONDA_HOSTS, MiniforgeError, validate_prefix
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._miniforge import (
+    check_channel, check_timeout, list_option, parse_url, refuse_nul, shown, text_option)
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
 TOOL_RATTLER_VERSION = "0.28.0"
 TOOL_PACKAGING_VERSION = _venv.TOOL_PACKAGING_VERSION
 TOOL_VENV = "conda-venv"
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.+-]*$")
+MODULE = "mlinfra.mlhost.conda_env"
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
 
 # Runs in the tool venv with py-rattler: a JSON request on stdin, one JSON line out.
 RATTLER_HELPER = r"""
@@ -97,38 +101,47 @@ asyncio.run(main())
 """
 
 
-class CondaEnvError(Exception):
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
-
-
 # --- the request ------------------------------------------------------------------------
+
+NOTHING = "Nothing was changed."
+ENV_EXAMPLE = "/opt/envs/train"
+SECRET_OPTIONS = ("index_url", "find_links", "channels", "proxy_env")
+_LEGACY_LOCK = re.compile(r"# Explicit lock of (?P<prefix>.+), written by mlinfra\.mlhost\.conda_env\.")
+LEGACY_STATE = os.path.join("conda-meta", "mlhost-pip-requirements.txt")
+
+
+def _shown(error: Exception) -> str:
+    return shown(str(getattr(error, "msg", None) or error))
+
+
+def check_name(name: t.Any, where: str = "name") -> str:
+    text = text_option(name, where, "train") or ""
+    if not _NAME.fullmatch(text) or len(text) > 128 or text in (".", "..") or text == "base":
+        raise ModuleError(
+            f"env name {text!r} ({where}) is not a plain name: it may not hold a path, spaces or '..', nor be 'base'. "
+            f"Use a name such as 'train', or set prefix to an absolute path. {NOTHING}"
+        )
+    return text
+
 
 def env_prefix(params: dict[str, t.Any], file_data: dict[str, t.Any] | None) -> str:
     """The env's path: ``prefix``, or ``<conda>/envs/<name>`` (from the options, else from the file)."""
     name = params["name"] or (None if params["prefix"] else (file_data or {}).get("name"))
     prefix = params["prefix"] or (None if params["name"] else (file_data or {}).get("prefix"))
+    tool_dir = params.get("tool_dir")
     if prefix:
-        try:
-            norm = validate_prefix(prefix)
-        except MiniforgeError as exc:
-            raise CondaEnvError(exc.msg.replace("prefix", "env prefix", 1).replace("an installer", "an environment")) from exc
+        norm = _ownership.check_target(text_option(prefix, "prefix", ENV_EXAMPLE), "prefix", ENV_EXAMPLE, tool_dir)
         if params["conda"] and norm == os.path.normpath(params["conda"]):
-            raise CondaEnvError(f"prefix {prefix!r} is the conda base itself: manage the base with mlinfra.mlhost.miniforge, "
-                                "and give envs a prefix or name of their own.")
+            raise ModuleError(f"prefix {prefix!r} is the conda base itself: manage the base with mlinfra.mlhost.miniforge, "
+                              f"and give envs a prefix or name of their own. {NOTHING}")
         return norm
     if not name:
-        raise CondaEnvError("Give the environment a name or a prefix (or a file whose environment.yml has name:).")
-    if not _NAME.match(name) or name in (".", "..") or name == "base":
-        raise CondaEnvError(
-            f"env name {name!r} is not a plain name: it may not hold a path, spaces or '..', nor be 'base'. "
-            "Use a name such as 'train', or set prefix to an absolute path."
-        )
+        raise ModuleError(f"Give the environment a name or a prefix (or a file whose environment.yml has name:). {NOTHING}")
+    name = check_name(name, "name" if params["name"] else "the file's name:")
     if not params["conda"]:
-        raise CondaEnvError(f"env name {name!r} needs conda (the conda base whose envs/ holds it), or give prefix instead.")
-    return os.path.join(os.path.normpath(params["conda"]), "envs", name)
+        raise ModuleError(f"env name {name!r} needs conda (the conda base whose envs/ holds it), or give prefix instead. {NOTHING}")
+    return _ownership.check_target(os.path.join(os.path.normpath(params["conda"]), "envs", name), "prefix (conda/envs/name)",
+                                   ENV_EXAMPLE, tool_dir)
 
 
 def requested(params: dict[str, t.Any]) -> dict[str, t.Any]:
@@ -136,55 +149,109 @@ def requested(params: dict[str, t.Any]) -> dict[str, t.Any]:
     file_data = None
     if params["file"]:
         if not os.path.isabs(params["file"]):
-            raise CondaEnvError(f"file {params['file']!r} must be an absolute path on the host.")
+            raise ModuleError(f"file {params['file']!r} must be an absolute path on the host. {NOTHING}")
         try:
             file_data = read_environment(params["file"])
         except EnvFileError as exc:
-            raise CondaEnvError(str(exc)) from exc
+            raise ModuleError(f"{_shown(exc)} {NOTHING}") from exc
     texts = list(file_data["conda"]) if file_data else []
     texts += [s for s in params["specs"] if s not in texts]
     pip = list(file_data["pip"]) if file_data else []
     channels = list(file_data["channels"]) if file_data else []
     channels += [c for c in params["channels"] if c not in channels]
     if params["state"] == "present" and not texts:
-        raise CondaEnvError("Nothing to install: give file (an environment.yml) or specs (match specs such as python=3.11).")
+        raise ModuleError(f"Nothing to install: give file (an environment.yml) or specs (match specs such as python=3.11). {NOTHING}")
     specs = []
     for text in texts:
         try:
             specs.append(MatchSpec(text))
         except SpecError as exc:
-            raise CondaEnvError(f"match spec {text!r} is not valid: {exc}") from exc
+            raise ModuleError(f"match spec {text!r} is not valid: {exc} Fix it in specs (or the file's dependencies). {NOTHING}") from exc
     names = [s.name for s in specs]
     dupes = sorted({n for n in names if names.count(n) > 1})
     if dupes:
-        raise CondaEnvError(f"{', '.join(dupes)} requested more than once: join the constraints into one spec (numpy >=1.26,<2).")
-    for channel in channels:
-        if channel == "defaults" or any(host in channel for host in ANACONDA_HOSTS):
-            raise CondaEnvError(
-                f"channel {channel!r} is Anaconda's 'defaults' repository, whose terms of service require a paid licence for "
-                "many organisations. Use conda-forge (or a mirror of it)."
-            )
-        if "://" in channel and not re.match(r"^(https?|file)://\S+$", channel):
-            raise CondaEnvError(f"channel {channel!r} is not an http(s):// or file:// URL, nor a channel name.")
+        raise ModuleError(f"{', '.join(dupes)} requested more than once in specs (and the file's dependencies): join the constraints "
+                          f"into one spec (numpy >=1.26,<2). {NOTHING}")
+    channels = [check_channel(c, "channels" if c in params["channels"] else "the file's channels") for c in channels]
     if pip and rq.have_packaging():
-        rq.parse_lines(pip, (params["file"] or "specs") + " pip subsection")
+        try:
+            rq.parse_lines(pip, (params["file"] or "specs") + " pip subsection")
+        except rq.RequirementError as exc:
+            raise ModuleError(f"{_shown(exc)} {NOTHING}") from exc
     return {"file": file_data, "channels": channels, "specs": specs, "pip": pip}
 
 
-def validate(params: dict[str, t.Any], check_mode: bool = False) -> tuple[str, dict[str, t.Any]]:
-    """Refuse bad input before anything is read from or changed on the host; returns (prefix, request)."""
-    if params["lock_file"] and not os.path.isabs(params["lock_file"]):
-        raise CondaEnvError(f"lock_file {params['lock_file']!r} must be an absolute path.")
-    if params["conda"] and not os.path.isabs(params["conda"]):
-        raise CondaEnvError(f"conda {params['conda']!r} must be the absolute path of a conda base, such as /opt/miniforge3.")
-    req = requested(params)
-    prefix = env_prefix(params, req["file"])
-    # In check mode the base may be one that an earlier task would have installed.
-    if params["name"] and not check_mode and not os.path.isdir(os.path.normpath(params["conda"])):
-        raise CondaEnvError(
-            f"env name {params['name']!r} lives in {params['conda']}/envs, but {params['conda']} does not exist. "
-            "Install it first (mlinfra.mlhost.miniforge), or give prefix."
-        )
+def _check_file_target(path: str, option: str, example: str) -> str:
+    """A file the module writes (lock_file): absolute, clean, not a system file, not a directory."""
+    if not os.path.isabs(path):
+        raise ModuleError(f"{option} {path!r} must be an absolute path, such as {example}. {NOTHING}")
+    norm = os.path.normpath(path)
+    for where in (norm, os.path.realpath(norm)):
+        reason = _ownership.protected_reason(where)
+        if reason:
+            shown_path = repr(path) if where == norm else f"{path!r} (a link to {where})"
+            raise ModuleError(f"{option} {shown_path} {reason}: the collection never writes such a file. Choose a path of its own, "
+                              f"such as {example}. {NOTHING}")
+    if os.path.isdir(norm):
+        raise ModuleError(f"{option} {path!r} is a directory: give the path of a file, such as {example}. {NOTHING}")
+    return norm
+
+
+def lock_owned(path: str) -> bool:
+    """True when the lock file is absent, carries the collection's marker line, or an earlier version's header."""
+    if _ownership.text_is_owned(path):
+        return True
+    if os.path.islink(path) or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return _LEGACY_LOCK.fullmatch(handle.readline().rstrip("\n")) is not None
+    except OSError:
+        return False
+
+
+def validate(params: dict[str, t.Any]) -> tuple[str, dict[str, t.Any]]:
+    """Every option checked before anything is changed on the host; returns (prefix, request)."""
+    refuse_nul(params, SECRET_OPTIONS)
+    p = dict(params)
+    for key, example in (("name", "train"), ("prefix", ENV_EXAMPLE), ("file", "/etc/mlhost/conda/train.yml"), ("conda", "/opt/miniforge3"),
+                         ("lock_file", "/opt/envs/train.lock"), ("tool_dir", "/opt/mlhost/tools"), ("index_url", "https://pypi.example/simple"),
+                         ("ca_bundle", "/etc/ssl/certs/ca-certificates.crt")):
+        p[key] = text_option(params.get(key), key, example)
+    for key, example in (("specs", "[python=3.11]"), ("channels", "[conda-forge]"), ("find_links", "[/srv/wheelhouse]")):
+        p[key] = list_option(params.get(key), key, example)
+    check_timeout(params.get("timeout", 1800))
+    tool_dir = p["tool_dir"] or "/opt/mlhost/tools"
+    if not os.path.isabs(tool_dir):
+        raise ModuleError(f"tool_dir {tool_dir!r} must be an absolute path, such as /opt/mlhost/tools. {NOTHING}")
+    for where in (os.path.normpath(tool_dir), os.path.realpath(tool_dir)):
+        reason = _ownership.protected_reason(where)
+        if reason:
+            raise ModuleError(f"tool_dir {tool_dir!r} {reason}: the collection's tool venvs need a directory of their own, such as "
+                              f"/opt/mlhost/tools. {NOTHING}")
+    p["tool_dir"] = os.path.normpath(tool_dir)
+    if p["conda"] and not os.path.isabs(p["conda"]):
+        raise ModuleError(f"conda {p['conda']!r} must be the absolute path of a conda base, such as /opt/miniforge3. {NOTHING}")
+    if p["index_url"]:
+        parse_url(p["index_url"], "index_url", ("http", "https", "file"), "https://pypi.example/simple")
+    for link in p["find_links"]:
+        if "://" in link:
+            parse_url(link, "find_links", ("http", "https", "file"), "https://wheels.example/ or /srv/wheelhouse")
+        elif not os.path.isabs(link):
+            raise ModuleError(f"find_links entry {link!r} must be an http(s):// or file:// URL, or an absolute path. {NOTHING}")
+    if p["ca_bundle"] and not (os.path.isabs(p["ca_bundle"]) and os.path.isfile(p["ca_bundle"])):
+        raise ModuleError(f"ca_bundle {p['ca_bundle']!r} is not a file on the host: give the absolute path of a PEM bundle, such as "
+                          f"/etc/ssl/certs/ca-certificates.crt, or leave it unset. {NOTHING}")
+    if p["lock_file"]:
+        p["lock_file"] = _check_file_target(p["lock_file"], "lock_file", "/opt/envs/train.lock")
+        if not lock_owned(p["lock_file"]):
+            _ownership.refuse_unowned_text(p["lock_file"], "lock_file")
+    req = requested(p)
+    prefix = env_prefix(p, req["file"])
+    if p["lock_file"] and (p["lock_file"] == prefix or p["lock_file"].startswith(prefix + "/")):
+        raise ModuleError(f"lock_file {p['lock_file']!r} is inside the environment {prefix}, which a rebuild replaces: put it beside, "
+                          f"such as {prefix}.lock. {NOTHING}")
+    req["params"] = p
     return prefix, req
 
 
@@ -223,7 +290,7 @@ def diff_records(before: dict[str, dict[str, t.Any]], after: dict[str, dict[str,
 
 
 def explicit_lock(records: dict[str, dict[str, t.Any]], prefix: str) -> str:
-    lines = [f"# Explicit lock of {prefix}, written by mlinfra.mlhost.conda_env.",
+    lines = [f"{_ownership.TEXT_MARKER}.conda_env: explicit lock of {prefix}.",
              "# Create a copy with: conda create --name NAME --file THIS_FILE (or micromamba/pixi).",
              "@EXPLICIT"]
     for name in sorted(records):
@@ -269,20 +336,46 @@ def _tail(result: t.Any, lines: int = 8) -> str:
     return " | ".join(text.strip().splitlines()[-lines:]) or f"rc={result.rc}"
 
 
+def env_owned(prefix: str, lock_file: str | None) -> bool:
+    """The env carries the marker, or was made by an earlier version of the collection (its pip state file, or its lock)."""
+    if _ownership.is_owned_dir(prefix):
+        return True
+    if not os.path.isdir(os.path.join(prefix, "conda-meta")):
+        return False
+    if os.path.isfile(os.path.join(prefix, LEGACY_STATE)):
+        return True
+    if lock_file and os.path.isfile(lock_file) and not os.path.islink(lock_file):
+        try:
+            with open(lock_file, encoding="utf-8", errors="replace") as handle:
+                first = handle.readline().rstrip("\n")
+        except OSError:
+            return False
+        found = _LEGACY_LOCK.fullmatch(first)
+        return bool(found and found.group("prefix") == prefix)
+    return False
+
+
+def packages_text(packages: dict[str, str]) -> str:
+    return "".join(f"{k}=={v}\n" for k, v in sorted(packages.items()))
+
+
 # --- the run -------------------------------------------------------------------------------
 
-class CondaEnv:
-    """One run of conda_env against a host, through the one door ``runner``."""
+class CondaEnv(Worker):
+    """plan(): every option checked, conda-meta read, the change solved; apply(plan): create, update, prune or remove."""
 
-    def __init__(self, params: dict[str, t.Any], runner: t.Any, check_mode: bool) -> None:
-        self.p = params
-        self.runner = runner
-        self.check_mode = check_mode
+    def __init__(self, host: t.Any) -> None:
+        super().__init__(host)
+        self.p = host.params
+        self.check_mode = host.check_mode
         self.warnings: list[str] = []
         self.root = Sysroot("/")
-        venv = os.path.join(params["tool_dir"], TOOL_VENV)
-        self.tool = {"venv": venv, "python": os.path.join(venv, "bin", "python"), "cache": os.path.join(params["tool_dir"], "rattler-cache")}
+        self.tool: dict[str, str] = {}
         self._old: str | None = None
+
+    def _set_tool(self, tool_dir: str) -> None:
+        venv = os.path.join(tool_dir, TOOL_VENV)
+        self.tool = {"venv": venv, "python": os.path.join(venv, "bin", "python"), "cache": os.path.join(tool_dir, "rattler-cache")}
 
     # --- engine choice -------------------------------------------------------------
     def engine(self) -> tuple[str, str | None]:
@@ -297,7 +390,7 @@ class CondaEnv:
         if engine == "auto":
             engine = "mamba" if "mamba" in found else "conda" if "conda" in found else "rattler"
         if engine in ("mamba", "conda") and engine not in found:
-            raise CondaEnvError(
+            raise ModuleError(
                 f"engine {engine} needs {engine} in the conda base {base or '(conda not set)'}, and it is not there. "
                 "Install the base with mlinfra.mlhost.miniforge, point conda at it, or use engine: rattler."
             )
@@ -324,15 +417,15 @@ class CondaEnv:
             _venv.validate_path(self.p["tool_dir"], "tool_dir")
             result = self.runner.run([sys.executable, "-m", "venv", self.tool["venv"]], check=False)
             if result is None or result.rc != 0:
-                raise CondaEnvError(f"Creating the tool venv {self.tool['venv']} failed: {_tail(result)}. Install python3-venv (Debian/Ubuntu).")
+                raise ModuleError(f"Creating the tool venv {self.tool['venv']} failed: {_tail(result)}. Install python3-venv (Debian/Ubuntu).")
         wants = [f"packaging=={TOOL_PACKAGING_VERSION}"] + ([f"py-rattler=={TOOL_RATTLER_VERSION}"] if need_rattler else [])
         argv = [self.tool["python"], "-m", "pip", "install", "-q"] + wants
         for link in self.p["find_links"]:
             argv += ["--find-links", link]
         result = self.runner.run(argv, check=False, env=_venv.installer_env("pip", self.p["index_url"], [], self.p["ca_bundle"]))
         if result is None or result.rc != 0:
-            raise CondaEnvError(f"Installing {' '.join(wants)} into the tool venv {self.tool['venv']} failed: {_tail(result)}. "
-                                "Point index_url/find_links at a source that has them, and ca_bundle at your proxy's CA.")
+            raise ModuleError(f"Installing {' '.join(wants)} into the tool venv {self.tool['venv']} failed: {_tail(result)}. "
+                              "Point index_url/find_links at a source that has them, and ca_bundle at your proxy's CA.")
         _venv.clear_world_writable(self.tool["venv"])
         self._tool_site()
         return True
@@ -358,54 +451,117 @@ class CondaEnv:
         reqs = rq.parse_lines(pip, "pip subsection")
         return [str(r) for r in reqs if not rq.satisfied(r, installed, probe["markers"])], installed
 
-    # --- the run --------------------------------------------------------------------------
-    def run(self, prefix: str, req: dict[str, t.Any]) -> dict[str, t.Any]:
-        p = self.p
-        result: dict[str, t.Any] = {"changed": False, "prefix": prefix, "added": {}, "removed": {}, "updated": {}, "pip": {}}
+    # --- the plan --------------------------------------------------------------------------
+    def plan(self) -> Plan:
+        prefix, req = validate(self.params)
+        p = req["params"]
+        self.p = p
+        self.prefix, self.req = prefix, req
+        self._set_tool(p["tool_dir"])
+        lock = p["lock_file"]
+        result: dict[str, t.Any] = {"env_prefix": prefix, "added": {}, "removed": {}, "updated": {}, "pip": {},
+                                    "lock": lock if p["state"] == "present" else None}
+        exists = os.path.lexists(prefix)
+        is_env = os.path.isdir(os.path.join(prefix, "conda-meta"))
+        owned = exists and env_owned(prefix, lock)
         if p["state"] == "absent":
-            exists = os.path.lexists(prefix)
-            if exists and not os.path.isdir(os.path.join(prefix, "conda-meta")):
-                raise CondaEnvError(f"{prefix} exists but is not a conda environment (no conda-meta): not removing it.")
-            before = self.records(prefix) if exists else {}
-            if exists and not self.check_mode:
-                shutil.rmtree(prefix)
-            result.update(changed=exists, removed={n: r["version"] for n, r in sorted(before.items())}, packages={})
-            return result
+            result["packages"] = {}
+            if not exists:
+                return Plan(False, result, warnings=self.warnings)
+            if not is_env:
+                raise ModuleError(f"prefix {prefix} exists but is not a conda environment (no conda-meta): not removing it. {NOTHING}")
+            if not owned:
+                _ownership.refuse_unowned_dir(prefix, "prefix", "remove")
+            before = self.records(prefix)
+            result["removed"] = {n: r["version"] for n, r in sorted(before.items())}
+            diff = {"before": packages_text(result["removed"]), "after": ""}
+            return Plan(True, result, diff=diff, steps=[("remove",)], warnings=self.warnings)
 
         engine, exe = self.engine()
         result["engine"] = engine
-        if req["pip"] and not self.ensure_tools(need_rattler=False):
-            self.warnings.append("packaging is not available until the first real run installs the tool venv; check mode reports a change.")
-        exists = os.path.isdir(os.path.join(prefix, "conda-meta"))
-        before = self.records(prefix) if exists else {}
+        before = self.records(prefix) if is_env else {}
         unmet, extra = compare(before, req["specs"], p["prune"])
-        pip_unmet = self.pip_unmet(prefix, req["pip"])[0] if exists and rq.have_packaging() else list(req["pip"])
+        pip_ready = self.tools_ready(need_rattler=False) if req["pip"] else True
+        if not pip_ready:
+            self.warnings.append("packaging is not available until the first real run installs the tool venv: the pip subsection is "
+                                 "planned as unmet.")
+        pip_unmet = self.pip_unmet(prefix, req["pip"])[0] if is_env and pip_ready else list(req["pip"])
         result["packages"] = {n: r["version"] for n, r in sorted(before.items())}
         result["unmet"] = unmet
-        if exists and not unmet and not extra and not pip_unmet:
-            result["changed"] = self.write_lock(before, prefix)
-            return result
-
-        if self.check_mode:
-            result["changed"] = True
-            result.update(self.plan(engine, exe, prefix, req, before, unmet, extra))
+        conda_change = bool(unmet or extra or not is_env)
+        steps: list[tuple[str, ...]] = []
+        if exists and (conda_change or pip_unmet) and not owned:
+            _ownership.refuse_unowned_dir(prefix, "prefix", "replace" if engine == "rattler" or not is_env else "change")
+        if exists and owned and not _ownership.is_owned_dir(prefix):
+            steps.append(("mark",))  # made by an earlier version of the collection: marked now
+        after = dict(result["packages"])
+        base_missing = bool(p["name"] and p["conda"] and not os.path.isdir(os.path.normpath(p["conda"])))
+        if base_missing:
+            self.warnings.append(f"The conda base {p['conda']} does not exist yet: the plan is the unmet specs (an earlier task may "
+                                 "install it; a real run refuses until it exists).")
+        if conda_change or pip_unmet:
+            if base_missing:
+                result["added"] = {s: "(unsolved)" for s in unmet}
+                after.update(result["added"])
+            elif conda_change:
+                planned = self.solve_plan(engine, exe, prefix, req, before, unmet, extra)
+                result.update(planned)
+                after = {k: v for k, v in after.items() if k not in planned.get("removed", {})}
+                after.update(planned.get("added", {}))
+                after.update({k: v["to"] for k, v in planned.get("updated", {}).items()})
             result["pip"] = {"install": pip_unmet} if pip_unmet else {}
-            return result
+            steps.append(("env",))
+        elif lock and _files.differs(lock, explicit_lock(before, prefix)):
+            steps.append(("lock",))
+        self.state = {"engine": engine, "exe": exe, "before": before, "is_env": is_env, "extra": extra}
+        diff = {"before": packages_text(result["packages"]), "after": packages_text(after)}
+        if pip_unmet:
+            diff["after"] += "".join(f"pip: {line}\n" for line in pip_unmet)
+        return Plan(bool(steps), result, diff=diff, steps=steps, warnings=self.warnings)
 
+    def apply(self, plan: Plan) -> dict[str, t.Any]:
+        out: dict[str, t.Any] = {}
+        prefix = self.prefix
+        for step in plan.steps:
+            if step[0] == "remove":
+                shutil.rmtree(prefix)
+            elif step[0] == "mark":
+                _ownership.write_marker(prefix, MODULE)
+            elif step[0] == "lock":
+                self.write_lock(self.state["before"], prefix)
+            elif step[0] == "env":
+                out.update(self.change(prefix))
+        return out
+
+    def change(self, prefix: str) -> dict[str, t.Any]:
+        """Create or update the env (and its pip subsection) as planned; verified against conda-meta afterwards."""
+        p, req, st = self.p, self.req, self.state
+        engine, exe, before, exists, extra = st["engine"], st["exe"], st["before"], st["is_env"], st["extra"]
+        if p["name"] and p["conda"] and not os.path.isdir(os.path.normpath(p["conda"])):
+            raise ModuleError(
+                f"env name {p['name']!r} lives in {p['conda']}/envs, but {p['conda']} does not exist. "
+                f"Install it first (mlinfra.mlhost.miniforge), or give prefix. {NOTHING}"
+            )
+        if req["pip"]:
+            self.ensure_tools(need_rattler=False)  # before the env is touched: a failure here changes nothing
+        result: dict[str, t.Any] = {"pip": {}}
+        unmet = compare(before, req["specs"], False)[0]
         if unmet or extra or not exists:
             if engine == "rattler":
                 after = self.apply_rattler(prefix, req, before)
             else:
                 after = self.apply_conda(engine, exe, prefix, req, before, exists, extra)
+                if not exists:
+                    _ownership.write_marker(prefix, MODULE)
         else:
             after = before
         try:
-            if pip_unmet or (req["pip"] and after is not before):
+            if req["pip"] and (after is not before or self.pip_unmet(prefix, req["pip"])[0]):
                 result["pip"] = self.apply_pip(prefix, req["pip"])
             after = self.records(prefix)
             still = compare(after, req["specs"], False)[0]
             if still:
-                raise CondaEnvError(f"After the {engine} run, {prefix} still does not meet: {', '.join(still)}.", unmet=still)
+                raise ModuleError(f"After the {engine} run, {prefix} still does not meet: {', '.join(still)}.", unmet=still)
         except BaseException:
             self._undo(prefix)
             raise
@@ -414,23 +570,20 @@ class CondaEnv:
         result["packages"] = {n: r["version"] for n, r in sorted(after.items())}
         result["unmet"] = []
         self.write_lock(after, prefix)
-        result["changed"] = True
         return result
 
-    # --- plans (check mode) ----------------------------------------------------------------------
     def solve_specs(self, req: dict[str, t.Any], before: dict[str, dict[str, t.Any]]) -> list[str]:
         specs = [s.text for s in req["specs"]]
         if not self.p["prune"]:  # keep what the env holds beyond the request (conda install does the same)
             specs += sorted(set(before) - closure(before, [s.name for s in req["specs"]]))
         return specs
 
-    def plan(self, engine: str, exe: str | None, prefix: str, req: dict[str, t.Any], before: dict[str, dict[str, t.Any]],
-             unmet: list[str], extra: list[str]) -> dict[str, t.Any]:
-        if not unmet and not extra and before:
-            return {}
+    def solve_plan(self, engine: str, exe: str | None, prefix: str, req: dict[str, t.Any], before: dict[str, dict[str, t.Any]],
+                   unmet: list[str], extra: list[str]) -> dict[str, t.Any]:
+        """What the change would do to the records: solved (rattler solve, conda --dry-run) where the engine is at hand."""
         if engine == "rattler":
             if not self.tools_ready(need_rattler=True):
-                self.warnings.append("py-rattler is not in the tool venv yet, so check mode cannot solve: the plan is the unmet specs.")
+                self.warnings.append("py-rattler is not in the tool venv yet, so the plan cannot solve: it is the unmet specs.")
                 return {"added": {s: "(unsolved)" for s in unmet}, "removed": {n: before[n]["version"] for n in extra}}
             solved = self.rattler("solve", prefix, prefix, req, before)
             return diff_records(before, {r["name"]: r for r in solved})
@@ -438,7 +591,10 @@ class CondaEnv:
         result = self.runner.run(conda_command(exe, action, prefix, req["channels"], self.solve_specs(req, before), dry_run=True), check=False)
         data = conda_json(result.out if result else "")
         if result is None or result.rc != 0 or not data.get("success", True):
-            raise CondaEnvError(f"{engine} cannot solve the request for {prefix}: {data.get('message') or _tail(result)}. Nothing was changed.")
+            message = str(data.get("message") or data.get("error") or _tail(result)).strip()
+            raise ModuleError(f"{engine} cannot solve the request for {prefix}: {message} "
+                              f"({data.get('exception_name', 'rc=%s' % (result.rc if result else None))}). "
+                              f"The environment at {prefix} was left as it was. {NOTHING}", engine_error=data.get("exception_name"))
         actions = data.get("actions") or {}
         link = {a["name"]: {"version": a["version"], "build": a.get("build_string", a.get("build", ""))} for a in actions.get("LINK", [])}
         unlink = {a["name"]: {"version": a["version"], "build": a.get("build_string", a.get("build", ""))} for a in actions.get("UNLINK", [])}
@@ -451,7 +607,7 @@ class CondaEnv:
     # --- rattler ------------------------------------------------------------------------------------
     def rattler(self, mode: str, prefix: str, target: str, req: dict[str, t.Any], before: dict[str, dict[str, t.Any]]) -> list[dict[str, t.Any]]:
         if not req["channels"]:
-            raise CondaEnvError("engine rattler needs channels (in the file or the channels option): it reads no .condarc.")
+            raise ModuleError("engine rattler needs channels (in the file or the channels option): it reads no .condarc.")
         request = {"mode": mode, "prefix": prefix, "target": target, "cache_dir": self.tool["cache"],
                    "channels": req["channels"], "specs": self.solve_specs(req, before), "requested": [s.text for s in req["specs"]]}
         env = {"SSL_CERT_FILE": self.p["ca_bundle"]} if self.p["ca_bundle"] else {}
@@ -467,8 +623,8 @@ class CondaEnv:
                 hint = "A channel could not be read: check its name or URL, the network, and ca_bundle for a TLS-intercepting proxy."
             else:
                 hint = "See the message above."
-            raise CondaEnvError(f"rattler could not {mode} the request for {prefix} ({kind}): {message} {hint} "
-                                f"The environment at {prefix} was left as it was.", engine_error=kind)
+            raise ModuleError(f"rattler could not {mode} the request for {prefix} ({kind}): {message} {hint} "
+                              f"The environment at {prefix} was left as it was.", engine_error=kind)
         return data["records"]
 
     def apply_rattler(self, prefix: str, req: dict[str, t.Any], before: dict[str, dict[str, t.Any]]) -> dict[str, dict[str, t.Any]]:
@@ -482,9 +638,10 @@ class CondaEnv:
             built = _conda.read_records(self.root, new)[0]
             unmet = compare(built, req["specs"], False)[0]
             if unmet:
-                raise CondaEnvError(f"The new environment does not meet {', '.join(unmet)}; the environment at {prefix} was left as it was.")
+                raise ModuleError(f"The new environment does not meet {', '.join(unmet)}; the environment at {prefix} was left as it was.")
             _venv.clear_world_writable(new)
             os.chmod(new, 0o755)
+            _ownership.write_marker(new, MODULE)
             if os.path.lexists(prefix):
                 os.rename(prefix, old)
             os.rename(new, prefix)
@@ -500,7 +657,7 @@ class CondaEnv:
     def apply_conda(self, engine: str, exe: str | None, prefix: str, req: dict[str, t.Any], before: dict[str, dict[str, t.Any]],
                     exists: bool, extra: list[str]) -> dict[str, dict[str, t.Any]]:
         if not exe:
-            raise CondaEnvError(f"engine {engine}: no {engine} program in the conda base.")
+            raise ModuleError(f"engine {engine}: no {engine} program in the conda base.")
         unmet = compare(before, req["specs"], False)[0]
         if unmet or not exists:
             argv = conda_command(exe, "install" if exists else "create", prefix, req["channels"], self.solve_specs(req, before))
@@ -508,7 +665,7 @@ class CondaEnv:
             data = conda_json(result.out if result else "")
             if result is None or result.rc != 0 or not data.get("success", False):
                 message = data.get("message") or data.get("error") or _tail(result)
-                raise CondaEnvError(
+                raise ModuleError(
                     f"{engine} could not {'update' if exists else 'create'} {prefix}: {str(message).strip()} "
                     f"({data.get('exception_name', 'rc=%s' % (result.rc if result else None))}). "
                     + (f"conda rolls a failed transaction back: the environment at {prefix} was left as it was." if exists
@@ -519,15 +676,15 @@ class CondaEnv:
             result = self.runner.run(conda_command(exe, "remove", prefix, [], extra), check=False, timeout=self.p["timeout"])
             data = conda_json(result.out if result else "")
             if result is None or result.rc != 0:
-                raise CondaEnvError(f"{engine} could not remove {', '.join(extra)} from {prefix} (prune): {data.get('message') or _tail(result)}")
+                raise ModuleError(f"{engine} could not remove {', '.join(extra)} from {prefix} (prune): {data.get('message') or _tail(result)}")
         return self.records(prefix)
 
     # --- pip ------------------------------------------------------------------------------------------
     def apply_pip(self, prefix: str, pip: list[str]) -> dict[str, t.Any]:
         python = os.path.join(prefix, "bin", "python")
         if not os.access(python, os.X_OK):
-            raise CondaEnvError(f"The pip subsection needs python (and pip) in the environment, and {prefix} has no bin/python: "
-                                "add python and pip to dependencies.")
+            raise ModuleError(f"The pip subsection needs python (and pip) in the environment, and {prefix} has no bin/python: "
+                              "add python and pip to dependencies.")
         self.ensure_tools(need_rattler=False)
         before = self.pip_unmet(prefix, pip)[1]
         req_file = os.path.join(prefix, "conda-meta", "mlhost-pip-requirements.txt")
@@ -539,7 +696,7 @@ class CondaEnv:
         result = self.runner.run(argv, check=False, env=_venv.installer_env("pip", self.p["index_url"], [], self.p["ca_bundle"]),
                                  timeout=self.p["timeout"])
         if result is None or result.rc != 0:
-            raise CondaEnvError(f"pip could not install the pip subsection into {prefix}: {_tail(result, 12)}", failing=_venv.failing_requirement(
+            raise ModuleError(f"pip could not install the pip subsection into {prefix}: {_tail(result, 12)}", failing=_venv.failing_requirement(
                 (result.err + result.out) if result else "", [rq.canonical(r.name) for r in rq.parse_lines(pip, "pip")]))
         after = self.pip_unmet(prefix, pip)[1]
         return rq.diff_installed(before, after)
@@ -566,4 +723,4 @@ class CondaEnv:
         if not lock:
             return False
         text = explicit_lock(records, prefix)
-        return _venv.write_text_if_changed(lock, text, self.check_mode)
+        return _venv.write_text_if_changed(lock, text, False)

@@ -25,10 +25,14 @@ author:
   - mlinfra.mlhost developers (@mlinfra)
 options:
   name:
-    description: The environment's name; it lives in O(conda)/envs/O(name). A plain name only (no C(/), no C(..), not C(base)).
+    description: The environment's name; it lives in O(conda)/envs/O(name). A plain name only (letters, digits, C(_.+-); no C(/), no C(..), not C(base)).
     type: str
   prefix:
-    description: The environment's absolute path (instead of O(name)). System directories and the conda base itself are refused.
+    description:
+      - The environment's absolute path (instead of O(name)). System directories, the conda base itself, a conda install's
+        C(envs/) directory, paths inside another environment, the tool directory and symlinks into those are refused.
+      - An environment the collection creates carries a C(.mlhost-owned) marker; an existing environment without it is
+        never replaced, changed or removed (one an earlier version made, recognised by its lock or pip state file, is marked).
     type: path
   file:
     description:
@@ -41,7 +45,10 @@ options:
     elements: str
     default: []
   channels:
-    description: Channels (names or http(s)/file URLs), after those of O(file). With V(mamba)/V(conda), only these are used when given (C(--override-channels)).
+    description:
+      - Channels (names such as V(conda-forge), or http(s)/file URLs), after those of O(file). With V(mamba)/V(conda), only these are
+        used when given (C(--override-channels)).
+      - Never logged (a channel URL may carry a token); messages show it masked.
     type: list
     elements: str
     default: []
@@ -61,7 +68,10 @@ options:
     choices: [auto, mamba, conda, rattler]
     default: auto
   lock_file:
-    description: Write an explicit lock (C(@EXPLICIT), one package URL with its md5 per line) of the environment here.
+    description:
+      - Write an explicit lock (C(@EXPLICIT), one package URL with its md5 per line) of the environment here.
+      - Its first line marks it as the collection's; an existing file without that line (or an earlier version's header) is
+        never overwritten, and system paths are refused.
     type: path
   tool_dir:
     description: Where the module keeps its tool venv (py-rattler and packaging) and rattler's package cache.
@@ -71,7 +81,7 @@ options:
     description: The Python package index for the tool venv and the C(pip:) subsection (a mirror). May hold credentials; never logged.
     type: str
   find_links:
-    description: Local wheel directories for the tool venv and the C(pip:) subsection.
+    description: Local wheel directories or URLs for the tool venv and the C(pip:) subsection. Never logged.
     type: list
     elements: str
     default: []
@@ -79,11 +89,11 @@ options:
     description: A CA bundle for pip and rattler downloads (a TLS-intercepting proxy, a private mirror).
     type: path
   timeout:
-    description: Seconds a solve/install may run.
+    description: Seconds a solve/install may run (at least 1).
     type: int
     default: 1800
   state:
-    description: V(present), or V(absent) (removes the environment; only a directory with C(conda-meta) is removed).
+    description: V(present), or V(absent) (removes the environment; only a conda environment the collection made is removed).
     type: str
     choices: [present, absent]
     default: present
@@ -177,69 +187,32 @@ commands:
   sample: ["/opt/mlhost/tools/conda-venv/bin/python -I -c <script>"]
 """
 
-from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._conda_env import CondaEnv
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import run_module
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._conda_env import CondaEnv, CondaEnvError, validate
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._requirements import RequirementError
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import EnvError
+ARGUMENT_SPEC = {
+    **PROXY_OPTIONS,
+    "name": {"type": "str"},
+    "prefix": {"type": "path"},
+    "file": {"type": "path"},
+    "specs": {"type": "list", "elements": "str", "default": []},
+    "channels": {"type": "list", "elements": "str", "default": [], "no_log": True},
+    "conda": {"type": "path", "default": "/opt/miniforge3"},
+    "prune": {"type": "bool", "default": False},
+    "engine": {"type": "str", "choices": ["auto", "mamba", "conda", "rattler"], "default": "auto"},
+    "lock_file": {"type": "path"},
+    "tool_dir": {"type": "path", "default": "/opt/mlhost/tools"},
+    "index_url": {"type": "str", "no_log": True},
+    "find_links": {"type": "list", "elements": "str", "default": [], "no_log": True},
+    "ca_bundle": {"type": "path"},
+    "timeout": {"type": "int", "default": 1800},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **PROXY_OPTIONS,
-            "name": {"type": "str"},
-            "prefix": {"type": "path"},
-            "file": {"type": "path"},
-            "specs": {"type": "list", "elements": "str", "default": []},
-            "channels": {"type": "list", "elements": "str", "default": []},
-            "conda": {"type": "path", "default": "/opt/miniforge3"},
-            "prune": {"type": "bool", "default": False},
-            "engine": {"type": "str", "choices": ["auto", "mamba", "conda", "rattler"], "default": "auto"},
-            "lock_file": {"type": "path"},
-            "tool_dir": {"type": "path", "default": "/opt/mlhost/tools"},
-            "index_url": {"type": "str", "no_log": True},
-            "find_links": {"type": "list", "elements": "str", "default": []},
-            "ca_bundle": {"type": "path"},
-            "timeout": {"type": "int", "default": 1800},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        mutually_exclusive=[("name", "prefix")],
-        supports_check_mode=True,
-    )
-    runner = Runner(module)
-    env = CondaEnv(module.params, runner, module.check_mode)
-    try:
-        prefix, request = validate(module.params, module.check_mode)
-        result = env.run(prefix, request)
-    except (CondaEnvError, EnvError, RequirementError) as exc:
-        module.fail_json(msg=getattr(exc, "msg", str(exc)), **getattr(exc, "details", {}))
-    for warning in env.warnings:
-        module.warn(warning)
-    if module._diff:
-        # before: the env as it was; after: as it is now (in check mode: as the plan would leave it)
-        now = result.get("packages", {})
-        updated_to = {k: v["to"] for k, v in result["updated"].items()}
-        if module.check_mode:
-            before = dict(now)
-            after = {k: v for k, v in now.items() if k not in result["removed"]}
-            after.update(result["added"])
-            after.update(updated_to)
-        else:
-            after = dict(now)
-            before = {k: v for k, v in now.items() if k not in result["added"]}
-            before.update(result["removed"])
-            before.update({k: v["from"] for k, v in result["updated"].items()})
-        result["diff"] = {
-            "before": "".join(f"{k}=={v}\n" for k, v in sorted(before.items())),
-            "after": "".join(f"{k}=={v}\n" for k, v in sorted(after.items())),
-        }
-    result["commands"] = [" ".join(a if len(a) < 200 else "<script>" for a in argv) for argv in runner.calls]
-    result.pop("prefix", None)
-    result["env_prefix"] = prefix
-    result["lock"] = module.params["lock_file"] if module.params["state"] == "present" else None
-    module.exit_json(**result)
+    run_module(ARGUMENT_SPEC, CondaEnv, mutually_exclusive=[("name", "prefix")])
 
 
 if __name__ == "__main__":

@@ -24,33 +24,44 @@ author:
   - mlinfra.mlhost developers (@mlinfra)
 options:
   prefix:
-    description: Absolute path of the conda base. System directories (C(/), C(/usr), C(/etc), C(/opt) itself, a home directory itself) are refused.
+    description:
+      - Absolute path of the conda base. System directories and everything below C(/usr), C(/etc) and C(/var/lib)
+        (C(/), C(/opt) itself, a home directory itself, C(/usr/local/miniforge3)), a conda install's C(envs/) and paths
+        inside another environment are refused, and so are symlinks into them.
+      - A prefix the collection installs carries a C(.mlhost-owned) marker; O(state=absent) removes only a marked prefix
+        (or one whose C(.condarc) an earlier version of the collection wrote, which is then marked).
     type: path
     required: true
   installer:
     description:
       - The installer, an V(https://), V(http://) or V(file://) URL, or an absolute path on the host.
       - Needed only when O(prefix) holds no conda yet.
+      - Never logged (a signed URL carries a token); messages show it masked.
     type: str
   sha256:
     description: The installer's SHA-256 hex digest. Required for any URL; checked for a host path when given.
     type: str
   version:
     description:
-      - The conda version the base must hold (as in C(conda-meta/conda-<version>-*.json)), for example V(24.11.3).
+      - The conda version the base must hold (as in C(conda-meta/conda-<version>-*.json)), for example V(24.11.3), or
+        Miniforge's release name V(25.3.1-0) (its build suffix is ignored). V(latest) and other words are refused.
       - A fresh install that brings another version is removed and fails; an existing base with another version fails
         without change (an installer does not upgrade a base in place).
     type: str
   channels:
-    description: The channels of the .condarc, in priority order. C(defaults) and Anaconda's repositories are refused.
+    description:
+      - The channels of the .condarc, in priority order. C(defaults) and Anaconda's repositories are refused.
+      - Each a channel name (V(conda-forge)), an V(https://) URL or a V(file://) path. Never logged (a channel URL may carry a token).
+      - Unset is V([conda-forge]).
     type: list
     elements: str
-    default: [conda-forge]
   channel_alias:
-    description: Where channel names resolve (a mirror of C(https://conda.anaconda.org)), written as C(channel_alias).
+    description: Where channel names resolve (a mirror of C(https://conda.anaconda.org)), written as C(channel_alias). Never logged.
     type: str
   custom_channels:
-    description: "Channel name to the URL of its parent on a mirror (C(conda-forge: https://mirror.example/conda)), written as C(custom_channels)."
+    description:
+      - "Channel name to the URL of its parent on a mirror (C(conda-forge: https://mirror.example/conda)), written as C(custom_channels)."
+      - Never logged.
     type: dict
   proxy_servers:
     description: Proxies for conda (C(http), C(https) keys), written as C(proxy_servers). May hold credentials; never logged, hidden in the diff.
@@ -73,11 +84,11 @@ options:
     description: Mode of the prefix directory, as an octal string (V(0755) shared, V(0750) private). World-writable modes are refused.
     type: str
   timeout:
-    description: Seconds the installer may run.
+    description: Seconds the installer may run (at least 1).
     type: int
     default: 1800
   state:
-    description: V(present), or V(absent) (removes the prefix, only when it is a conda installation).
+    description: V(present), or V(absent) (removes the prefix, only when it is a conda installation the collection made).
     type: str
     choices: [present, absent]
     default: present
@@ -154,57 +165,32 @@ condarc:
   sample: /opt/miniforge3/.condarc
 """
 
-import os
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._miniforge import MiniforgeWorker
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import run_module
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS
 
-from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import fetch_url
-
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._miniforge import Miniforge, MiniforgeError, validate
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
+ARGUMENT_SPEC = {
+    **PROXY_OPTIONS,
+    "prefix": {"type": "path", "required": True},
+    "installer": {"type": "str", "no_log": True},
+    "sha256": {"type": "str"},
+    "version": {"type": "str"},
+    # no default here: ansible-core cannot mask a list default of a no_log option; unset is [conda-forge] (the worker's default)
+    "channels": {"type": "list", "elements": "str", "no_log": True},
+    "channel_alias": {"type": "str", "no_log": True},
+    "custom_channels": {"type": "dict", "no_log": True},
+    "proxy_servers": {"type": "dict", "no_log": True},
+    "ssl_verify": {"type": "str", "default": "auto"},
+    "owner": {"type": "str"},
+    "group": {"type": "str"},
+    "mode": {"type": "str"},
+    "timeout": {"type": "int", "default": 1800},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **PROXY_OPTIONS,
-            "prefix": {"type": "path", "required": True},
-            "installer": {"type": "str"},
-            "sha256": {"type": "str"},
-            "version": {"type": "str"},
-            "channels": {"type": "list", "elements": "str", "default": ["conda-forge"]},
-            "channel_alias": {"type": "str"},
-            "custom_channels": {"type": "dict"},
-            "proxy_servers": {"type": "dict", "no_log": True},
-            "ssl_verify": {"type": "str", "default": "auto"},
-            "owner": {"type": "str"},
-            "group": {"type": "str"},
-            "mode": {"type": "str"},
-            "timeout": {"type": "int", "default": 1800},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        supports_check_mode=True,
-    )
-
-    def fetch(url: str, dest: str, ca_path: str | None) -> None:
-        response, info = fetch_url(module, url, timeout=120, ca_path=ca_path)
-        if response is None or info.get("status") != 200:
-            raise MiniforgeError(
-                f"Downloading the installer from {url} failed: {info.get('msg')} (status {info.get('status')}). "
-                "Check the URL, the proxy (https_proxy) and the CA bundle (ssl_verify)."
-            )
-        with open(dest, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o600)
-            for block in iter(lambda: response.read(1 << 20), b""):
-                handle.write(block)
-
-    try:
-        validate(module.params)
-        result = Miniforge(module.params, Runner(module), module.check_mode, fetch).run()
-    except MiniforgeError as exc:
-        module.fail_json(msg=exc.msg, **exc.details)
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_module(ARGUMENT_SPEC, MiniforgeWorker)
 
 
 if __name__ == "__main__":

@@ -99,10 +99,10 @@ def captured(name: str) -> tuple[int, str, str]:
 
 
 class HostModule:
-    """The few AnsibleModule attributes a ``_module.Host`` reads (params, check and diff mode, warn)."""
+    """Stands in for AnsibleModule behind a ``_module.Host``: params, check/diff mode, warnings recorded."""
 
     def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> None:
-        self.params = params
+        self.params = {"proxy_env": {}, **params}
         self.check_mode = check_mode
         self._diff = diff
         self._name = "test"
@@ -111,6 +111,8 @@ class HostModule:
     def warn(self, text: str) -> None:
         self.warnings.append(text)
 
+    def get_bin_path(self, name: str, required: bool = False, opt_dirs: list[str] | None = None) -> str | None:
+        return None
 
 def make_host(params: dict[str, t.Any], runner: t.Any = None, check_mode: bool = False, sysroot: t.Any = None,
               fetch: t.Callable[[str], bytes] | None = None, diff: bool = False) -> t.Any:

@@ -32,12 +32,19 @@ def argument_specs() -> dict[str, dict[str, dict[str, object]]]:
     specs = {}
     for path in sorted((ROOT / "plugins" / "modules").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
+            # AnsibleModule(argument_spec={...}), or the module-level ARGUMENT_SPEC = {...} of the one entry
             if isinstance(node, ast.keyword) and node.arg == "argument_spec" and isinstance(node.value, ast.Dict):
-                specs[path.stem] = {
-                    ast.literal_eval(k): {ast.literal_eval(sk): sv for sk, sv in zip(v.keys, v.values)}
-                    for k, v in zip(node.value.keys, node.value.values)
-                    if isinstance(v, ast.Dict)
-                }
+                literal = node.value
+            elif (isinstance(node, ast.Assign) and isinstance(node.value, ast.Dict)
+                  and any(isinstance(target, ast.Name) and target.id == "ARGUMENT_SPEC" for target in node.targets)):
+                literal = node.value
+            else:
+                continue
+            specs[path.stem] = {
+                ast.literal_eval(k): {ast.literal_eval(sk): sv for sk, sv in zip(v.keys, v.values)}
+                for k, v in zip(literal.keys, literal.values)
+                if k is not None and isinstance(v, ast.Dict)
+            }
     return specs
 
 

@@ -15,10 +15,11 @@ import shutil
 
 import pytest
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda, _conda_env
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda, _conda_env, _ownership
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._conda_spec import MatchSpec
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
-from mlhost_testlib import FIXTURES, FakeRunner
+from mlhost_testlib import FIXTURES, FakeRunner, make_host, run_worker
 
 
 def params(tmp_path, **overrides):
@@ -32,10 +33,15 @@ def params(tmp_path, **overrides):
 
 @pytest.fixture
 def greet10(tmp_path):
-    """An env made by py-rattler: greet 1.0.0, data 1.0.0, extra 0.1.0 (captured records)."""
+    """An env made by py-rattler through the collection: greet 1.0.0, data 1.0.0, extra 0.1.0 (captured records), marked."""
     prefix = tmp_path / "envs" / "greet"
     shutil.copytree(FIXTURES / "conda" / "env-greet10", prefix)
+    _ownership.write_marker(str(prefix), "mlinfra.mlhost.conda_env")
     return prefix
+
+
+def run(p, runner=None, check_mode=False):
+    return run_worker(_conda_env.CondaEnv, make_host(p, runner if runner is not None else FakeRunner({}), check_mode=check_mode))
 
 
 def records(name):
@@ -96,7 +102,7 @@ def test_explicit_lock():
     ({"prefix": None, "name": "../x"}, "not a plain name"),
     ({"prefix": None, "name": "a/b"}, "not a plain name"),
     ({"prefix": None, "name": "base"}, "not a plain name"),
-    ({"prefix": "/usr/lib/env"}, "system directory"),
+    ({"prefix": "/usr/lib/env"}, "inside /usr"),
     ({"prefix": "/opt"}, "system directory"),
     ({"prefix": "relative/env"}, "absolute path"),
     ({"specs": []}, "Nothing to install"),
@@ -104,15 +110,23 @@ def test_explicit_lock():
     ({"specs": ["numpy", "numpy >=1"]}, "requested more than once"),
     ({"channels": ["defaults"]}, "terms of service"),
     ({"channels": ["https://repo.anaconda.com/pkgs/main"]}, "terms of service"),
-    ({"channels": ["ftp://mirror/conda"]}, "not an http"),
+    ({"channels": ["ftp://mirror/conda"]}, "is not an http"),
     ({"file": "/nonexistent/environment.yml", "specs": []}, "does not exist on the host"),
     ({"file": "env.yml"}, "absolute path"),
     ({"lock_file": "lock.txt"}, "absolute path"),
-    ({"prefix": None, "name": "greet"}, "does not exist"),
 ])
 def test_bad_input_is_refused(tmp_path, overrides, expect):
-    with pytest.raises(_conda_env.CondaEnvError, match=expect):
+    with pytest.raises(ModuleError, match=expect):
         _conda_env.validate(params(tmp_path, **overrides))
+
+
+def test_a_name_in_a_base_that_does_not_exist_is_refused_before_any_change(tmp_path):
+    """The base may be one an earlier task installs (check mode plans it); the real run refuses before touching anything."""
+    p = params(tmp_path, prefix=None, name="greet")
+    assert run(p, check_mode=True)["changed"] is True
+    with pytest.raises(ModuleError, match="does not exist"):
+        run(p)
+    assert not (tmp_path / "base").exists()
 
 
 def test_prefix_from_name_and_from_file(tmp_path):
@@ -131,9 +145,8 @@ def test_prefix_from_name_and_from_file(tmp_path):
 
 def test_met_request_runs_nothing(tmp_path, greet10):
     p = params(tmp_path)
-    prefix, req = _conda_env.validate(p)
     runner = FakeRunner({})
-    result = _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    result = run(p, runner)
     assert result["changed"] is False
     assert runner.calls == []
     assert result["packages"] == {"mlhost-data": "1.0.0", "mlhost-extra": "0.1.0", "mlhost-greet": "1.0.0"}
@@ -141,27 +154,26 @@ def test_met_request_runs_nothing(tmp_path, greet10):
 
 def test_check_mode_without_rattler_reports_the_unmet_specs_and_runs_nothing(tmp_path, greet10):
     p = params(tmp_path, specs=["mlhost-greet=1.1"], prune=True)
-    prefix, req = _conda_env.validate(p, check_mode=True)
     runner = FakeRunner({})
-    env = _conda_env.CondaEnv(p, runner, True)
-    result = env.run(prefix, req)
+    result = run(p, runner, check_mode=True)
     assert result["changed"] is True and runner.calls == []
     assert result["added"] == {"mlhost-greet=1.1": "(unsolved)"}
     assert result["removed"] == {"mlhost-extra": "0.1.0"}
-    assert any("cannot solve" in w for w in env.warnings)
+    assert any("cannot solve" in w for w in result["warnings"])
+    assert result["diff"]["before"] == "mlhost-data==1.0.0\nmlhost-extra==0.1.0\nmlhost-greet==1.0.0\n"
+    assert result["diff"]["after"] == "mlhost-data==1.0.0\nmlhost-greet==1.0.0\nmlhost-greet=1.1==(unsolved)\n"
     assert sorted(p.name for p in (greet10 / "conda-meta").iterdir())[0] == "history"  # untouched
 
 
 def test_state_absent_removes_only_conda_envs(tmp_path, greet10):
     p = params(tmp_path, state="absent")
-    prefix, req = _conda_env.validate(p)
-    result = _conda_env.CondaEnv(p, FakeRunner({}), False).run(prefix, req)
+    result = run(p)
     assert result["changed"] and not greet10.exists()
     assert result["removed"] == {"mlhost-data": "1.0.0", "mlhost-extra": "0.1.0", "mlhost-greet": "1.0.0"}
     (tmp_path / "envs" / "plain").mkdir(parents=True)
     p = params(tmp_path, state="absent", prefix=str(tmp_path / "envs" / "plain"))
-    with pytest.raises(_conda_env.CondaEnvError, match="not a conda environment"):
-        _conda_env.CondaEnv(p, FakeRunner({}), False).run(*_conda_env.validate(p))
+    with pytest.raises(ModuleError, match="not a conda environment"):
+        run(p)
 
 
 # --- the mamba/conda CLI (STAND-IN answers in conda's --json format) ---------------------------
@@ -185,14 +197,14 @@ def test_conda_command_lines():
 
 
 def test_engine_auto_prefers_mamba_then_conda_then_rattler(tmp_path):
-    env = _conda_env.CondaEnv(params(tmp_path, engine="auto"), FakeRunner({}), False)
+    env = _conda_env.CondaEnv(make_host(params(tmp_path, engine="auto")))
     assert env.engine() == ("rattler", None)
     conda = base_with(tmp_path, "conda")
     assert env.engine() == ("conda", conda)
     mamba = base_with(tmp_path, "mamba")
     assert env.engine() == ("mamba", mamba)
-    with pytest.raises(_conda_env.CondaEnvError, match="use engine: rattler"):
-        _conda_env.CondaEnv(params(tmp_path, engine="mamba", conda=str(tmp_path / "nobase")), FakeRunner({}), False).engine()
+    with pytest.raises(ModuleError, match="use engine: rattler"):
+        _conda_env.CondaEnv(make_host(params(tmp_path, engine="mamba", conda=str(tmp_path / "nobase")))).engine()
 
 
 def test_stand_in_mamba_update_is_one_install_then_verified(tmp_path, greet10):
@@ -200,37 +212,43 @@ def test_stand_in_mamba_update_is_one_install_then_verified(tmp_path, greet10):
     p = params(tmp_path, engine="auto", specs=["mlhost-greet=1.1"])
     prefix, req = _conda_env.validate(p)
     argv = _conda_env.conda_command(mamba, "install", prefix, ["file:///srv/conda-channel"], ["mlhost-greet=1.1", "mlhost-extra"])
+    dry = _conda_env.conda_command(mamba, "install", prefix, ["file:///srv/conda-channel"], ["mlhost-greet=1.1", "mlhost-extra"], dry_run=True)
 
     class Applying(FakeRunner):
         def run(self, argv, **kwargs):
             out = super().run(argv, **kwargs)
-            # what the real mamba would have left: the records of a 1.1 env
-            shutil.rmtree(greet10 / "conda-meta")
-            shutil.copytree(FIXTURES / "conda" / "env-greet11" / "conda-meta", greet10 / "conda-meta")
+            if "--dry-run" not in argv:
+                # what the real mamba would have left: the records of a 1.1 env
+                shutil.rmtree(greet10 / "conda-meta")
+                shutil.copytree(FIXTURES / "conda" / "env-greet11" / "conda-meta", greet10 / "conda-meta")
             return out
 
     answer = {"success": True, "actions": {"LINK": [{"name": "mlhost-greet", "version": "1.1.0", "build_string": "0"}],
                                            "UNLINK": [{"name": "mlhost-greet", "version": "1.0.0", "build_string": "0"}]}}
-    runner = Applying({tuple(argv): (0, json.dumps(answer), "")})
-    result = _conda_env.CondaEnv(p, runner, False).run(prefix, req)
-    assert runner.calls == [argv]
+    runner = Applying({tuple(argv): (0, json.dumps(answer), ""), tuple(dry): (0, json.dumps(answer), "")})
+    result = run(p, runner)
+    assert runner.calls == [dry, argv]  # the plan (a dry run), then the one install
     assert result["engine"] == "mamba" and result["changed"]
     # reported from what conda-meta holds afterwards, not from the CLI's claims
     assert result["updated"] == {"mlhost-data": {"from": "1.0.0-0", "to": "2.0.0-0"}, "mlhost-greet": {"from": "1.0.0-0", "to": "1.1.0-0"}}
     assert result["removed"] == {"mlhost-extra": "0.1.0"}
 
 
-def test_stand_in_conda_unsatisfiable_fails_and_names_it(tmp_path, greet10):
+@pytest.mark.parametrize("plan_fails", [True, False], ids=["in-the-plan", "in-the-install"])
+def test_stand_in_conda_unsatisfiable_fails_and_names_it(tmp_path, greet10, plan_fails):
     conda = base_with(tmp_path, "conda")
     p = params(tmp_path, engine="conda", specs=["mlhost-greet >=5"], channels=[])
     prefix, req = _conda_env.validate(p)
     argv = _conda_env.conda_command(conda, "install", prefix, [], ["mlhost-greet >=5", "mlhost-extra"])
+    dry = _conda_env.conda_command(conda, "install", prefix, [], ["mlhost-greet >=5", "mlhost-extra"], dry_run=True)
     error = {"success": False, "exception_name": "PackagesNotFoundError", "error": "PackagesNotFoundError: ...",
              "message": "The following packages are not available from current channels:\n\n  - mlhost-greet[version='>=5']"}
-    runner = FakeRunner({tuple(argv): (1, json.dumps(error), "")})
-    with pytest.raises(_conda_env.CondaEnvError, match=r"(?s)not available.*PackagesNotFoundError.*left as it was") as info:
-        _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    runner = FakeRunner({tuple(argv): (1, json.dumps(error), ""),
+                         tuple(dry): (1, json.dumps(error), "") if plan_fails else (0, json.dumps({"success": True, "actions": {}}), "")})
+    with pytest.raises(ModuleError, match=r"(?s)not available.*PackagesNotFoundError.*left as it was") as info:
+        run(p, runner)
     assert info.value.details["engine_error"] == "PackagesNotFoundError"
+    assert runner.calls == ([dry] if plan_fails else [dry, argv])
 
 
 def test_stand_in_conda_check_mode_is_a_dry_run_plan(tmp_path, greet10):
@@ -241,7 +259,7 @@ def test_stand_in_conda_check_mode_is_a_dry_run_plan(tmp_path, greet10):
     answer = {"success": True, "dry_run": True, "actions": {
         "LINK": [{"name": "mlhost-greet", "version": "1.1.0", "build_string": "0"}],
         "UNLINK": [{"name": "mlhost-greet", "version": "1.0.0", "build_string": "0"}]}}
-    result = _conda_env.CondaEnv(p, FakeRunner({tuple(argv): (0, json.dumps(answer), "")}), True).run(prefix, req)
+    result = run(p, FakeRunner({tuple(argv): (0, json.dumps(answer), "")}), check_mode=True)
     assert result["changed"] is True
     assert result["updated"] == {"mlhost-greet": {"from": "1.0.0-0", "to": "1.1.0-0"}}
     assert result["removed"] == {"mlhost-extra": "0.1.0"}
@@ -253,8 +271,9 @@ def test_stand_in_conda_check_mode_is_a_dry_run_plan(tmp_path, greet10):
 def test_rattler_failure_leaves_the_env_and_no_new_directory(tmp_path, greet10, monkeypatch):
     p = params(tmp_path, specs=["mlhost-greet >=5"])
     prefix, req = _conda_env.validate(p)
-    env = _conda_env.CondaEnv(p, None, False)
+    env = _conda_env.CondaEnv(make_host(p))
     monkeypatch.setattr(env, "ensure_tools", lambda need_rattler: True)
+    monkeypatch.setattr(env, "tools_ready", lambda need_rattler: False)  # the plan cannot solve: the install's own solve fails
 
     class Door:
         calls = []
@@ -265,8 +284,8 @@ def test_rattler_failure_leaves_the_env_and_no_new_directory(tmp_path, greet10, 
             return CommandResult(2, json.dumps({"error": "SolverError", "message": "No candidates were found for mlhost-greet >=5."}), "")
 
     env.runner = Door()
-    with pytest.raises(_conda_env.CondaEnvError, match="(?s)SolverError.*fix the specs.*left as it was"):
-        env.run(prefix, req)
+    with pytest.raises(ModuleError, match="(?s)SolverError.*fix the specs.*left as it was"):
+        env.apply(env.plan())
     request = Door.calls[0]
     assert request["mode"] == "install" and request["prefix"] == prefix and request["target"] != prefix
     assert request["specs"] == ["mlhost-greet >=5", "mlhost-extra"]
@@ -316,7 +335,7 @@ def test_pip_subsection_met_runs_only_the_probe(tmp_path, env_with_python):
     # pip (added because of the pip subsection) is not in the env yet: that is a conda change, so give it a record
     (env_with_python / "conda-meta" / "pip-24.3-pyh_0.json").write_text(json.dumps({"name": "pip", "version": "24.3", "build": "pyh_0"}))
     runner = FakeRunner({(python, "-I", "-c", _venv.PROBE): (0, probe_answer({"six": "1.17.0", "pip": "24.3"}), "")})
-    result = _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    result = run(p, runner)
     assert result["changed"] is False and len(runner.calls) == 1
 
 
@@ -324,9 +343,11 @@ def test_pip_subsection_unmet_installs_with_the_envs_own_pip(tmp_path, env_with_
     from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
     (env_with_python / "conda-meta" / "pip-24.3-pyh_0.json").write_text(json.dumps({"name": "pip", "version": "24.3", "build": "pyh_0"}))
     python = str(env_with_python / "bin" / "python")
-    p = params(tmp_path, specs=["mlhost-greet"], ca_bundle="/etc/ssl/certs/ca-certificates.crt")
-    prefix, req = _conda_env.validate(p)
-    req["pip"] = ["six==1.17.0"]
+    bundle = tmp_path / "ca.pem"
+    bundle.write_text("-----BEGIN CERTIFICATE-----\n")
+    env_file = tmp_path / "environment.yml"
+    env_file.write_text("dependencies:\n  - mlhost-greet\n  - pip:\n    - six==1.17.0\n")
+    p = params(tmp_path, file=str(env_file), specs=[], ca_bundle=str(bundle))
     install = (python, "-m", "pip", "install", "--no-warn-script-location", "-r", str(env_with_python / "conda-meta" / "mlhost-pip-requirements.txt"))
 
     class Pip(FakeRunner):
@@ -340,10 +361,69 @@ def test_pip_subsection_unmet_installs_with_the_envs_own_pip(tmp_path, env_with_
             return super().run(argv, **kwargs)
 
     runner = Pip({})
-    result = _conda_env.CondaEnv(p, runner, False).run(prefix, req)
+    result = run(p, runner)
     assert result["changed"] is True
     assert result["pip"]["upgraded"] == {"six": {"from": "1.16.0", "to": "1.17.0"}}
     assert list(install) in runner.calls
     pip_env = runner.envs[runner.calls.index(list(install))]
-    assert pip_env["PIP_CERT"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert pip_env["PIP_CERT"] == str(bundle)
     assert result["added"] == result["removed"] == result["updated"] == {}
+
+
+# --- ownership (issue 14) ------------------------------------------------------------------------
+
+def test_lock_files_carry_the_marker_line_and_an_earlier_header_counts_as_ours(tmp_path, greet10):
+    lock = tmp_path / "greet.lock"
+    result = run(params(tmp_path, lock_file=str(lock)))
+    assert result["changed"] and lock.read_text().startswith(_ownership.TEXT_MARKER)
+    assert run(params(tmp_path, lock_file=str(lock)))["changed"] is False
+    lock.write_text(f"# Explicit lock of {greet10}, written by mlinfra.mlhost.conda_env.\n@EXPLICIT\n")
+    assert run(params(tmp_path, lock_file=str(lock)))["changed"] is True
+    lock.write_text("my own notes\n")
+    with pytest.raises(ModuleError, match="was not written by the collection"):
+        run(params(tmp_path, lock_file=str(lock)))
+    assert lock.read_text() == "my own notes\n"
+
+
+@pytest.mark.parametrize("trace", ["lock", "pip-state"])
+def test_an_env_an_earlier_version_made_is_recognised_and_marked(tmp_path, greet10, trace):
+    (greet10 / _ownership.MARKER).unlink()
+    lock = tmp_path / "greet.lock"
+    if trace == "lock":
+        lock.write_text(f"# Explicit lock of {greet10}, written by mlinfra.mlhost.conda_env.\n@EXPLICIT\n")
+    else:
+        (greet10 / "conda-meta" / "mlhost-pip-requirements.txt").write_text("six\n")
+    result = run(params(tmp_path, lock_file=str(lock) if trace == "lock" else None))
+    assert result["changed"] and _ownership.is_owned_dir(str(greet10))
+    assert run(params(tmp_path, state="absent"))["changed"] and not greet10.exists()
+
+
+def test_an_env_the_collection_did_not_make_is_read_but_never_changed_or_removed(tmp_path, greet10):
+    (greet10 / _ownership.MARKER).unlink()
+    runner = FakeRunner({})
+    assert run(params(tmp_path), runner)["changed"] is False  # met: only read
+    with pytest.raises(ModuleError, match="did not create"):
+        run(params(tmp_path, state="absent"))
+    with pytest.raises(ModuleError, match="did not create"):
+        run(params(tmp_path, specs=["mlhost-greet=1.1"]))
+    assert runner.calls == [] and (greet10 / "conda-meta" / "mlhost-greet-1.0.0-0.json").exists()
+
+
+def test_a_new_env_made_by_the_cli_is_marked(tmp_path):
+    conda = base_with(tmp_path, "conda")
+    p = params(tmp_path, engine="conda", specs=["mlhost-data=1.0"], channels=[], prefix=str(tmp_path / "envs" / "data"))
+    create = _conda_env.conda_command(conda, "create", p["prefix"], [], ["mlhost-data=1.0"])
+    dry = _conda_env.conda_command(conda, "create", p["prefix"], [], ["mlhost-data=1.0"], dry_run=True)
+    link = {"success": True, "actions": {"LINK": [{"name": "mlhost-data", "version": "1.0.0", "build_string": "0"}]}}
+
+    class Creating(FakeRunner):
+        def run(self, argv, **kwargs):
+            if argv == create:
+                shutil.copytree(FIXTURES / "conda" / "env-greet10" / "conda-meta", tmp_path / "envs" / "data" / "conda-meta")
+            return super().run(argv, **kwargs)
+
+    runner = Creating({tuple(create): (0, json.dumps(link), ""), tuple(dry): (0, json.dumps(link), "")})
+    result = run(p, runner)
+    assert result["changed"] and runner.calls == [dry, create]
+    assert _ownership.is_owned_dir(str(tmp_path / "envs" / "data"))
+    assert result["diff"] == {"before": "", "after": "mlhost-data==1.0.0\n"}
