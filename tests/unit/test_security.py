@@ -68,7 +68,7 @@ def jinja_env() -> jinja2.Environment:
 
 
 def env_task(path: pathlib.Path) -> dict:
-    module, _ = ENV_LOOPS[path]
+    module = ENV_LOOPS[path][0]
     return next(t for t in yaml.safe_load(path.read_text()) if module in t)
 
 
@@ -78,8 +78,9 @@ def render(template: str, **variables: object) -> str:
 
 def test_env_loops_print_no_secret():
     """Loop items (printed at -v) hold no option of the entry but its path, name, prefix, file and state; labelled."""
-    for path, (_module, var) in ENV_LOOPS.items():
+    for path, (module, var) in ENV_LOOPS.items():
         task = env_task(path)
+        assert module in task
         rendered = render(task["loop"].strip(), **{var: TOKEN_ENVS})
         for secret in ("TOKEN", "T2", "T3", "T4", "six", "bogus"):
             assert secret not in rendered, f"{path}: loop items carry {secret}"
@@ -101,9 +102,9 @@ def test_every_role_loop_over_envs_labels_its_items():
 
 def test_env_entries_reach_the_module_whole():
     """The entry, merged over the defaults, is the module's arguments: no key dropped (an unknown one reaches the spec)."""
-    for path, (_module, var) in ENV_LOOPS.items():
+    for path, (module, var) in ENV_LOOPS.items():
         task = env_task(path)
-        assert set(task) <= {"name", _module, "args", "loop", "loop_control", "register", "tags", "when"}, path
+        assert set(task) <= {"name", module, "args", "loop", "loop_control", "register", "tags", "when"}, path
         args = jinja_env().from_string(task["args"].strip().replace("}}", "| tojson }}")).render(
             **{var: TOKEN_ENVS, "mlhost_env_index": 0, "mlhost_python_env_defaults": {"ca_bundle": "/ca.pem"},
                "mlhost_conda_env_defaults": {"ca_bundle": "/ca.pem"}, "mlhost_miniforge": {}})
