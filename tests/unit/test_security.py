@@ -24,7 +24,6 @@ SECRET_NAME = re.compile(r"(pass|token|secret|index_url|proxy)", re.I)
 # Public by nature, with a public default; masking it would blank that URL in every message.
 NOT_SECRET = {"torch_index_url"}
 KEY = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF...\n-----END PGP PUBLIC KEY BLOCK-----\n"
-STRIP = "map('rejectattr', 'key', 'in', ['index_url', 'extra_index_urls'])"
 
 
 def argument_specs() -> dict[str, dict[str, dict[str, object]]]:
@@ -61,38 +60,100 @@ def test_every_secret_carrying_option_is_no_log():
     assert {"python_env.index_url", "python_env.extra_index_urls", "conda_env.index_url", "miniforge.proxy_servers"} <= set(checked)
 
 
-def render_loop(envs: list[dict[str, object]]) -> list[dict[str, object]]:
+ENV_LOOPS = {  # the one task file per env component, its module, and the list it loops over
+    ROOT / "roles" / "python_env" / "tasks" / "env.yml": ("mlinfra.mlhost.python_env", "mlhost_python_envs"),
+    ROOT / "roles" / "miniforge" / "tasks" / "conda_env.yml": ("mlinfra.mlhost.conda_env", "mlhost_conda_envs"),
+}
+TOKEN_ENVS = [{"path": "/opt/a", "name": "train", "index_url": "https://u:TOKEN@h/simple", "extra_index_urls": ["https://u:T2@h/x"],
+               "find_links": ["https://u:T3@h/w"], "torch_index_url": "https://u:T4@h/t", "packages": ["six"], "bogus": 1}]
+
+
+def jinja_env() -> jinja2.Environment:
     env = jinja2.Environment()
     env.filters.update(FilterModule().filters())
-    loop = yaml.safe_load((ROOT / "roles" / "python_env" / "tasks" / "main.yml").read_text())[0]["loop"]
-    return env.from_string(loop.replace("}}", "| tojson }}")).render(mlhost_python_envs=envs)
+    return env
 
 
-def test_env_loops_print_no_index_url():
-    roles = {
-        "python_env": ROOT / "roles" / "python_env" / "tasks" / "main.yml",
-        "ml_host": ROOT / "roles" / "ml_host" / "tasks" / "checks.yml",
-    }
-    for role, path in roles.items():
-        tasks = yaml.safe_load(path.read_text())
-        loops = [t["loop"] for t in tasks if "mlinfra.mlhost.python_env" in t]
-        assert loops and all(STRIP in loop for loop in loops), f"{role}: a python_env loop prints its items whole"
-    envs = [{"path": "/opt/a", "index_url": "https://u:TOKEN@h/simple", "extra_index_urls": ["https://u:T2@h/x"],
-             "packages": ["six"]}]
-    rendered = render_loop(envs)
-    assert "TOKEN" not in rendered and "T2" not in rendered and "/opt/a" in rendered and "six" in rendered
+def env_task(path: pathlib.Path) -> dict:
+    module = ENV_LOOPS[path][0]
+    return next(t for t in yaml.safe_load(path.read_text()) if module in t)
 
 
-def test_python_env_role_still_passes_the_index_url():
-    text = (ROOT / "roles" / "python_env" / "tasks" / "main.yml").read_text()
-    assert "combine(mlhost_python_envs[mlhost_env_index])" in text and "index_var: mlhost_env_index" in text
-    assert 'index_url: "{{ mlhost_env.index_url | default(omit) }}"' in text
+def render(template: str, **variables: object) -> str:
+    return jinja_env().from_string(template.replace("}}", "| tojson }}", 1) if template.count("}}") == 1 else template).render(**variables)
+
+
+def test_env_loops_print_no_secret():
+    """Loop items (printed at -v) hold no option of the entry but its path, name, prefix, file and state; labelled."""
+    for path, (module, var) in ENV_LOOPS.items():
+        task = env_task(path)
+        assert module in task
+        rendered = render(task["loop"].strip(), **{var: TOKEN_ENVS})
+        for secret in ("TOKEN", "T2", "T3", "T4", "six", "bogus"):
+            assert secret not in rendered, f"{path}: loop items carry {secret}"
+        assert "/opt/a" in rendered or "train" in rendered
+        assert "label" in task["loop_control"] and "index_var" in task["loop_control"]
+
+
+def test_every_role_loop_over_envs_labels_its_items():
+    found = 0
+    for path in sorted((ROOT / "roles").glob("*/tasks/*.yml")):
+        for task in yaml.safe_load(path.read_text()) or []:
+            loop = str(task.get("loop", ""))
+            if re.search(r"mlhost_(python|conda)_envs", loop):
+                found += 1
+                assert "label" in task.get("loop_control", {}), f"{path}: {task['name']} prints whole env items"
+                assert "{{ item }}" not in str(task), f"{path}: {task['name']} templates a whole item"
+    assert found >= 2
+
+
+def test_env_entries_reach_the_module_whole():
+    """The entry, merged over the defaults, is the module's arguments: no key dropped (an unknown one reaches the spec)."""
+    for path, (module, var) in ENV_LOOPS.items():
+        task = env_task(path)
+        assert set(task) <= {"name", module, "args", "loop", "loop_control", "register", "tags", "when"}, path
+        args = jinja_env().from_string(task["args"].strip().replace("}}", "| tojson }}")).render(
+            **{var: TOKEN_ENVS, "mlhost_env_index": 0, "mlhost_python_env_defaults": {"ca_bundle": "/ca.pem"},
+               "mlhost_conda_env_defaults": {"ca_bundle": "/ca.pem"}, "mlhost_miniforge": {}})
+        merged = yaml.safe_load(args)
+        assert merged == {"ca_bundle": "/ca.pem", **TOKEN_ENVS[0]}, path
+
+
+def test_the_validate_phase_plans_each_component_through_its_own_task_file():
+    checks = yaml.safe_load((ROOT / "roles" / "ml_host" / "tasks" / "checks.yml").read_text())
+    included = {(t["ansible.builtin.include_role"]["name"], t["ansible.builtin.include_role"]["tasks_from"])
+                for t in checks if "ansible.builtin.include_role" in t}
+    assert included == {("mlinfra.mlhost.build_tools", "validate"), ("mlinfra.mlhost.nvidia_driver", "validate"),
+                        ("mlinfra.mlhost.cuda_toolkit", "validate"), ("mlinfra.mlhost.python_env", "env"),
+                        ("mlinfra.mlhost.miniforge", "validate")}
+    python = next(t for t in checks if t.get("ansible.builtin.include_role", {}).get("tasks_from") == "env")
+    assert python["ansible.builtin.include_role"]["apply"]["check_mode"] is True
+    assert "when" not in python or "requirements" not in str(python["when"])  # every env is planned, requirements too
+    for role, files in {"build_tools": ["build_tools.yml"], "nvidia_driver": ["driver.yml"], "cuda_toolkit": ["toolkit.yml"],
+                        "miniforge": ["miniforge.yml", "conda_env.yml"]}.items():
+        validate = yaml.safe_load((ROOT / "roles" / role / "tasks" / "validate.yml").read_text())
+        main = (ROOT / "roles" / role / "tasks" / "main.yml").read_text()
+        for name in files:
+            inc = [t["ansible.builtin.include_tasks"] for t in validate if t.get("ansible.builtin.include_tasks", {}).get("file") == name]
+            assert inc and inc[0]["apply"]["check_mode"] is True, f"{role}: validate does not plan {name} in check mode"
+            assert f"ansible.builtin.import_tasks: {name}" in main, f"{role}: main does not run {name}"
+        module_calls = [line for line in main.splitlines() if re.match(r"\s*-?\s*mlinfra\.mlhost\.", line)]
+        assert module_calls == [] or role == "cuda_toolkit", f"{role}: main.yml calls a module beside its task file"
 
 
 def test_the_effective_env_options_are_not_printed():
-    tasks = yaml.safe_load((ROOT / "roles" / "ml_host" / "tasks" / "checks.yml").read_text())
-    task = next(t for t in tasks if "mlhost_python_env_defaults_effective" in str(t.get("ansible.builtin.set_fact", "")))
-    assert task["no_log"] is True  # it holds the pypi mirror URL, token and all
+    tasks = yaml.safe_load((ROOT / "roles" / "ml_host" / "tasks" / "settings.yml").read_text())
+    facts = [t for t in tasks if "ansible.builtin.set_fact" in t]
+    assert any("mlhost_python_env_defaults_effective" in str(t) for t in facts)
+    assert facts and all(t.get("no_log") is True for t in facts)  # they hold mirror URLs, tokens and all
+
+
+def test_every_set_fact_of_mirror_or_proxy_data_is_no_log():
+    for path in sorted((ROOT / "roles").glob("*/tasks/*.yml")):
+        for task in yaml.safe_load(path.read_text()) or []:
+            body = task.get("ansible.builtin.set_fact")
+            if body is not None and re.search(r"mlhost_(mirrors|proxy_env)\b|_outcome\b|toolkit_results\b", str(body)):
+                assert task.get("no_log") is True, f"{path}: {task['name']} prints mirror or proxy data at -v"
 
 
 def test_nvidia_apt_source_is_signed_by_its_own_keyring():

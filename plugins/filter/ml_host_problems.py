@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+# Copyright: mlinfra.mlhost contributors
+"""The ml_host role's own checks: what no module's plan and no argument spec can see.
+
+Each module checks its own options when ml_host's validate phase plans it (check mode); the role's
+argument specs check types and choices. What is left is here: settings that several phases share
+(the mirrors, the CA certificates), settings read before any module runs (the CUDA version, decided
+before the GPU phase is known) and checks across entries (an env path given twice). Messages name the
+variable and the fix; they never hold a mirror URL (it may carry a token) nor a certificate's text.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import typing as t
+import urllib.parse
+
+from ansible.errors import AnsibleFilterError
+
+MIRROR_KEYS = ("apt", "nvidia", "pypi", "conda", "installer")
+MIRROR_SCHEMES = ("http", "https", "file")
+PEM_BEGIN = "-----BEGIN CERTIFICATE-----"
+_CUDA = re.compile(r"[0-9]{1,3}[.][0-9]{1,3}([.][0-9]{1,4})?")
+_BAD_CHARS = re.compile(r"[\x00-\x20\x7f]")
+
+
+def _shown(value: object) -> str:
+    """A short, printable form of a value that is not a secret (a version, a path)."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def cuda_version_problems(value: object) -> list[str]:
+    if isinstance(value, str) and (value in ("", "auto") or _CUDA.fullmatch(value)):
+        return []
+    return [f'Set mlhost_cuda_version to "", "auto" or a release such as "12.4" (it is {_shown(value)}); '
+            "quote it in YAML so that 12.10 does not become 12.1."]
+
+
+def _pem_file(path: str) -> bool:
+    try:
+        with open(path, "rb") as handle:
+            return PEM_BEGIN.encode() in handle.read(1 << 20)
+    except OSError:
+        return False
+
+
+def ca_certificate_problems(certs: object) -> list[str]:
+    if not isinstance(certs, list):
+        return ["mlhost_ca_certificates must be a list of PEM certificates or paths of PEM files on the controller."]
+    problems = []
+    for number, cert in enumerate(certs, start=1):
+        if not isinstance(cert, str) or not cert.strip():
+            problems.append(f"mlhost_ca_certificates item {number} is not a string: give PEM text or a path on the controller.")
+        elif PEM_BEGIN in cert:
+            continue
+        elif "\n" in cert or "\x00" in cert or len(cert) > 4096:
+            problems.append(f"mlhost_ca_certificates item {number} is text without {PEM_BEGIN}: give a PEM certificate.")
+        elif not os.path.isfile(cert):
+            problems.append(f"mlhost_ca_certificates item {number} ({_shown(cert)}) is neither PEM text nor a file on the "
+                            "controller: give the certificate's PEM text or the path of its PEM file.")
+        elif not _pem_file(cert):
+            problems.append(f"mlhost_ca_certificates item {number} ({_shown(cert)}) holds no {PEM_BEGIN} line: "
+                            "convert it to PEM (openssl x509 -inform der -in CERT -out CERT.pem).")
+    return problems
+
+
+def _mirror_ok(value: str) -> bool:
+    if _BAD_CHARS.search(value):
+        return False
+    if value.startswith("/"):
+        return True
+    try:
+        url = urllib.parse.urlsplit(value)
+        url.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        return False
+    return url.scheme in MIRROR_SCHEMES and (bool(url.hostname) or (url.scheme == "file" and url.path.startswith("/")))
+
+
+def mirror_problems(mirrors: object) -> list[str]:
+    if not isinstance(mirrors, dict):
+        return [f"mlhost_mirrors must be a dict with the keys {', '.join(MIRROR_KEYS)}."]
+    problems = []
+    unknown = sorted(str(k) for k in mirrors if k not in MIRROR_KEYS)
+    if unknown:
+        problems.append(f"mlhost_mirrors takes the keys {', '.join(MIRROR_KEYS)}, each a URL or local path. Unknown keys: {unknown}.")
+    for key in MIRROR_KEYS:
+        if key not in mirrors:
+            continue
+        value = mirrors[key]
+        if not isinstance(value, str) or not value:
+            problems.append(f"mlhost_mirrors.{key} is empty or not a string: give an http(s):// or file:// URL, or an absolute path.")
+        elif not _mirror_ok(value):
+            # The value may carry a token: never printed.
+            problems.append(f"mlhost_mirrors.{key} is not an http(s):// or file:// URL with a host, nor an absolute path "
+                            "(no spaces or control characters); the value is not shown, it may hold a credential.")
+    return problems
+
+
+def python_env_problems(envs: object, stack_check_env: object) -> list[str]:
+    problems = []
+    paths = [e["path"] for e in envs if isinstance(e, dict) and isinstance(e.get("path"), str)] if isinstance(envs, list) else []
+    twice = sorted({p for p in paths if paths.count(p) > 1})
+    if twice:
+        problems.append(f"Each entry of mlhost_python_envs needs a path of its own, each path once: {', '.join(twice)} "
+                        "is given more than once. Merge those entries.")
+    if not isinstance(stack_check_env, str) or (stack_check_env and (not stack_check_env.startswith("/")
+                                                                     or _BAD_CHARS.search(stack_check_env))):
+        problems.append(f'mlhost_stack_check_python_env must be "" or an absolute path (it is {_shown(stack_check_env)}).')
+    return problems
+
+
+def ml_host_problems(settings: t.Mapping[str, t.Any]) -> list[str]:
+    """Every problem of ml_host's own settings, as messages naming the variable and the fix; [] when none."""
+    if not isinstance(settings, dict):
+        raise AnsibleFilterError("mlinfra.mlhost.ml_host_problems takes a dict of the ml_host role's variables.")
+    return (cuda_version_problems(settings.get("mlhost_cuda_version", ""))
+            + ca_certificate_problems(settings.get("mlhost_ca_certificates", []))
+            + mirror_problems(settings.get("mlhost_mirrors", {}))
+            + python_env_problems(settings.get("mlhost_python_envs", []), settings.get("mlhost_stack_check_python_env", "")))
+
+
+class FilterModule:
+    def filters(self):
+        return {"ml_host_problems": ml_host_problems}

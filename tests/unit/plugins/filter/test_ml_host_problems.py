@@ -1,0 +1,94 @@
+# SPDX-License-Identifier: GPL-3.0-or-later
+"""The ml_host role's own checks (plugins/filter/ml_host_problems.py): tables of good and bad settings."""
+
+from __future__ import annotations
+
+import pytest
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.mlinfra.mlhost.plugins.filter.ml_host_problems import FilterModule
+
+PROBLEMS = FilterModule().filters()["ml_host_problems"]
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n"
+TOKEN = "s3cr3t-T0KEN"
+
+
+def problems(**settings):
+    return PROBLEMS(settings)
+
+
+def test_the_defaults_have_no_problem():
+    assert problems(mlhost_cuda_version="", mlhost_ca_certificates=[], mlhost_mirrors={}, mlhost_python_envs=[],
+                    mlhost_stack_check_python_env="") == []
+
+
+@pytest.mark.parametrize("version", ["", "auto", "12.4", "12.10", "11.8.89"])
+def test_cuda_versions_taken(version):
+    assert problems(mlhost_cuda_version=version) == []
+
+
+@pytest.mark.parametrize("version", ["12.x", "12", "12.4\n", " 12.4", "１２.４", "12.4.1.2", "latest", 12.4, None, "12..4"])
+def test_cuda_versions_refused_naming_the_variable_and_the_yaml_float(version):
+    [msg] = problems(mlhost_cuda_version=version)
+    assert "mlhost_cuda_version" in msg and "quote it in YAML" in msg
+
+
+def test_ca_certificates(tmp_path):
+    pem_file, der_file = tmp_path / "ca.pem", tmp_path / "ca.der"
+    pem_file.write_text(PEM)
+    der_file.write_bytes(b"\x30\x82\x01\x0a")
+    assert problems(mlhost_ca_certificates=[PEM, str(pem_file)]) == []
+    cases = {
+        str(tmp_path / "none.pem"): "is neither PEM text nor a file on the controller",
+        str(der_file): "holds no -----BEGIN CERTIFICATE----- line",
+        "line one\nline two": "is text without -----BEGIN CERTIFICATE-----",
+        "": "is not a string",
+    }
+    for cert, words in cases.items():
+        [msg] = problems(mlhost_ca_certificates=[PEM, cert])
+        assert words in msg and "item 2" in msg, msg
+    assert problems(mlhost_ca_certificates=[1])[0].endswith("give PEM text or a path on the controller.")
+    assert "must be a list" in problems(mlhost_ca_certificates="x")[0]
+
+
+@pytest.mark.parametrize("mirrors", [
+    {"apt": "http://deb.example/debian", "pypi": f"https://u:{TOKEN}@pypi.example/simple", "conda": "file:///srv/channel",
+     "nvidia": "/srv/nvidia", "installer": "https://[::1]:8080/Miniforge3.sh"},
+])
+def test_mirrors_taken(mirrors):
+    assert problems(mlhost_mirrors=mirrors) == []
+
+
+@pytest.mark.parametrize("mirrors, words", [
+    ({"pip": "https://pypi.org/simple"}, "Unknown keys: ['pip']"),
+    ({"pypi": ""}, "mlhost_mirrors.pypi is empty or not a string"),
+    ({"pypi": 3}, "mlhost_mirrors.pypi is empty or not a string"),
+    ({"pypi": f"ftp://u:{TOKEN}@h/simple"}, "mlhost_mirrors.pypi is not an http(s):// or file:// URL"),
+    ({"pypi": f"https://u:{TOKEN}@h/simple\n"}, "mlhost_mirrors.pypi is not"),
+    ({"pypi": f"https://u:{TOKEN}@h:port/simple"}, "mlhost_mirrors.pypi is not"),
+    ({"apt": f"https://u:{TOKEN}@[::1/x"}, "mlhost_mirrors.apt is not"),
+    ({"nvidia": f"relative/{TOKEN}"}, "mlhost_mirrors.nvidia is not"),
+    ({"conda": f"https:///{TOKEN}"}, "mlhost_mirrors.conda is not"),
+    ({"installer": f"https://h/{TOKEN} x"}, "mlhost_mirrors.installer is not"),
+    ([], "mlhost_mirrors must be a dict"),
+])
+def test_mirrors_refused_without_printing_them(mirrors, words):
+    msg = " ".join(problems(mlhost_mirrors=mirrors))
+    assert words in msg and TOKEN not in msg
+
+
+def test_an_env_path_given_twice_is_refused_once():
+    envs = [{"path": "/opt/envs/a"}, {"path": "/opt/envs/b"}, {"path": "/opt/envs/a", "index_url": f"https://u:{TOKEN}@h/"}]
+    [msg] = problems(mlhost_python_envs=envs)
+    assert "each path once" in msg and "/opt/envs/a" in msg and "/opt/envs/b" not in msg and TOKEN not in msg
+    assert problems(mlhost_python_envs=[{"path": "/opt/envs/a"}, {"packages": ["six"]}]) == []  # no path: the module refuses it
+
+
+@pytest.mark.parametrize("value, ok", [("", True), ("/opt/envs/a", True), ("envs/a", False), ("/opt/a\n", False), (None, False)])
+def test_stack_check_env(value, ok):
+    assert (problems(mlhost_stack_check_python_env=value) == []) is ok
+
+
+def test_not_a_dict_is_an_error():
+    with pytest.raises(AnsibleFilterError, match="takes a dict"):
+        PROBLEMS(["mlhost_mirrors"])
