@@ -38,11 +38,13 @@ import sys
 import typing as t
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _files
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._conda_spec import MatchSpec, SpecError, dependency_name
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._environment_yml import EnvFileError, read_environment
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._miniforge import ANACONDA_HOSTS, MiniforgeError, validate_prefix
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._ownership import check_target
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
 TOOL_RATTLER_VERSION = "0.28.0"
@@ -305,14 +307,12 @@ class CondaEnv:
 
     # --- the tool venv (py-rattler, packaging) --------------------------------------------
     def _tool_site(self) -> None:
-        for site in glob.glob(os.path.join(self.tool["venv"], "lib", "python*", "site-packages")):
-            rq.add_search_path(site)
+        _venv.use_tool_site(self.tool["venv"])
 
     def tools_ready(self, need_rattler: bool) -> bool:
-        have_rattler = bool(glob.glob(os.path.join(self.tool["venv"], "lib", "python*", "site-packages", "rattler")))
         if not rq.have_packaging():
             self._tool_site()
-        return rq.have_packaging() and (have_rattler or not need_rattler)
+        return rq.have_packaging() and (_venv.tool_has(self.tool["venv"], "rattler") or not need_rattler)
 
     def ensure_tools(self, need_rattler: bool) -> bool:
         """Make sure packaging (and py-rattler when asked) can be used; True when they are there."""
@@ -320,21 +320,10 @@ class CondaEnv:
             return True
         if self.check_mode:
             return False
-        if not os.access(self.tool["python"], os.X_OK):
-            _venv.validate_path(self.p["tool_dir"], "tool_dir")
-            result = self.runner.run([sys.executable, "-m", "venv", self.tool["venv"]], check=False)
-            if result is None or result.rc != 0:
-                raise CondaEnvError(f"Creating the tool venv {self.tool['venv']} failed: {_tail(result)}. Install python3-venv (Debian/Ubuntu).")
+        check_target(self.p["tool_dir"], "tool_dir", "/opt/mlhost/tools")
         wants = [f"packaging=={TOOL_PACKAGING_VERSION}"] + ([f"py-rattler=={TOOL_RATTLER_VERSION}"] if need_rattler else [])
-        argv = [self.tool["python"], "-m", "pip", "install", "-q"] + wants
-        for link in self.p["find_links"]:
-            argv += ["--find-links", link]
-        result = self.runner.run(argv, check=False, env=_venv.installer_env("pip", self.p["index_url"], [], self.p["ca_bundle"]))
-        if result is None or result.rc != 0:
-            raise CondaEnvError(f"Installing {' '.join(wants)} into the tool venv {self.tool['venv']} failed: {_tail(result)}. "
-                                "Point index_url/find_links at a source that has them, and ca_bundle at your proxy's CA.")
-        _venv.clear_world_writable(self.tool["venv"])
-        self._tool_site()
+        _venv.ensure_tool_venv(self.runner, self.tool["venv"], wants, python=sys.executable, find_links=self.p["find_links"],
+                               index_url=self.p["index_url"], ca_bundle=self.p["ca_bundle"])
         return True
 
     # --- reading ------------------------------------------------------------------------
@@ -566,4 +555,4 @@ class CondaEnv:
         if not lock:
             return False
         text = explicit_lock(records, prefix)
-        return _venv.write_text_if_changed(lock, text, self.check_mode)
+        return _files.differs(lock, text) if self.check_mode else _files.write_if_changed(lock, text)

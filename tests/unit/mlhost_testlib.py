@@ -92,3 +92,38 @@ def captured(name: str) -> tuple[int, str, str]:
         out_file.read_text(encoding="utf-8") if out_file.exists() else "",
         err_file.read_text(encoding="utf-8") if err_file.exists() else "",
     )
+
+
+class HostModule:
+    """A stand-in for AnsibleModule where a worker needs one: params, check/diff mode, warnings, file attributes recorded."""
+
+    def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff_mode: bool = False) -> None:
+        self.params = params
+        self.check_mode = check_mode
+        self._diff = diff_mode
+        self._name = "test"
+        self.warnings: list[str] = []
+        self.attributes: list[tuple[str, str, t.Any]] = []
+
+    def warn(self, text: str) -> None:
+        self.warnings.append(text)
+
+    def set_owner_if_different(self, path: str, owner: str, changed: bool, diff: t.Any = None, expand: bool = True) -> bool:
+        self.attributes.append(("owner", path, owner))
+        return True
+
+    def set_group_if_different(self, path: str, group: str, changed: bool, diff: t.Any = None, expand: bool = True) -> bool:
+        self.attributes.append(("group", path, group))
+        return True
+
+    def set_mode_if_different(self, path: str, mode: t.Any, changed: bool, diff: t.Any = None, expand: bool = True) -> bool:
+        self.attributes.append(("mode", path, mode))
+        return True
+
+
+def make_host(params: dict[str, t.Any], runner: t.Any = None, check_mode: bool = False, diff_mode: bool = False,
+              sysroot: t.Any = None, module: t.Any = None) -> t.Any:
+    """A ``_module.Host`` for a worker under test: ``params``, a FakeRunner (none: no command may run), a sysroot."""
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Host  # pylint: disable=import-outside-toplevel
+
+    return Host(module or HostModule(params, check_mode, diff_mode), runner if runner is not None else FakeRunner({}), sysroot)

@@ -9,7 +9,8 @@ import os
 import pytest
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _python_env, _venv
-from mlhost_testlib import FakeRunner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+from mlhost_testlib import FakeRunner, make_host
 
 INTERPRETER_PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
 
@@ -53,9 +54,20 @@ def runner_for(tmp_path, packages):
     })
 
 
+def run(p, runner, check_mode, host_cuda):
+    """plan, then apply unless check mode: the entry's order. Returns (plan, result)."""
+    worker = _python_env.PythonEnv(make_host(p, runner, check_mode), host_cuda)
+    plan = worker.plan()
+    result = dict(plan.result)
+    if plan.changed and not check_mode:
+        result.update(worker.apply(plan) or {})
+    result["changed"] = plan.changed
+    return plan, result
+
+
 def test_met_request_is_two_reads_and_no_change(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10", "pip": "24.0"})
-    result = _python_env.PythonEnv(params(tmp_path), runner, False, lambda: None).run()
+    result = run(params(tmp_path), runner, False, lambda: None)[1]
     assert result["changed"] is False
     assert result["installed"] == {"idna": "3.10", "six": "1.16.0"}  # pip, a seed, is left out
     assert len(runner.calls) == 2
@@ -64,7 +76,7 @@ def test_met_request_is_two_reads_and_no_change(tmp_path, env_on_disk):
 def test_check_mode_reports_the_plan_and_runs_no_installer(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
     p = params(tmp_path, packages=["six==1.17.0", "attrs"])
-    result = _python_env.PythonEnv(p, runner, True, lambda: None).run()
+    result = run(p, runner, True, lambda: None)[1]
     assert result["changed"] is True
     assert result["added"] == {"attrs": "(new)"}
     assert result["removed"] == {"idna": "3.10"}
@@ -74,31 +86,32 @@ def test_check_mode_reports_the_plan_and_runs_no_installer(tmp_path, env_on_disk
 
 def test_dropping_a_package_is_a_change_even_when_the_rest_is_met(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
-    result = _python_env.PythonEnv(params(tmp_path, packages=["six==1.16.0"]), runner, True, lambda: None).run()
+    result = run(params(tmp_path, packages=["six==1.16.0"]), runner, True, lambda: None)[1]
     assert result["changed"] is True and result["removed"] == {"idna": "3.10"}
 
 
 def test_torch_auto_needs_a_pin(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {})
-    with pytest.raises(_venv.EnvError) as err:
-        _python_env.PythonEnv(params(tmp_path, packages=["torch>=2"]), runner, True, lambda: "12.4").run()
+    with pytest.raises(ModuleError) as err:
+        run(params(tmp_path, packages=["torch>=2"]), runner, True, lambda: "12.4")
     assert "needs torch pinned" in err.value.msg
 
 
 def test_torch_auto_follows_the_driver(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {})
-    result = _python_env.PythonEnv(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: "12.2").run()
+    result = run(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: "12.2")[1]
     assert result["torch_index"] == "cu121"
-    result = _python_env.PythonEnv(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: None).run()
+    result = run(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: None)[1]
     assert result["torch_index"] == "cpu"
 
 
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"path": "/usr/lib/env"}, "system location"),
+        ({"path": "/usr/lib/env"}, "is inside /usr, which belongs to the system"),
         ({"offline": True}, "needs find_links"),
         ({"torch_cuda": "cuda12"}, "torch_cuda 'cuda12' is not valid"),
+        ({"torch_cuda": "cu127"}, "cu118, cu121, cu124"),
         ({"index_url": "pypi.example.internal/simple"}, "not an http(s):// or file:// URL"),
         ({"requirements": "/nonexistent/req.txt"}, "does not exist on the host"),
         ({"lock_file": "env.lock"}, "must be an absolute path"),
@@ -108,12 +121,12 @@ def test_torch_auto_follows_the_driver(tmp_path, env_on_disk):
     ],
 )
 def test_bad_input(tmp_path, overrides, message):
-    with pytest.raises(_venv.EnvError) as err:
-        _python_env.validate(params(tmp_path, **overrides))
+    with pytest.raises(ModuleError) as err:
+        _python_env.check_options(params(tmp_path, **overrides))
     assert message in err.value.msg
 
 
 def test_index_url_error_does_not_echo_the_url(tmp_path):
-    with pytest.raises(_venv.EnvError) as err:
-        _python_env.validate(params(tmp_path, index_url="user:s3cret@pypi.example.internal"))
+    with pytest.raises(ModuleError) as err:
+        _python_env.check_options(params(tmp_path, index_url="user:s3cret@pypi.example.internal"))
     assert "s3cret" not in err.value.msg
