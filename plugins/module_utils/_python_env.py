@@ -94,8 +94,14 @@ def check_options(params: dict[str, t.Any]) -> dict[str, t.Any]:
             _refuse("find_links holds an entry with a NUL byte or a line break. Give absolute directories or http(s)/file URLs.")
     tool_dir = _ownership.check_target(params["tool_dir"], "tool_dir", "/opt/mlhost/tools")
     path = _ownership.check_target(params["path"], "path", "/opt/envs/<name>", tool_dir)
-    if not _venv.is_owned_env(path):
+    if os.path.lexists(path) and not _venv.is_owned_env(path):
         _venv.refuse_python_installation(path)
+        # Not the collection's: never removed; replaced never either, so anything but a venv that may already meet the
+        # request (read, then left alone) is refused here, before a command runs.
+        if params["state"] == "absent":
+            _venv.refuse_unowned_env(path, "remove")
+        if not os.path.isfile(os.path.join(os.path.realpath(path), "pyvenv.cfg")):
+            _venv.refuse_unowned_env(path, "replace")
     lock = None
     if params["lock_file"]:
         lock = params["lock_file"]
@@ -164,7 +170,16 @@ def check_options(params: dict[str, t.Any]) -> dict[str, t.Any]:
                 lookup(params[key])
             except KeyError:
                 _refuse(f"{key} {params[key]!r} does not exist on the host. Create it first, or leave {key} unset.")
-    return {"path": path, "tool_dir": tool_dir, "lock": lock, "lines": lines}
+    # Parsed with packaging here, before any command runs (the host's, the tool venv's, or pip's vendored copy).
+    if params["state"] == "absent" and not rq.have_packaging():
+        return {"path": path, "tool_dir": tool_dir, "lock": lock, "reqs": []}  # removing needs no parsing
+    rq.load_packaging(_venv.tool_sites(_venv.tool_paths(tool_dir)["venv"]))
+    reqs = rq.parse_lines(lines["packages"], "packages")
+    if "requirements" in lines:
+        reqs += rq.parse_lines(lines["requirements"], params["requirements"])
+    if "constraints" in lines:
+        rq.parse_lines(lines["constraints"], params["constraints"])
+    return {"path": path, "tool_dir": tool_dir, "lock": lock, "reqs": reqs}
 
 
 class PythonEnv(Worker):
@@ -225,14 +240,6 @@ class PythonEnv(Worker):
         return data
 
     # --- the request ---------------------------------------------------------
-    def requested(self, lines: dict[str, list[str]]) -> list[t.Any]:
-        reqs = rq.parse_lines(lines["packages"], "packages")
-        if "requirements" in lines:
-            reqs += rq.parse_lines(lines["requirements"], self.p["requirements"])
-        if "constraints" in lines:
-            rq.parse_lines(lines["constraints"], self.p["constraints"])
-        return reqs
-
     def torch_index(self, reqs: list[t.Any]) -> str | None:
         names = {rq.canonical(r.name): r for r in reqs}
         if not any(n in names for n in TORCH_FAMILY) or self.p["torch_cuda"] == "none" or self.p["offline"]:
@@ -268,8 +275,7 @@ class PythonEnv(Worker):
             return Plan(True, base, diff={"before": f"{path} (environment)\n", "after": ""}, steps=[("remove", path, target)])
 
         python, python_version = self.interpreter()
-        rq.load_packaging(_venv.tool_sites(self.tool["venv"]))
-        reqs = self.requested(checked["lines"])
+        reqs = checked["reqs"]
         wanted_names = sorted({rq.canonical(r.name) for r in reqs})
         tag = self.torch_index(reqs)
         backend = p["backend"]
