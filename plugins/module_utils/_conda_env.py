@@ -28,7 +28,6 @@ Engines and what a failure leaves:
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re

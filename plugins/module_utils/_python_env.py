@@ -49,8 +49,9 @@ def check_url(url: t.Any, what: str) -> None:
         _refuse(f"{what} is not an http(s):// or file:// URL: it is empty or holds a blank, a line break or a NUL byte. {fix}")
     try:
         parts = urllib.parse.urlsplit(text)
-        _ = parts.port  # a port that is not a number raises ValueError
         host = parts.hostname
+        if parts.port is not None and not 0 < parts.port < 65536:  # a port that is not a number raises ValueError
+            raise ValueError("port out of range")
     except ValueError:
         _refuse(f"{what} is not an http(s):// or file:// URL: it cannot be parsed (a malformed host or port). {fix}")
     if parts.scheme not in ("http", "https", "file"):
