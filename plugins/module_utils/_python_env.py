@@ -410,12 +410,12 @@ class PythonEnv(Worker):
             culprits = _venv.failing_requirement((result.err + result.out) if result else "", names)
             raise ModuleError(
                 f"Installing into the new environment failed{' at ' + ', '.join(culprits) if culprits else ''}; "
-                f"the environment at {p['path']} was left as it was. {backend} said: {mask_text(_tail(result, 12))}",
+                f"the environment at {p['path']} was left as it was. {backend} said: {mask_text(_venv.output_tail(result, 12))}",
                 failing=culprits,
             )
         check = self.runner.run([_venv.env_python(gen), "-I", "-c", _venv.IMPORT_CHECK] + names, check=False)
         if check is None or check.rc != 0:
-            raise ModuleError(f"The import check in the new environment did not run: {mask_text(_tail(check))}; the old environment was kept.")
+            raise ModuleError(f"The import check in the new environment did not run: {mask_text(_venv.output_tail(check))}; the old environment was kept.")
         imports = json.loads(check.out.strip().splitlines()[-1])
         if imports["failed"]:
             raise ModuleError(
@@ -433,7 +433,7 @@ class PythonEnv(Worker):
     def _must(self, argv: list[str], what: str, fix: str, env: dict[str, str] | None = None) -> t.Any:
         result = self.runner.run(argv, check=False, env=env)
         if result is None or result.rc != 0:
-            raise ModuleError(f"{what} failed: {mask_text(_tail(result))}. {fix}")
+            raise ModuleError(f"{what} failed: {mask_text(_venv.output_tail(result))}. {fix}")
         return result
 
     def set_attributes(self, target: str, follow: bool = True) -> None:
@@ -463,9 +463,3 @@ class PythonEnv(Worker):
 def _user_packages(packages: dict[str, str], requested: list[str]) -> dict[str, str]:
     return {n: v for n, v in sorted(packages.items()) if n not in _venv.SEED_PACKAGES or n in requested}
 
-
-def _tail(result: t.Any, lines: int = 8) -> str:
-    if result is None:
-        return "the program was not found"
-    text = (result.err or "") + (result.out or "")
-    return " | ".join(text.strip().splitlines()[-lines:]) or f"rc={result.rc}"

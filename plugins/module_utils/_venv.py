@@ -253,7 +253,7 @@ def ensure_tool_venv(
             for directory in reversed(made):
                 remove_tree(directory)
             raise ModuleError(
-                f"Creating the tool venv {venv} failed: {mask_text(_tail(result))}. Install python3-venv (Debian/Ubuntu) "
+                f"Creating the tool venv {venv} failed: {mask_text(output_tail(result))}. Install python3-venv (Debian/Ubuntu) "
                 "so venvs can be created.", stage="venv")
         _ownership.write_marker(venv, "mlinfra.mlhost.tool_venv")
     argv = [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q"] + list(wants)
@@ -264,13 +264,14 @@ def ensure_tool_venv(
     result = runner.run(argv, check=False, env=installer_env("pip", index_url, list(extra_index_urls), ca_bundle))
     if result is None or result.rc != 0:
         raise ModuleError(
-            f"Installing {' '.join(wants)} into the tool venv {venv} failed: {mask_text(_tail(result))}. Point "
+            f"Installing {' '.join(wants)} into the tool venv {venv} failed: {mask_text(output_tail(result))}. Point "
             "index_url/find_links at a source that has them, and ca_bundle at your proxy's CA.", stage="install")
     clear_world_writable(venv)
     use_tool_site(venv)
 
 
-def _tail(result: t.Any, lines: int = 8) -> str:
+def output_tail(result: t.Any, lines: int = 8) -> str:
+    """The last lines of a command's output, joined, for a message (or why there is none)."""
     if result is None:
         return "the program was not found"
     text = (result.err or "") + (result.out or "")
