@@ -462,4 +462,3 @@ class PythonEnv(Worker):
 
 def _user_packages(packages: dict[str, str], requested: list[str]) -> dict[str, str]:
     return {n: v for n, v in sorted(packages.items()) if n not in _venv.SEED_PACKAGES or n in requested}
-
