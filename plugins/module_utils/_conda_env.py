@@ -28,7 +28,6 @@ Engines and what a failure leaves:
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 import re
@@ -398,14 +397,12 @@ class CondaEnv(Worker):
 
     # --- the tool venv (py-rattler, packaging) --------------------------------------------
     def _tool_site(self) -> None:
-        for site in glob.glob(os.path.join(self.tool["venv"], "lib", "python*", "site-packages")):
-            rq.add_search_path(site)
+        _venv.use_tool_site(self.tool["venv"])
 
     def tools_ready(self, need_rattler: bool) -> bool:
-        have_rattler = bool(glob.glob(os.path.join(self.tool["venv"], "lib", "python*", "site-packages", "rattler")))
         if not rq.have_packaging():
             self._tool_site()
-        return rq.have_packaging() and (have_rattler or not need_rattler)
+        return rq.have_packaging() and (_venv.tool_has(self.tool["venv"], "rattler") or not need_rattler)
 
     def ensure_tools(self, need_rattler: bool) -> bool:
         """Make sure packaging (and py-rattler when asked) can be used; True when they are there."""
@@ -413,21 +410,10 @@ class CondaEnv(Worker):
             return True
         if self.check_mode:
             return False
-        if not os.access(self.tool["python"], os.X_OK):
-            _venv.validate_path(self.p["tool_dir"], "tool_dir")
-            result = self.runner.run([sys.executable, "-m", "venv", self.tool["venv"]], check=False)
-            if result is None or result.rc != 0:
-                raise ModuleError(f"Creating the tool venv {self.tool['venv']} failed: {_tail(result)}. Install python3-venv (Debian/Ubuntu).")
+        _ownership.check_target(self.p["tool_dir"], "tool_dir", "/opt/mlhost/tools")
         wants = [f"packaging=={TOOL_PACKAGING_VERSION}"] + ([f"py-rattler=={TOOL_RATTLER_VERSION}"] if need_rattler else [])
-        argv = [self.tool["python"], "-m", "pip", "install", "-q"] + wants
-        for link in self.p["find_links"]:
-            argv += ["--find-links", link]
-        result = self.runner.run(argv, check=False, env=_venv.installer_env("pip", self.p["index_url"], [], self.p["ca_bundle"]))
-        if result is None or result.rc != 0:
-            raise ModuleError(f"Installing {' '.join(wants)} into the tool venv {self.tool['venv']} failed: {_tail(result)}. "
-                              "Point index_url/find_links at a source that has them, and ca_bundle at your proxy's CA.")
-        _venv.clear_world_writable(self.tool["venv"])
-        self._tool_site()
+        _venv.ensure_tool_venv(self.runner, self.tool["venv"], wants, python=sys.executable, find_links=self.p["find_links"],
+                               index_url=self.p["index_url"], ca_bundle=self.p["ca_bundle"])
         return True
 
     # --- reading ------------------------------------------------------------------------
@@ -723,4 +709,4 @@ class CondaEnv(Worker):
         if not lock:
             return False
         text = explicit_lock(records, prefix)
-        return _venv.write_text_if_changed(lock, text, False)
+        return _files.write_if_changed(lock, text)

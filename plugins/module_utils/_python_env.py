@@ -1,13 +1,18 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright: mlinfra.mlhost contributors
-"""The python_env module's logic: validate, compare, build beside, swap.
+"""The python_env module's worker: a pure plan (every option, the host read), then build beside and swap.
 
 PRIVATE to the collection: no compatibility promise outside it.
+
+``plan()`` checks every option, reads the interpreter and the environment, parses the request with
+``packaging`` (always available to the plan: see ``_requirements.load_packaging``) and returns what a
+run would do: ``create``, ``update``, ``rebuild``, ``remove`` or nothing, with the packages that would
+be added, removed and upgraded. ``apply(plan)`` does exactly that. Nothing the collection did not create
+is removed or replaced (``_ownership``).
 """
 
 from __future__ import annotations
 
-import glob
 import grp
 import json
 import os
@@ -15,70 +20,185 @@ import pwd
 import re
 import sys
 import typing as t
+import urllib.parse
 
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _files, _ownership
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._compat import torch_cuda_tag
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import EnvError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._compat import TORCH_CUDA_TAGS, torch_cuda_tag
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_text
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Host, Plan, Worker
 
+MODULE = "mlinfra.mlhost.python_env"
 TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
-_URL = re.compile(r"^(https?|file)://\S+$")
+KNOWN_TORCH_TAGS = sorted({tag for tags in TORCH_CUDA_TAGS.values() for tag in tags})
+MIN_PYTHON = (3, 8)
+_NOTHING = " Nothing was changed."
+_PATH_OPTIONS = ("path", "tool_dir", "lock_file", "requirements", "constraints", "ca_bundle", "python")
 
 
-def validate(params: dict[str, t.Any]) -> None:
-    """Refuse bad input before anything is read from or changed on the host."""
-    _venv.validate_path(params["path"])
-    _venv.refuse_python_installation(params["path"])
+def _refuse(text: str, **details: t.Any) -> t.NoReturn:
+    raise ModuleError(text + _NOTHING, **details)
+
+
+def check_url(url: t.Any, what: str) -> None:
+    """Refuse an index or wheel URL that is not http(s):// or file:// (its value is never shown: it may hold a token)."""
+    text = "" if url is None else str(url)
+    fix = f"Give {what} as a full http(s):// or file:// URL, such as https://pypi.example.internal/simple (its value is not shown: it may hold a token)."
+    if not text or any(c.isspace() or c == "\0" for c in text):
+        _refuse(f"{what} is not an http(s):// or file:// URL: it is empty or holds a blank, a line break or a NUL byte. {fix}")
+    try:
+        parts = urllib.parse.urlsplit(text)
+        host = parts.hostname
+        if parts.port is not None and not 0 < parts.port < 65536:  # a port that is not a number raises ValueError
+            raise ValueError("port out of range")
+    except ValueError:
+        _refuse(f"{what} is not an http(s):// or file:// URL: it cannot be parsed (a malformed host or port). {fix}")
+    if parts.scheme not in ("http", "https", "file"):
+        scheme = f"its scheme is {parts.scheme}://" if parts.scheme else "it has no scheme"
+        _refuse(f"{what} is not an http(s):// or file:// URL ({scheme}). {fix}")
+    if parts.scheme != "file" and not host:
+        _refuse(f"{what} is not an http(s):// or file:// URL: it names no host. {fix}")
+
+
+def _read_lines(path: str, what: str) -> list[str]:
+    if not os.path.isfile(path):
+        _refuse(f"{what} file {path!r} does not exist on the host. Copy it there first (ansible.builtin.copy), then rerun.")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read().splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        _refuse(f"{what} file {path!r} cannot be read as UTF-8 text: {exc}. Fix the file, then rerun.")
+
+
+def lock_is_owned(path: str) -> bool:
+    """A lock file may be overwritten when absent, or when its first line is the collection's (today's or an earlier one's)."""
+    if _ownership.text_is_owned(path):
+        return True
+    if os.path.islink(path) or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            return rq.is_legacy_lock(handle.readline())
+    except OSError:
+        return False
+
+
+def check_options(params: dict[str, t.Any]) -> dict[str, t.Any]:
+    """Every option, before anything is read from or changed on the host; returns the normalized values."""
+    for key in _PATH_OPTIONS:
+        value = params.get(key)
+        if value is not None and any(c in str(value) for c in "\0\n\r"):
+            _refuse(f"{key} holds a NUL byte or a line break. Give a plain absolute path.")
+    for link in params["find_links"]:
+        if any(c in str(link) for c in "\0\n\r"):
+            _refuse("find_links holds an entry with a NUL byte or a line break. Give absolute directories or http(s)/file URLs.")
+    tool_dir = _ownership.check_target(params["tool_dir"], "tool_dir", "/opt/mlhost/tools")
+    path = _ownership.check_target(params["path"], "path", "/opt/envs/<name>", tool_dir)
+    if os.path.lexists(path) and not _venv.is_owned_env(path):
+        _venv.refuse_python_installation(path)
+        # Not the collection's: never removed; replaced never either, so anything but a venv that may already meet the
+        # request (read, then left alone) is refused here, before a command runs.
+        if params["state"] == "absent":
+            _venv.refuse_unowned_env(path, "remove")
+        if not os.path.isfile(os.path.join(os.path.realpath(path), "pyvenv.cfg")):
+            _venv.refuse_unowned_env(path, "replace")
+    lock = None
     if params["lock_file"]:
-        if not os.path.isabs(params["lock_file"]):
-            raise EnvError(f"lock_file {params['lock_file']!r} must be an absolute path.")
-    if params["mode"] is not None and re.fullmatch(r"0?[0-7]{3,4}", params["mode"]) and int(params["mode"], 8) & 0o002:
-        raise EnvError(f"mode {params['mode']!r} makes the environment world-writable: anyone could replace its code. Use 0755 or 0750.")
+        lock = params["lock_file"]
+        if not os.path.isabs(lock):
+            _refuse(f"lock_file {lock!r} must be an absolute path, such as /opt/envs/train.lock.")
+        lock = os.path.normpath(lock)
+        if not lock_is_owned(lock):
+            _refuse(f"lock_file {lock!r} exists and was not written by the collection (its first line is not "
+                    f"'{_ownership.TEXT_MARKER}...'), so it will not be overwritten. Choose another lock_file, or remove "
+                    "the file if it is yours to replace.")
+        if os.path.isdir(lock):
+            _refuse(f"lock_file {lock!r} is a directory. Give the path of a file, such as /opt/envs/train.lock.")
+        _ownership.check_target(lock, "lock_file", "/opt/envs/train.lock", tool_dir)
+        if lock == path or lock.startswith(path + "/"):
+            _refuse(f"lock_file {lock!r} is inside the environment {path}: it would be lost at the next rebuild. Keep it beside it.")
+    mode = params["mode"]
+    if mode is not None:
+        if not re.fullmatch(r"0?[0-7]{3,4}", str(mode)):
+            _refuse(f"mode {mode!r} is not an octal mode such as '0755'.")
+        if int(mode, 8) & 0o002:
+            _refuse(f"mode {mode!r} makes the environment world-writable: anyone could replace its code. Use 0755 or 0750.")
+        if int(mode, 8) & 0o7000:
+            _refuse(f"mode {mode!r} sets setuid, setgid or sticky bits on the environment. Use 0755 or 0750.")
+    lines: dict[str, list[str]] = {"packages": list(params["packages"])}
     rq.check_syntax(params["packages"], "packages")
     for key in ("requirements", "constraints"):
         value = params[key]
-        if value and not os.path.isfile(value):
-            raise EnvError(f"{key} file {value!r} does not exist on the host. Copy it there first (ansible.builtin.copy), then rerun.")
         if value:
-            try:
-                with open(value, encoding="utf-8") as handle:
-                    text = handle.read()
-            except (OSError, UnicodeDecodeError) as exc:
-                raise EnvError(f"{key} file {value!r} cannot be read as UTF-8 text: {exc}. Fix the file, then rerun.") from exc
-            rq.check_syntax(text.splitlines(), value)
-    for url in ([params["index_url"]] if params["index_url"] else []) + params["extra_index_urls"]:
-        if not _URL.match(url):
-            raise EnvError("An index URL is not an http(s):// or file:// URL. Give the index's full URL (its value is not shown: it may hold a token).")
+            if not os.path.isabs(value):
+                _refuse(f"{key} {value!r} must be an absolute path of a file on the host.")
+            lines[key] = _read_lines(value, key)
+            rq.check_syntax(lines[key], value)
+    if params["index_url"]:
+        check_url(params["index_url"], "index_url")
+    for url in params["extra_index_urls"]:
+        check_url(url, "An extra_index_urls entry")
+    check_url(params["torch_index_url"], "torch_index_url")
     for link in params["find_links"]:
-        if not (link.startswith("/") or _URL.match(link)):
-            raise EnvError(f"find_links entry {link!r} must be an absolute directory or an http(s)/file URL.")
-        if link.startswith("/") and not os.path.isdir(link):
-            raise EnvError(f"find_links directory {link!r} does not exist on the host.")
-    if params["offline"] and not params["find_links"]:
-        raise EnvError("offline: true needs find_links: a local wheelhouse directory to install from (no index is used).")
+        if link.startswith("/"):
+            if not os.path.isdir(link):
+                _refuse(f"find_links directory {link!r} does not exist on the host. Copy the wheels there first, or fix the path.")
+        elif "://" in link:
+            check_url(link, "A find_links entry")
+        else:
+            _refuse(f"find_links entry {mask_text(link)!r} must be an absolute directory or an http(s)/file URL.")
+    if params["offline"]:
+        if params["index_url"] or params["extra_index_urls"]:
+            _refuse("offline: true installs with no index at all, and index_url or extra_index_urls is set too: the two "
+                    "contradict each other. Drop the index options, or set offline: false.")
+        if not params["find_links"]:
+            _refuse("offline: true needs find_links: a local wheelhouse directory to install from (no index is used).")
+    if params["ca_bundle"]:
+        ca = params["ca_bundle"]
+        if not os.path.isabs(ca) or not os.path.isfile(ca) or not os.access(ca, os.R_OK):
+            _refuse(f"ca_bundle {ca!r} does not exist on the host or cannot be read. Copy the CA bundle there first "
+                    "(for example /usr/local/share/ca-certificates/proxy.crt), or leave ca_bundle unset.")
     tag = params["torch_cuda"]
-    if not (tag in ("auto", "cpu", "none") or re.fullmatch(r"cu\d{3}", tag)):
-        raise EnvError(f"torch_cuda {tag!r} is not valid: use auto, cpu, none, or a CUDA wheel tag such as cu124.")
+    if tag not in ("auto", "cpu", "none") and tag not in KNOWN_TORCH_TAGS:
+        _refuse(f"torch_cuda {tag!r} is not valid: use auto, cpu, none, or a CUDA wheel tag PyTorch publishes "
+                f"({', '.join(KNOWN_TORCH_TAGS)}).")
     if params["state"] == "present" and not params["packages"] and not params["requirements"]:
-        raise EnvError("Nothing to install: give packages or requirements (an empty environment is state: present with a package list).")
+        _refuse("Nothing to install: give packages or requirements (an empty environment is state: present with a package list).")
     for key, lookup in (("owner", pwd.getpwnam), ("group", grp.getgrnam)):
         if params[key]:
             try:
                 lookup(params[key])
-            except KeyError as exc:
-                raise EnvError(f"{key} {params[key]!r} does not exist on the host. Create it first, or leave {key} unset.") from exc
+            except KeyError:
+                _refuse(f"{key} {params[key]!r} does not exist on the host. Create it first, or leave {key} unset.")
+    # Parsed with packaging here, before any command runs (the host's, the tool venv's, or pip's vendored copy).
+    if params["state"] == "absent" and not rq.have_packaging():
+        return {"path": path, "tool_dir": tool_dir, "lock": lock, "reqs": []}  # removing needs no parsing
+    rq.load_packaging(_venv.tool_sites(_venv.tool_paths(tool_dir)["venv"]))
+    reqs = rq.parse_lines(lines["packages"], "packages")
+    if "requirements" in lines:
+        reqs += rq.parse_lines(lines["requirements"], params["requirements"])
+    if "constraints" in lines:
+        rq.parse_lines(lines["constraints"], params["constraints"])
+    return {"path": path, "tool_dir": tool_dir, "lock": lock, "reqs": reqs}
 
 
-class PythonEnv:
-    """One run of python_env against a host, through the one door ``runner``."""
+class PythonEnv(Worker):
+    """One run of python_env against a host, through the one door ``host.runner``."""
 
-    def __init__(self, params: dict[str, t.Any], runner: t.Any, check_mode: bool, host_cuda: t.Callable[[], str | None]) -> None:
-        self.p = params
-        self.runner = runner
-        self.check_mode = check_mode
-        self.host_cuda = host_cuda
-        self.warnings: list[str] = []
-        self.tool = _venv.tool_paths(params["tool_dir"])
+    def __init__(self, host: Host, host_cuda: t.Callable[[], str | None] | None = None) -> None:
+        super().__init__(host)
+        self.p = self.params
+        self._host_cuda = host_cuda
+        self.tool = _venv.tool_paths(self.p["tool_dir"] or "/opt/mlhost/tools")
+        self.work: dict[str, t.Any] = {}
+
+    def host_cuda(self) -> str | None:
+        if self._host_cuda is not None:
+            return self._host_cuda()
+        from ansible_collections.mlinfra.mlhost.plugins.module_utils._host import driver_cuda_level  # pylint: disable=import-outside-toplevel
+
+        return driver_cuda_level(self.host.sysroot, lambda argv: self.runner.run(argv, check=False))
 
     # --- the interpreter ---------------------------------------------------
     def interpreter(self) -> tuple[str, str]:
@@ -86,64 +206,24 @@ class PythonEnv:
         path = python if python.startswith("/") else self.runner.find(python)
         if not path or not os.access(path, os.X_OK):
             package = python if python.startswith("python") else "python3"
-            raise EnvError(
-                f"Python interpreter {python!r} was not found on the host. Install it (Debian/Ubuntu: apt-get install "
+            _refuse(
+                f"python: Python interpreter {python!r} was not found on the host. Install it (Debian/Ubuntu: apt-get install "
                 f"{package} python3-venv; RHEL: dnf install {package}), or give its absolute path."
             )
         result = self.runner.run([path, "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], check=False)
+        err = (result.err if result else "") or ""
+        if result is not None and result.rc != 0 and "Unknown option: -I" in err:
+            _refuse(f"python {python!r} ({path}) is Python 2: python_env needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+. "
+                    "Give a Python 3 interpreter, such as python3 or /usr/bin/python3.11.")
         if result is None or result.rc != 0:
-            raise EnvError(f"{path} does not run as a Python interpreter: {(result.err if result else '').strip()[-300:]}")
-        return path, result.out.strip()
-
-    # --- the tool venv (uv, packaging) -------------------------------------
-    def _tool_site(self) -> None:
-        for site in glob.glob(os.path.join(self.tool["venv"], "lib", "python*", "site-packages")):
-            rq.add_search_path(site)
-
-    def ensure_tools(self, need_uv: bool) -> bool:
-        """Make sure packaging (and uv when asked) can be used; True when they are there."""
-        if not rq.have_packaging():
-            self._tool_site()
-        have_uv = os.access(self.tool["uv"], os.X_OK)
-        if rq.have_packaging() and (have_uv or not need_uv):
-            return True
-        if self.check_mode:
-            return rq.have_packaging()
-        if not os.access(self.tool["python"], os.X_OK):
-            _venv.validate_path(self.p["tool_dir"], "tool_dir")
-            made = [d for d in (self.p["tool_dir"], self.tool["venv"]) if not os.path.lexists(d)]
-            try:
-                self._must([sys.executable, "-m", "venv", self.tool["venv"]], "creating the tool venv " + self.tool["venv"],
-                           "Install python3-venv (Debian/Ubuntu) so venvs can be created.")
-            except EnvError:
-                # A venv without pip (no python3-venv) is left half made: remove what this run made.
-                for directory in made:
-                    _venv.remove_tree(directory)
-                raise
-        wants = [f"packaging=={_venv.TOOL_PACKAGING_VERSION}"]
-        if need_uv:
-            wants.append(f"uv=={_venv.TOOL_UV_VERSION}")
-        argv = [self.tool["python"], "-m", "pip", "install", "-q"] + wants
-        for link in self.p["find_links"]:
-            argv += ["--find-links", link]
-        if self.p["offline"]:
-            argv.append("--no-index")
-        result = self.runner.run(argv, check=False, env=_venv.installer_env("pip", self.p["index_url"], self.p["extra_index_urls"], self.p["ca_bundle"]))
-        if result is None or result.rc != 0:
-            if need_uv and self.p["backend"] == "auto":
-                self.warnings.append("uv could not be installed into the tool venv; using pip. " + _tail(result))
-                return self.ensure_tools(need_uv=False)
-            raise EnvError(f"Installing {' '.join(wants)} into the tool venv {self.tool['venv']} failed: {_tail(result)}. "
-                           "Point index_url/find_links at a source that has them.")
-        _venv.clear_world_writable(self.tool["venv"])
-        self._tool_site()
-        return True
-
-    def _must(self, argv: list[str], what: str, fix: str, env: dict[str, str] | None = None) -> t.Any:
-        result = self.runner.run(argv, check=False, env=env)
-        if result is None or result.rc != 0:
-            raise EnvError(f"{what} failed: {_tail(result)}. {fix}")
-        return result
+            _refuse(f"python {python!r} ({path}) does not run as a Python interpreter: {mask_text(err.strip()[-300:])}. "
+                    "Give a working Python 3 interpreter.")
+        version = result.out.strip()
+        match = re.fullmatch(r"([0-9]+)\.([0-9]+)\.([0-9]+)", version)
+        if not match or (int(match.group(1)), int(match.group(2))) < MIN_PYTHON:
+            _refuse(f"python {python!r} ({path}) is Python {version or '(unknown)'}: python_env needs Python "
+                    f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}+. Give a newer interpreter.")
+        return path, version
 
     # --- reading an environment --------------------------------------------
     def probe(self, path: str) -> dict[str, t.Any] | None:
@@ -153,22 +233,14 @@ class PythonEnv:
         result = self.runner.run([python, "-I", "-c", _venv.PROBE], check=False)
         if result is None or result.rc != 0:
             return None  # a broken env: rebuild it
-        data = json.loads(result.out.strip().splitlines()[-1])
+        try:
+            data = json.loads(result.out.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            return None
         data["packages"] = {rq.canonical(n): v for n, v in data["packages"].items()}
         return data
 
     # --- the request ---------------------------------------------------------
-    def requested(self) -> list[t.Any]:
-        lines = list(self.p["packages"])
-        reqs = rq.parse_lines(lines, "packages")
-        if self.p["requirements"]:
-            with open(self.p["requirements"], encoding="utf-8") as handle:
-                reqs += rq.parse_lines(handle.read().splitlines(), self.p["requirements"])
-        if self.p["constraints"]:
-            with open(self.p["constraints"], encoding="utf-8") as handle:
-                rq.parse_lines(handle.read().splitlines(), self.p["constraints"])
-        return reqs
-
     def torch_index(self, reqs: list[t.Any]) -> str | None:
         names = {rq.canonical(r.name): r for r in reqs}
         if not any(n in names for n in TORCH_FAMILY) or self.p["torch_cuda"] == "none" or self.p["offline"]:
@@ -178,91 +250,146 @@ class PythonEnv:
             torch = names.get("torch")
             pinned = [s.version for s in (torch.specifier if torch else []) if s.operator in ("==", "===", "~=")]
             if not pinned:
-                raise EnvError("torch_cuda: auto needs torch pinned (torch==2.5.1 or torch~=2.5.0) to pick its CUDA wheels; "
-                               "pin it, or set torch_cuda to cpu or a tag such as cu124.")
+                _refuse("torch_cuda: auto needs torch pinned (torch==2.5.1 or torch~=2.5.0) to pick its CUDA wheels; "
+                        "pin it, or set torch_cuda to cpu or a tag such as cu124.")
             try:
                 tag = torch_cuda_tag(pinned[0].replace(".*", ""), self.host_cuda())
             except ValueError as exc:
-                raise EnvError(str(exc)) from exc
+                _refuse(f"torch_cuda: auto: {exc}")
         return tag
 
-    # --- the run ---------------------------------------------------------------
-    def run(self) -> dict[str, t.Any]:
+    # --- the plan ----------------------------------------------------------------
+    def plan(self) -> Plan:
         p = self.p
-        path = p["path"]
-        result: dict[str, t.Any] = {"changed": False, "path": path, "added": {}, "removed": {}, "upgraded": {}, "downgraded": {}}
+        checked = check_options(p)
+        path, lock = checked["path"], checked["lock"]
+        self.tool = _venv.tool_paths(checked["tool_dir"])
+        base = {"env_path": path, "lock": lock if p["state"] == "present" else None, "action": "none",
+                "added": {}, "removed": {}, "upgraded": {}, "downgraded": {}}
+        self.work = {"path": path, "lock": lock}
         if p["state"] == "absent":
-            exists = os.path.lexists(path)
-            if exists and not self.check_mode:
-                target = os.path.realpath(path) if os.path.islink(path) else None
-                _venv.remove_tree(path)
-                _venv.remove_tree(target)
-                gens = _venv.generations_dir(path)
-                if os.path.isdir(gens) and not os.listdir(gens):
-                    os.rmdir(gens)
-            result["changed"] = exists
-            return result
+            if not os.path.lexists(path):
+                return Plan(False, base)
+            _venv.refuse_unowned_env(path, "remove")
+            target = os.path.realpath(path) if os.path.islink(path) else None
+            base["action"] = "remove"
+            return Plan(True, base, diff={"before": f"{path} (environment)\n", "after": ""}, steps=[("remove", path, target)])
 
         python, python_version = self.interpreter()
-        backend = p["backend"]
-        need_uv = backend in ("uv", "auto")
-        tools_ready = self.ensure_tools(need_uv)
-        if backend == "auto":
-            backend = "uv" if os.access(self.tool["uv"], os.X_OK) or (self.check_mode and need_uv) else "pip"
-        result["backend"] = backend
-        result["python_version"] = python_version
-        if not tools_ready:
-            self.warnings.append("packaging is not available until the first real run installs the tool venv; check mode "
-                                 "cannot compare the environment and reports it as changing.")
-            result["changed"] = True
-            return result
-
-        reqs = self.requested()
+        reqs = checked["reqs"]
         wanted_names = sorted({rq.canonical(r.name) for r in reqs})
         tag = self.torch_index(reqs)
-        result["torch_index"] = tag
-        current = self.probe(path) if os.path.lexists(path) else None
+        backend = p["backend"]
+        have_uv = os.access(self.tool["uv"], os.X_OK)
+        if backend == "auto":
+            backend = "uv"
+        base.update(backend=backend, python_version=python_version, torch_index=tag)
+
+        exists = os.path.lexists(path)
+        current = self.probe(path) if exists else None
         state = _venv.read_state(path) if current else None
         before = _user_packages(current["packages"], wanted_names) if current else {}
-
         same_python = current is not None and current["python"].rsplit(".", 1)[0] == python_version.rsplit(".", 1)[0]
-        unmet = [str(r) for r in reqs if not (current and rq.satisfied(r, current["packages"], current["markers"]))]
+        unmet = [r for r in reqs if not (current and rq.satisfied(r, current["packages"], current["markers"]))]
         dropped = sorted(set((state or {}).get("requested_names", [])) - set(wanted_names))
+        base["installed"] = before
+        self.work.update(before=before, python=python, reqs=reqs, names=wanted_names, tag=tag, backend=backend)
+
         if current and same_python and not unmet and not dropped:
-            result["installed"] = before
-            result["python_version"] = current["python"]
-            result["changed"] = self.write_lock(current["packages"], wanted_names)
-            return result
+            base["python_version"] = current["python"]
+            text = self.lock_text(current["packages"], wanted_names)
+            if lock and _files.differs(lock, text):
+                old = (_files.read_bytes(lock) or b"").decode("utf-8", "replace")
+                return Plan(True, base, diff={"before": old, "after": text, "before_header": lock, "after_header": lock},
+                            steps=[("lock", lock, text)])
+            return Plan(False, base)
 
-        if self.check_mode:
-            result["added"] = {rq.canonical(r.name): "(new)" for r in reqs if rq.canonical(r.name) not in before}
-            result["removed"] = {n: before.get(n) for n in dropped}
-            result["upgraded"] = {rq.canonical(r.name): {"from": before[rq.canonical(r.name)], "to": str(r.specifier)}
-                                  for r in reqs if rq.canonical(r.name) in before and str(r) in unmet}
-            result["changed"] = True
-            result["installed"] = before
-            return result
+        action = "create" if not exists else ("update" if current and same_python else "rebuild")
+        if exists:
+            _venv.refuse_unowned_env(path, "replace")
+        unmet_names = {rq.canonical(r.name) for r in unmet}
+        base.update(
+            action=action,
+            added={rq.canonical(r.name): "(new)" for r in reqs if rq.canonical(r.name) not in before},
+            removed={n: before.get(n) for n in dropped},
+            upgraded={rq.canonical(r.name): {"from": before[rq.canonical(r.name)], "to": str(r.specifier) or "(latest)"}
+                      for r in reqs if rq.canonical(r.name) in before and rq.canonical(r.name) in unmet_names},
+        )
+        steps: list[t.Any] = []
+        if backend == "uv" and not have_uv:
+            steps.append(("tools", "uv"))
+        steps.append(("build", action))
+        if lock:
+            steps.append(("lock", lock, None))
+        after = {n: v for n, v in before.items() if n not in dropped and n not in unmet_names}
+        after_text = "".join(f"{n}=={v}\n" for n, v in sorted(after.items()))
+        after_text += "".join(f"{r}\n" for r in sorted(unmet, key=lambda r: rq.canonical(r.name)))
+        diff = {"before": "".join(f"{n}=={v}\n" for n, v in sorted(before.items())), "after": after_text,
+                "before_header": path, "after_header": f"{path} ({action})"}
+        return Plan(True, base, diff=diff, steps=steps)
 
+    # --- apply -----------------------------------------------------------------
+    def apply(self, plan: Plan) -> dict[str, t.Any] | None:
+        out: dict[str, t.Any] = {}
+        for step in plan.steps:
+            kind = step[0]
+            if kind == "remove":
+                self.remove(step[1], step[2])
+            elif kind == "tools":
+                out.update(self.ensure_tools(plan))
+            elif kind == "build":
+                out.update(self.rebuild())
+            elif kind == "lock":
+                text = step[2] if step[2] is not None else self.lock_text(self.work["after_packages"], self.work["names"])
+                _files.write_if_changed(step[1], text)
+        return out
+
+    def remove(self, path: str, target: str | None) -> None:
+        _venv.refuse_unowned_env(path, "remove")
+        _venv.remove_tree(path)
+        _venv.remove_tree(target)
+        gens = _venv.generations_dir(path)
+        if os.path.isdir(gens) and not os.listdir(gens):
+            os.rmdir(gens)
+
+    def ensure_tools(self, plan: Plan) -> dict[str, t.Any]:
+        """Put uv (with packaging) into the tool venv; with backend auto, fall back to pip when that fails."""
+        p = self.p
+        wants = [f"packaging=={_venv.TOOL_PACKAGING_VERSION}", f"uv=={_venv.TOOL_UV_VERSION}"]
+        try:
+            _venv.ensure_tool_venv(self.runner, self.tool["venv"], wants, python=sys.executable, find_links=p["find_links"],
+                                   offline=p["offline"], index_url=p["index_url"], extra_index_urls=p["extra_index_urls"],
+                                   ca_bundle=p["ca_bundle"])
+        except ModuleError as exc:
+            if exc.details.get("stage") == "install" and p["backend"] == "auto":
+                plan.warnings.append("uv could not be installed into the tool venv; using pip. " + exc.msg)
+                self.work["backend"] = "pip"
+                return {"backend": "pip"}
+            raise
+        return {}
+
+    def rebuild(self) -> dict[str, t.Any]:
+        w = self.work
+        path = w["path"]
         gen = _venv.new_generation(path)
         try:
-            after_probe = self.build(gen, python, backend, reqs, wanted_names, tag)
-            _venv.write_state(gen, {"requested": [str(r) for r in reqs], "requested_names": wanted_names,
-                                    "backend": backend, "python": after_probe["python"], "torch_index": tag})
-            self.set_owner(gen)
+            probed = self.build(gen, w["python"], w["backend"], w["reqs"], w["names"], w["tag"])
+            _venv.write_state(gen, {"requested": [str(r) for r in w["reqs"]], "requested_names": w["names"],
+                                    "backend": w["backend"], "python": probed["python"], "torch_index": w["tag"]})
+            _ownership.write_marker(gen, MODULE, path=path)
+            self.set_attributes(gen)
         except BaseException:
             _venv.remove_tree(gen)
             raise
+        before = w["before"]
         previous = _venv.swap(path, gen)
-        self.set_owner(path, follow=False)
+        self.set_attributes(path, follow=False)
         if previous and (previous.startswith(_venv.generations_dir(path) + "/") or ".mlhost-replaced-" in previous):
             _venv.remove_tree(previous)
-        after = _user_packages(after_probe["packages"], wanted_names)
-        result.update(rq.diff_installed(before, after))
-        result["installed"] = after
-        result["python_version"] = after_probe["python"]
-        result["generation"] = gen
-        self.write_lock(after_probe["packages"], wanted_names)
-        result["changed"] = True
+        after = _user_packages(probed["packages"], w["names"])
+        w["after_packages"] = probed["packages"]
+        result = rq.diff_installed(before, after)
+        result.update(installed=after, python_version=probed["python"], generation=gen)
         return result
 
     def build(self, gen: str, python: str, backend: str, reqs: list[t.Any], names: list[str], tag: str | None) -> dict[str, t.Any]:
@@ -276,23 +403,22 @@ class PythonEnv:
         self._must(_venv.venv_command(backend, python, gen, uv), "Creating the venv " + gen,
                    "Install python3-venv (Debian/Ubuntu) or the interpreter's venv module.", env)
         req_file = os.path.join(gen, "mlhost-requirements.txt")
-        with open(req_file, "w", encoding="utf-8") as handle:
-            handle.write("".join(f"{r}\n" for r in reqs))
+        _files.atomic_write(req_file, "".join(f"{r}\n" for r in reqs), 0o600)
         argv = _venv.install_command(backend, gen, req_file, p["constraints"], p["find_links"], p["offline"], uv)
         result = self.runner.run(argv, check=False, env=env)
         if result is None or result.rc != 0:
             culprits = _venv.failing_requirement((result.err + result.out) if result else "", names)
-            raise EnvError(
+            raise ModuleError(
                 f"Installing into the new environment failed{' at ' + ', '.join(culprits) if culprits else ''}; "
-                f"the environment at {p['path']} was left as it was. {backend} said: {_tail(result, 12)}",
+                f"the environment at {p['path']} was left as it was. {backend} said: {mask_text(_venv.output_tail(result, 12))}",
                 failing=culprits,
             )
         check = self.runner.run([_venv.env_python(gen), "-I", "-c", _venv.IMPORT_CHECK] + names, check=False)
         if check is None or check.rc != 0:
-            raise EnvError(f"The import check in the new environment did not run: {_tail(check)}; the old environment was kept.")
+            raise ModuleError(f"The import check in the new environment did not run: {mask_text(_venv.output_tail(check))}; the old environment was kept.")
         imports = json.loads(check.out.strip().splitlines()[-1])
         if imports["failed"]:
-            raise EnvError(
+            raise ModuleError(
                 "The new environment installed but does not import: "
                 + "; ".join(f"{k}: {v}" for k, v in imports["failed"].items())
                 + f". The environment at {p['path']} was left as it was.",
@@ -301,39 +427,38 @@ class PythonEnv:
         _venv.clear_world_writable(gen)
         probed = self.probe(gen)
         if probed is None:
-            raise EnvError("The new environment does not answer its own probe; the old environment was kept.")
+            raise ModuleError("The new environment does not answer its own probe; the old environment was kept.")
         return probed
 
-    def set_owner(self, target: str, follow: bool = True) -> None:
-        uid = pwd.getpwnam(self.p["owner"]).pw_uid if self.p["owner"] else -1
-        gid = grp.getgrnam(self.p["group"]).gr_gid if self.p["group"] else -1
-        if follow and self.p["mode"]:
-            os.chmod(target, int(self.p["mode"], 8))
-        if uid == -1 and gid == -1:
-            return
-        if not follow:
-            os.lchown(target, uid, gid)
-            return
-        for root, dirs, files in os.walk(target):
-            os.lchown(root, uid, gid)
-            for name in dirs + files:
-                os.lchown(os.path.join(root, name), uid, gid)
+    def _must(self, argv: list[str], what: str, fix: str, env: dict[str, str] | None = None) -> t.Any:
+        result = self.runner.run(argv, check=False, env=env)
+        if result is None or result.rc != 0:
+            raise ModuleError(f"{what} failed: {mask_text(_venv.output_tail(result))}. {fix}")
+        return result
 
-    def write_lock(self, packages: dict[str, str], names: list[str]) -> bool:
-        lock = self.p["lock_file"]
-        if not lock:
-            return False
-        text = rq.lock_text(_user_packages(packages, names),
-                            f"Exact pins of {self.p['path']}, written by mlinfra.mlhost.python_env.")
-        return _venv.write_text_if_changed(lock, text, self.check_mode)
+    def set_attributes(self, target: str, follow: bool = True) -> None:
+        """owner, group and mode through ansible-core's file-attribute helpers (the tree below a generation; the link itself)."""
+        module = self.host.module
+        owner, group, mode = self.p["owner"], self.p["group"], self.p["mode"]
+        if follow and mode:
+            module.set_mode_if_different(target, mode, False)
+        if not owner and not group:
+            return
+        paths = [target]
+        if follow:
+            paths = []
+            for root, dirs, files in os.walk(target):
+                paths.append(root)
+                paths += [os.path.join(root, name) for name in dirs + files]
+        for item in paths:
+            if owner:
+                module.set_owner_if_different(item, owner, False, expand=False)
+            if group:
+                module.set_group_if_different(item, group, False, expand=False)
+
+    def lock_text(self, packages: dict[str, str], names: list[str]) -> str:
+        return rq.lock_text(_user_packages(packages, names), f"python_env: exact pins of {self.work['path']}.")
 
 
 def _user_packages(packages: dict[str, str], requested: list[str]) -> dict[str, str]:
     return {n: v for n, v in sorted(packages.items()) if n not in _venv.SEED_PACKAGES or n in requested}
-
-
-def _tail(result: t.Any, lines: int = 8) -> str:
-    if result is None:
-        return "the program was not found"
-    text = (result.err or "") + (result.out or "")
-    return " | ".join(text.strip().splitlines()[-lines:]) or f"rc={result.rc}"

@@ -4,17 +4,29 @@
 
 PRIVATE to the collection: no compatibility promise outside it.
 
-``packaging`` is imported lazily: a host whose Python lacks it gets it from
-the module's tool venv (see ``_venv``), which ``add_search_path`` puts on
-``sys.path`` first.
+``packaging`` is imported lazily (``load_packaging``): the host's own, else the
+module's tool venv (see ``_venv``), else the copy pip vendors (``pip._vendor.packaging``:
+the interpreter's pip, or the pip wheel that python3-venv's ensurepip uses, read from
+the wheel without unpacking it). A plan can therefore always parse and compare, on a
+fresh host too, before anything is installed.
 """
 
 from __future__ import annotations
 
+import glob
 import importlib
+import os
 import re
 import sys
+import sysconfig
 import typing as t
+
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_text
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._ownership import TEXT_MARKER
+
+_MODULES: dict[str, t.Any] = {}
+# The pip wheels ensurepip installs from (Debian's python3-pip-whl, CPython's own bundle).
+PIP_WHEEL_GLOBS = ("/usr/share/python-wheels/pip-*.whl",)
 
 
 def add_search_path(path: str) -> None:
@@ -24,26 +36,85 @@ def add_search_path(path: str) -> None:
 
 
 def have_packaging() -> bool:
-    try:
-        importlib.import_module("packaging.requirements")
-        return True
-    except ImportError:
-        return False
+    """True when ``packaging`` (any of the sources ``load_packaging`` tries, bar the tool venv) can be used."""
+    return _load(("packaging", "pip._vendor.packaging")) is not None
+
+
+def _load(prefixes: t.Iterable[str]) -> str | None:
+    if _MODULES:
+        return _MODULES["source"]
+    for prefix in prefixes:
+        try:
+            mods = {part: importlib.import_module(f"{prefix}.{part}") for part in ("requirements", "utils", "version", "specifiers", "markers")}
+        except ImportError:
+            continue
+        _MODULES.update(mods, source=prefix)
+        return prefix
+    return None
+
+
+def _pip_wheels() -> list[str]:
+    bundled = os.path.join(sysconfig.get_paths()["stdlib"], "ensurepip", "_bundled", "pip-*.whl")
+    found = []
+    for pattern in PIP_WHEEL_GLOBS + (bundled,):
+        found += sorted(glob.glob(pattern))
+    return found
+
+
+def load_packaging(tool_sites: t.Iterable[str] = ()) -> str:
+    """Make ``packaging`` usable; returns where it came from. Raises ModuleError when no source has it."""
+    if _load(("packaging",)):
+        return "packaging"
+    for site in tool_sites:
+        add_search_path(site)
+    if _load(("packaging", "pip._vendor.packaging")):
+        return _MODULES["source"]
+    for wheel in _pip_wheels():
+        add_search_path(wheel)
+        if _load(("pip._vendor.packaging",)):
+            return _MODULES["source"]
+    raise ModuleError(
+        "Requirements cannot be read on this host: its Python has neither the packaging library nor pip (not even the "
+        "pip wheel of the venv module). Install python3-venv (Debian/Ubuntu: apt-get install python3-venv; RHEL: it comes "
+        "with python3), which python_env needs to build environments anyway, then rerun. Nothing was changed."
+    )
 
 
 def _pk() -> t.Any:
-    requirements = importlib.import_module("packaging.requirements")
-    utils = importlib.import_module("packaging.utils")
-    version = importlib.import_module("packaging.version")
-    return requirements, utils, version
+    if not _MODULES:
+        load_packaging()
+    return _MODULES["requirements"], _MODULES["utils"], _MODULES["version"]
 
 
 def canonical(name: str) -> str:
     return _pk()[1].canonicalize_name(name)
 
 
-class RequirementError(ValueError):
-    pass
+class RequirementError(ModuleError):
+    """A requirement line that is refused; its message shows the line masked (it may hold a token)."""
+
+
+def _plain_line(raw: t.Any, number: int, source: str) -> str:
+    """A requirement line with its comment stripped; refuses what no requirement holds."""
+    text = "" if raw is None else str(raw)
+    if any(c in text for c in "\0\n\r"):
+        raise RequirementError(
+            f"{source} line {number}: {mask_text(text)!r} holds a NUL byte or a line break: give one requirement per "
+            "item or line. Nothing was changed."
+        )
+    line = re.sub(r"(^|\s)#.*$", "", text).strip()
+    if line.startswith("-"):
+        raise RequirementError(
+            f"{source} line {number}: {mask_text(line)!r} is a pip option; give indexes, links and constraints with the "
+            "module's options (index_url, extra_index_urls, find_links, constraints), not inside requirements. "
+            "Nothing was changed."
+        )
+    if not line.isascii():
+        raise RequirementError(
+            f"{source} line {number}: {mask_text(line)!r} holds characters that are not ASCII (a digit such as '５' is not "
+            "0-9): write names and versions in plain ASCII, for example numpy==1.26.4. Nothing was changed."
+        )
+    return line
 
 
 def parse_lines(lines: t.Iterable[str], source: str) -> list[t.Any]:
@@ -51,18 +122,17 @@ def parse_lines(lines: t.Iterable[str], source: str) -> list[t.Any]:
     requirements_mod = _pk()[0]
     parsed = []
     for number, raw in enumerate(lines, start=1):
-        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
+        line = _plain_line(raw, number, source)
         if not line:
             continue
-        if line.startswith("-"):
-            raise RequirementError(
-                f"{source} line {number}: {line!r} is a pip option; give indexes, links and constraints with the "
-                "module's options (index_url, extra_index_urls, find_links, constraints), not inside requirements."
-            )
         try:
             parsed.append(requirements_mod.Requirement(line))
         except requirements_mod.InvalidRequirement as exc:
-            raise RequirementError(f"{source} line {number}: {line!r} is not a valid requirement: {exc}") from exc
+            raise RequirementError(
+                f"{source} line {number}: {mask_text(line)!r} is not a valid requirement: {mask_text(str(exc))}. Write a "
+                "name, optional [extras], version specifiers such as >=1.26,<2 (or @ URL) and optional ; markers, for "
+                "example numpy>=1.26,<2. Nothing was changed."
+            ) from exc
     return parsed
 
 
@@ -73,26 +143,20 @@ _VERSION = r"[A-Za-z0-9][A-Za-z0-9.*+!_-]*"
 _CLAUSE = rf"(?:~=|===|==|!=|<=|>=|<|>)\s*{_VERSION}"
 _SPECS = rf"{_CLAUSE}(?:\s*,\s*{_CLAUSE})*"
 _REQUIREMENT = re.compile(
-    rf"^{_NAME}\s*(?:\[\s*(?:{_NAME}(?:\s*,\s*{_NAME})*)?\s*\])?\s*"
-    rf"(?:\(\s*{_SPECS}\s*\)|{_SPECS}|@\s*\S+\s*)?\s*(?:;\s*\S.*)?$"
+    rf"{_NAME}\s*(?:\[\s*(?:{_NAME}(?:\s*,\s*{_NAME})*)?\s*\])?\s*"
+    rf"(?:\(\s*{_SPECS}\s*\)|{_SPECS}|@\s*\S+\s*)?\s*(?:;\s*\S.*)?"
 )
 
 
 def check_syntax(lines: t.Iterable[str], source: str) -> None:
     """Refuse pip options and lines that are not requirements, without ``packaging``: nothing has run yet."""
     for number, raw in enumerate(lines, start=1):
-        line = re.sub(r"(^|\s)#.*$", "", raw).strip()
-        if not line:
-            continue
-        if line.startswith("-"):
+        line = _plain_line(raw, number, source)
+        if line and not _REQUIREMENT.fullmatch(line):
             raise RequirementError(
-                f"{source} line {number}: {line!r} is a pip option; give indexes, links and constraints with the "
-                "module's options (index_url, extra_index_urls, find_links, constraints), not inside requirements."
-            )
-        if not _REQUIREMENT.match(line):
-            raise RequirementError(
-                f"{source} line {number}: {line!r} is not a valid requirement: write a name, optional [extras], "
-                "version specifiers such as >=1.26,<2 (or @ URL) and optional ; markers, for example numpy>=1.26,<2."
+                f"{source} line {number}: {mask_text(line)!r} is not a valid requirement: write a name, optional [extras], "
+                "version specifiers such as >=1.26,<2 (or @ URL) and optional ; markers, for example numpy>=1.26,<2. "
+                "Nothing was changed."
             )
 
 
@@ -133,7 +197,18 @@ def diff_installed(before: dict[str, str], after: dict[str, str]) -> dict[str, t
     return {"added": added, "removed": removed, "upgraded": upgraded, "downgraded": downgraded}
 
 
+# The first line of a lock file written before the marker line existed (collection 0.x): still ours.
+_LEGACY_LOCK_HEAD = re.compile(r"# Exact pins of /[^\n]*, written by mlinfra\.mlhost\.python_env\.")
+
+
 def lock_text(installed: dict[str, str], header: str) -> str:
-    lines = [f"# {line}" for line in header.splitlines()]
+    """A lock file: the collection's marker line (``_ownership.TEXT_MARKER``), comments, then ``name==version`` lines."""
+    head = header.splitlines() or [""]
+    lines = [f"{TEXT_MARKER} {head[0]}"] + [f"# {line}" for line in head[1:]]
     lines += [f"{name}=={installed[name]}" for name in sorted(installed)]
     return "\n".join(lines) + "\n"
+
+
+def is_legacy_lock(first_line: str) -> bool:
+    """True for the first line of a lock file an earlier version of python_env wrote."""
+    return bool(_LEGACY_LOCK_HEAD.fullmatch(first_line.rstrip("\n")))

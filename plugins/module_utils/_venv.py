@@ -25,11 +25,14 @@ import stat
 import time
 import typing as t
 
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _ownership
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_text
+
 STATE_FILE = "mlhost-env.json"
 SEED_PACKAGES = {"pip", "setuptools", "wheel"}
 TOOL_UV_VERSION = "0.13.9"
 TOOL_PACKAGING_VERSION = "26.3"
-SYSTEM_PREFIXES = ("/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/boot", "/dev", "/proc", "/sys", "/run", "/var/lib")
 
 # Runs inside an environment's own interpreter: what it holds and its marker environment.
 PROBE = r"""
@@ -91,26 +94,8 @@ print(json.dumps({"checked": checked, "failed": failed}))
 """
 
 
-class EnvError(Exception):
-    def __init__(self, msg: str, **details: t.Any) -> None:
-        super().__init__(msg)
-        self.msg = msg
-        self.details = details
-
-
-def validate_path(path: str, what: str = "path") -> None:
-    if not path or not os.path.isabs(path):
-        raise EnvError(f"{what} {path!r} must be an absolute path, for example /opt/envs/torch.")
-    norm = os.path.normpath(path)
-    # A symlink (or a symlinked parent) that leads into a system tree is that tree: check where it really points too.
-    real = os.path.realpath(norm)
-    for where in (norm, real):
-        if where == "/" or any(where == p or where.startswith(p + "/") for p in SYSTEM_PREFIXES) or where in ("/opt", "/home", "/srv", "/var", "/tmp", "/root"):
-            shown = f"{path!r}" if where == norm else f"{path!r} (a link to {where})"
-            raise EnvError(
-                f"{what} {shown} is a system location: an environment there could replace system files. "
-                "Choose a directory of its own, for example /opt/envs/<name> or ~/envs/<name>."
-            )
+# Kept for callers not yet on the one error type (conda_env's module file): the same class.
+EnvError = ModuleError
 
 
 def refuse_python_installation(path: str, what: str = "path") -> None:
@@ -119,10 +104,10 @@ def refuse_python_installation(path: str, what: str = "path") -> None:
     if not os.path.isdir(real) or os.path.exists(os.path.join(real, "pyvenv.cfg")):
         return
     if glob.glob(os.path.join(real, "bin", "python*")) or glob.glob(os.path.join(real, "lib", "python3*", "os.py")):
-        raise EnvError(
+        raise ModuleError(
             f"{what} {path!r} is a Python installation's own prefix (it has bin/python but no pyvenv.cfg), not a venv: "
             "installing into it or replacing it would change or delete that Python. Choose a directory of its own, "
-            "for example /opt/envs/<name>, and give that Python as python."
+            "for example /opt/envs/<name>, and give that Python as python. Nothing was changed."
         )
 
 
@@ -153,13 +138,36 @@ def write_state(gen: str, state: dict[str, t.Any]) -> None:
         handle.write("\n")
 
 
+def is_owned_env(path: str) -> bool:
+    """True when ``path`` is an environment the collection made: its directory (or the generation its symlink points
+    at) carries the ownership marker, or, made by an earlier version, it is a symlink into ``.<name>.mlhost-envs/<gen>``
+    whose generation holds ``mlhost-env.json``."""
+    if _ownership.is_owned_dir(path):
+        return True
+    if not os.path.islink(path):
+        return False
+    real = os.path.realpath(path)
+    gens = os.path.realpath(generations_dir(path))
+    return os.path.dirname(real) == gens and os.path.isfile(os.path.join(real, STATE_FILE))
+
+
+def refuse_unowned_env(path: str, action: str) -> None:
+    """Refuse to ``action`` (remove, replace) an existing ``path`` that is not an environment the collection made."""
+    if os.path.lexists(path) and not is_owned_env(path):
+        _ownership.refuse_unowned_dir(path, "path", action)
+
+
 def swap(path: str, gen: str) -> str | None:
-    """Point ``path`` at ``gen`` atomically; returns the previous target to remove (or a moved-aside dir)."""
+    """Point ``path`` at ``gen`` atomically; returns the previous target to remove (or a moved-aside dir).
+
+    A plain directory at ``path`` is moved aside only when it carries the ownership marker (an env made by the
+    collection, or one the admin adopted); anything else is refused."""
     previous = None
     if os.path.islink(path):
+        refuse_unowned_env(path, "replace")
         previous = os.path.realpath(path)
-    elif os.path.isdir(path):
-        # A plain directory env (made by hand, or by another tool): move it aside first.
+    elif os.path.lexists(path):
+        refuse_unowned_env(path, "replace")
         previous = path + ".mlhost-replaced-" + secrets.token_hex(3)
         os.rename(path, previous)
     tmp_link = os.path.join(os.path.dirname(path), f".{os.path.basename(path)}.mlhost-link-{secrets.token_hex(3)}")
@@ -194,6 +202,80 @@ def clear_world_writable(top: str) -> list[str]:
 def tool_paths(tool_dir: str) -> dict[str, str]:
     venv = os.path.join(tool_dir, "venv")
     return {"venv": venv, "python": os.path.join(venv, "bin", "python"), "uv": os.path.join(venv, "bin", "uv")}
+
+
+# --- the tool venv: one helper for python_env (uv, packaging) and conda_env (py-rattler, packaging) ---------------
+
+
+def tool_sites(venv: str) -> list[str]:
+    """The site-packages directories of a tool venv (none when it is not there)."""
+    return sorted(glob.glob(os.path.join(venv, "lib", "python*", "site-packages")))
+
+
+def use_tool_site(venv: str) -> None:
+    """Put the tool venv's site-packages on ``sys.path`` (for packaging, py-rattler)."""
+    for site in tool_sites(venv):
+        rq.add_search_path(site)
+
+
+def tool_has(venv: str, module_dir: str) -> bool:
+    """True when the tool venv holds the importable package ``module_dir`` (``rattler``, ``packaging``)."""
+    return any(os.path.isdir(os.path.join(site, module_dir)) for site in tool_sites(venv))
+
+
+def ensure_tool_venv(
+    runner: t.Any,
+    venv: str,
+    wants: list[str],
+    *,
+    python: str,
+    find_links: t.Iterable[str] = (),
+    offline: bool = False,
+    index_url: str | None = None,
+    extra_index_urls: t.Iterable[str] = (),
+    ca_bundle: str | None = None,
+) -> None:
+    """Make the tool venv ``venv`` (with ``python -m venv``) where it is missing and pip-install ``wants`` into it.
+
+    The directory above ``venv`` is the collection's tool_dir: check it with ``_ownership.check_target`` first. A venv
+    that fails to be made (no python3-venv) is removed with every directory this call made, and the ModuleError says
+    so (``stage="venv"``); a failed install raises ModuleError with ``stage="install"``. Index URLs travel in the
+    installer's environment, never in argv; messages are masked."""
+    if not os.access(os.path.join(venv, "bin", "python"), os.X_OK):
+        made = []
+        parent = venv
+        while parent and parent != "/" and not os.path.lexists(parent):
+            made.append(parent)
+            parent = os.path.dirname(parent)
+        result = runner.run([python, "-m", "venv", venv], check=False)
+        if result is None or result.rc != 0:
+            # A venv without pip (no python3-venv) is left half made: remove what this call made.
+            for directory in reversed(made):
+                remove_tree(directory)
+            raise ModuleError(
+                f"Creating the tool venv {venv} failed: {mask_text(output_tail(result))}. Install python3-venv (Debian/Ubuntu) "
+                "so venvs can be created.", stage="venv")
+        _ownership.write_marker(venv, "mlinfra.mlhost.tool_venv")
+    argv = [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q"] + list(wants)
+    for link in find_links:
+        argv += ["--find-links", link]
+    if offline:
+        argv.append("--no-index")
+    result = runner.run(argv, check=False, env=installer_env("pip", index_url, list(extra_index_urls), ca_bundle))
+    if result is None or result.rc != 0:
+        raise ModuleError(
+            f"Installing {' '.join(wants)} into the tool venv {venv} failed: {mask_text(output_tail(result))}. Point "
+            "index_url/find_links at a source that has them, and ca_bundle at your proxy's CA.", stage="install")
+    clear_world_writable(venv)
+    use_tool_site(venv)
+
+
+def output_tail(result: t.Any, lines: int = 8) -> str:
+    """The last lines of a command's output, joined, for a message (or why there is none)."""
+    if result is None:
+        return "the program was not found"
+    text = (result.err or "") + (result.out or "")
+    return " | ".join(text.strip().splitlines()[-lines:]) or f"rc={result.rc}"
 
 
 # backend -> (fixed settings, index variable, extra-index variable, CA variables)
@@ -252,20 +334,3 @@ def failing_requirement(output: str, names: list[str]) -> list[str]:
     """The requested names an installer's error output talks about."""
     text = (output or "").lower()
     return [n for n in names if re.search(rf"(?<![a-z0-9_.-]){re.escape(n.lower())}(?![a-z0-9_-])", text)]
-
-
-def write_text_if_changed(path: str, text: str, check_mode: bool, mode: int = 0o644) -> bool:
-    """Write ``text`` to ``path`` atomically (beside, then rename) when it differs; True when it did (or would)."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            if handle.read() == text:
-                return False
-    except OSError:
-        pass
-    if not check_mode:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        with open(path + ".tmp", "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.chmod(path + ".tmp", mode)
-        os.replace(path + ".tmp", path)
-    return True

@@ -79,7 +79,9 @@ options:
     type: str
     default: https://download.pytorch.org/whl
   lock_file:
-    description: Write the environment's exact pins (C(name==version)) here after a successful install.
+    description:
+      - Write the environment's exact pins (C(name==version)) here after a successful install.
+      - An existing file is overwritten only when the collection wrote it (its first line is C(# Written by mlinfra.mlhost)).
     type: path
   ca_bundle:
     description: A CA bundle for the installers (a TLS-intercepting proxy, a private index).
@@ -91,7 +93,7 @@ options:
     description: Group of the environment's files.
     type: str
   mode:
-    description: Mode of the environment's top directory, as an octal string.
+    description: Mode of the environment's top directory, as an octal string (V(0755), V(0750)); world-writable and setuid/setgid/sticky modes are refused.
     type: str
   tool_dir:
     description: Where the module keeps its own tool venv (uv and packaging).
@@ -108,11 +110,18 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reports the packages that would be added, removed and upgraded; on a host without the tool venv it cannot compare and reports a change.
+    details: >-
+      Check mode is the plan: every option checked, the environment read and compared (on a fresh host too, with the
+      host's packaging or the copy pip vendors), and the packages that would be added, removed and upgraded reported.
   diff_mode:
     support: full
 notes:
   - Index URLs travel to the installers in environment variables, not on the command line.
+  - Nothing the collection did not create is removed or replaced. An environment it made carries a C(.mlhost-owned)
+    marker in its generation directory (environments made by earlier versions, a symlink into C(.<name>.mlhost-envs/)
+    with C(mlhost-env.json), count as its own); a lock file starts with the line C(# Written by mlinfra.mlhost).
+    An existing directory without the marker is refused for V(state=absent), a rebuild or a replacement; to adopt it,
+    create the marker file in it.
 seealso:
   - name: python_env documentation
     description: Layout, idempotence and failure behaviour.
@@ -143,6 +152,12 @@ EXAMPLES = r"""
 """
 
 RETURN = r"""
+action:
+  description: What the run does (or, in check mode, would do) to the environment.
+  type: str
+  returned: always
+  choices: [none, create, update, rebuild, remove]
+  sample: update
 env_path:
   description: The environment's path.
   type: str
@@ -206,73 +221,36 @@ generation:
   sample: /opt/envs/.train.mlhost-envs/20261122T101500-a1b2c3
 """
 
-import os
-import re
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import run_module
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._python_env import PythonEnv
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS
 
-from ansible.module_utils.basic import AnsibleModule
-
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._host import driver_cuda_level
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._python_env import PythonEnv, validate
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._requirements import RequirementError
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import EnvError
+ARGUMENT_SPEC = {
+    **PROXY_OPTIONS,
+    "path": {"type": "path", "required": True},
+    "python": {"type": "str", "default": "python3"},
+    "packages": {"type": "list", "elements": "str", "default": []},
+    "requirements": {"type": "path"},
+    "constraints": {"type": "path"},
+    "backend": {"type": "str", "choices": ["auto", "uv", "pip"], "default": "auto"},
+    "index_url": {"type": "str", "no_log": True},
+    "extra_index_urls": {"type": "list", "elements": "str", "default": [], "no_log": True},
+    "find_links": {"type": "list", "elements": "str", "default": [], "no_log": True},
+    "offline": {"type": "bool", "default": False},
+    "torch_cuda": {"type": "str", "default": "auto"},
+    "torch_index_url": {"type": "str", "default": "https://download.pytorch.org/whl", "no_log": True},
+    "lock_file": {"type": "path"},
+    "ca_bundle": {"type": "path"},
+    "owner": {"type": "str"},
+    "group": {"type": "str"},
+    "mode": {"type": "str"},
+    "tool_dir": {"type": "path", "default": "/opt/mlhost/tools"},
+    "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
+}
 
 
 def main() -> None:
-    module = AnsibleModule(
-        argument_spec={
-            **PROXY_OPTIONS,
-            "path": {"type": "path", "required": True},
-            "python": {"type": "str", "default": "python3"},
-            "packages": {"type": "list", "elements": "str", "default": []},
-            "requirements": {"type": "path"},
-            "constraints": {"type": "path"},
-            "backend": {"type": "str", "choices": ["auto", "uv", "pip"], "default": "auto"},
-            "index_url": {"type": "str", "no_log": True},
-            "extra_index_urls": {"type": "list", "elements": "str", "default": [], "no_log": True},
-            "find_links": {"type": "list", "elements": "str", "default": []},
-            "offline": {"type": "bool", "default": False},
-            "torch_cuda": {"type": "str", "default": "auto"},
-            "torch_index_url": {"type": "str", "default": "https://download.pytorch.org/whl"},
-            "lock_file": {"type": "path"},
-            "ca_bundle": {"type": "path"},
-            "owner": {"type": "str"},
-            "group": {"type": "str"},
-            "mode": {"type": "str"},
-            "tool_dir": {"type": "path", "default": "/opt/mlhost/tools"},
-            "state": {"type": "str", "choices": ["present", "absent"], "default": "present"},
-        },
-        supports_check_mode=True,
-    )
-    runner = Runner(module)
-
-    def host_cuda():
-        return driver_cuda_level(Sysroot("/"), lambda argv: runner.run(argv, check=False))
-
-    env = PythonEnv(module.params, runner, module.check_mode, host_cuda)
-    if module.params["mode"] is not None and not re.fullmatch(r"0?[0-7]{3,4}", module.params["mode"]):
-        module.fail_json(msg=f"mode {module.params['mode']!r} is not an octal mode such as '0755'.")
-    try:
-        validate(module.params)
-        result = env.run()
-    except (EnvError, RequirementError) as exc:
-        module.fail_json(msg=getattr(exc, "msg", str(exc)), **getattr(exc, "details", {}))
-    for warning in env.warnings:
-        module.warn(warning)
-    if module._diff and module.params["state"] == "present":
-        before = {k: v for k, v in result.get("installed", {}).items() if k not in result["added"]}
-        before.update(result["removed"])
-        before.update({k: v["from"] for k, v in {**result["upgraded"], **result["downgraded"]}.items()})
-        result["diff"] = {
-            "before": "".join(f"{k}=={v}\n" for k, v in sorted(before.items())),
-            "after": "".join(f"{k}=={v}\n" for k, v in sorted(result.get("installed", {}).items())),
-        }
-    result["commands"] = [" ".join(a if len(a) < 200 else "<script>" for a in argv) for argv in runner.calls]
-    result.pop("path", None)  # a 'path' key would make Ansible add the symlink's own file attributes
-    result["env_path"] = os.path.normpath(module.params["path"])
-    result["lock"] = module.params["lock_file"] if module.params["state"] == "present" else None
-    module.exit_json(**result)
+    run_module(ARGUMENT_SPEC, PythonEnv)
 
 
 if __name__ == "__main__":

@@ -99,7 +99,7 @@ def captured(name: str) -> tuple[int, str, str]:
 
 
 class HostModule:
-    """Stands in for AnsibleModule behind a ``_module.Host``: params, check/diff mode, warnings recorded."""
+    """Stands in for AnsibleModule behind a ``_module.Host``: params, check/diff mode, warnings and file attributes recorded."""
 
     def __init__(self, params: dict[str, t.Any], check_mode: bool = False, diff: bool = False) -> None:
         self.params = {"proxy_env": {}, **params}
@@ -107,6 +107,7 @@ class HostModule:
         self._diff = diff
         self._name = "test"
         self.warnings: list[str] = []
+        self.attributes: list[tuple[str, str, t.Any]] = []
 
     def warn(self, text: str) -> None:
         self.warnings.append(text)
@@ -114,15 +115,30 @@ class HostModule:
     def get_bin_path(self, name: str, required: bool = False, opt_dirs: list[str] | None = None) -> str | None:
         return None
 
+    def set_owner_if_different(self, path: str, owner: str, changed: bool, diff: t.Any = None, expand: bool = True) -> bool:
+        self.attributes.append(("owner", path, owner))
+        return True
+
+    def set_group_if_different(self, path: str, group: str, changed: bool, diff: t.Any = None, expand: bool = True) -> bool:
+        self.attributes.append(("group", path, group))
+        return True
+
+    def set_mode_if_different(self, path: str, mode: t.Any, changed: bool, diff: t.Any = None, expand: bool = True) -> bool:
+        self.attributes.append(("mode", path, mode))
+        return True
+
+
 def make_host(params: dict[str, t.Any], runner: t.Any = None, check_mode: bool = False, sysroot: t.Any = None,
-              fetch: t.Callable[[str], bytes] | None = None, diff: bool = False) -> t.Any:
+              fetch: t.Callable[[str], bytes] | None = None, diff: bool = False, diff_mode: bool = False,
+              module: t.Any = None) -> t.Any:
     """A ``_module.Host`` for a worker under test: ``params`` as given, ``runner`` (a FakeRunner; none: no command may
-    run) as the door, ``sysroot`` the tree it reads, ``fetch`` (url -> bytes) its downloads (none: a download fails the test)."""
+    run) as the door, ``sysroot`` the tree it reads, ``fetch`` (url -> bytes) its downloads (none: a download fails the
+    test), ``module`` a stand-in of the test's own (default HostModule)."""
     import io  # pylint: disable=import-outside-toplevel
 
     from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Host  # pylint: disable=import-outside-toplevel
 
-    host = Host(HostModule(params, check_mode, diff), runner if runner is not None else FakeRunner({}), sysroot)
+    host = Host(module or HostModule(params, check_mode, diff or diff_mode), runner if runner is not None else FakeRunner({}), sysroot)
 
     def download(url: str, timeout: int = 60, ca_path: str | None = None) -> t.Any:
         if fetch is None:

@@ -99,10 +99,10 @@ CASES = [
     ("cuda_toolkit", {"version": "12.4", "driver_version": "five-fifty", "_ansible_check_mode": True}, "is not a driver version",
      "malformed planned driver"),
     ("python_env", {"path": "venvs/torch", "packages": ["six"]}, "must be an absolute path", "relative path"),
-    ("python_env", {"path": "/usr", "packages": ["six"]}, "is a system location", "the system prefix"),
-    ("python_env", {"path": "/usr/local/lib/python3/dist-packages", "packages": ["six"]}, "is a system location", "below /usr"),
-    ("python_env", {"path": "{b}/usr-link", "packages": ["six"]}, "(a link to /usr) is a system location", "a symlink to /usr"),
-    ("python_env", {"path": "{b}/usr-link", "packages": ["six"], "state": "absent"}, "(a link to /usr) is a system location",
+    ("python_env", {"path": "/usr", "packages": ["six"]}, "is inside /usr, which belongs to the system", "the system prefix"),
+    ("python_env", {"path": "/usr/local/lib/python3/dist-packages", "packages": ["six"]}, "belongs to the system", "below /usr"),
+    ("python_env", {"path": "{b}/usr-link", "packages": ["six"]}, "(a link to /usr) is inside /usr", "a symlink to /usr"),
+    ("python_env", {"path": "{b}/usr-link", "packages": ["six"], "state": "absent"}, "(a link to /usr) is inside /usr",
      "removing a symlink to /usr"),
     ("python_env", {"path": "{b}/python-install", "packages": ["six"]}, "is a Python installation's own prefix",
      "a Python installation's prefix"),
@@ -253,7 +253,8 @@ def test_a_tool_venv_that_fails_to_be_made_is_removed(tmp_path):
     """No python3-venv: `python3 -m venv` fails half way; the run removes what it made (tool_dir included), nothing is left."""
     import sys as _sys
 
-    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _python_env, _venv
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 
     tool_dir = tmp_path / "tools"
     venv = _venv.tool_paths(str(tool_dir))["venv"]
@@ -264,9 +265,7 @@ def test_a_tool_venv_that_fails_to_be_made_is_removed(tmp_path):
             return super().run(argv, **kwargs)
 
     runner = HalfMade({(_sys.executable, "-m", "venv", venv): (1, "", "ensurepip is not available")})
-    params = {"tool_dir": str(tool_dir), "backend": "auto", "find_links": [], "offline": False, "index_url": None,
-              "extra_index_urls": [], "ca_bundle": None}
-    env = _python_env.PythonEnv(params, runner, False, lambda: None)
-    with pytest.raises(_venv.EnvError, match="Install python3-venv"):
-        env.ensure_tools(need_uv=True)
+    with pytest.raises(ModuleError, match="Install python3-venv") as err:
+        _venv.ensure_tool_venv(runner, venv, ["uv==1"], python=_sys.executable)
+    assert err.value.details["stage"] == "venv"
     assert not tool_dir.exists()

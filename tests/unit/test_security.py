@@ -21,13 +21,13 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SECRET_NAME = re.compile(r"(pass|token|secret|index_url|proxy)", re.I)
-# Public by nature, with a public default; masking it would blank that URL in every message.
-NOT_SECRET = {"torch_index_url"}
+# Options whose names look secret but are not (none: a torch mirror URL may hold a token too).
+NOT_SECRET: set[str] = set()
 KEY = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF...\n-----END PGP PUBLIC KEY BLOCK-----\n"
 
 
 def argument_specs() -> dict[str, dict[str, dict[str, object]]]:
-    """module -> option -> spec, read from each module's AnsibleModule(argument_spec={...}) literal."""
+    """module -> option -> spec, read from each module's ARGUMENT_SPEC = {...} (or AnsibleModule(argument_spec={...})) literal."""
     specs = {}
     for path in sorted((ROOT / "plugins" / "modules").glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):
@@ -58,6 +58,13 @@ def test_every_secret_carrying_option_is_no_log():
                 assert isinstance(value, ast.Constant) and value.value is True, f"{module}.{name} is not no_log"
                 checked.append(f"{module}.{name}")
     assert {"python_env.index_url", "python_env.extra_index_urls", "conda_env.index_url", "miniforge.proxy_servers"} <= set(checked)
+
+
+def test_python_env_credential_options_are_no_log():
+    options = argument_specs()["python_env"]
+    for name in ("index_url", "extra_index_urls", "torch_index_url", "find_links"):
+        value = options[name].get("no_log")
+        assert isinstance(value, ast.Constant) and value.value is True, f"python_env.{name} is not no_log"
 
 
 ENV_LOOPS = {  # the one task file per env component, its module, and the list it loops over

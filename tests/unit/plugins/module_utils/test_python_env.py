@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 
 import pytest
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _python_env, _venv
-from mlhost_testlib import FakeRunner
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _ownership, _python_env, _venv
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+from mlhost_testlib import FakeRunner, make_host
 
 INTERPRETER_PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
 
@@ -53,9 +55,20 @@ def runner_for(tmp_path, packages):
     })
 
 
+def run(p, runner, check_mode, host_cuda):
+    """plan, then apply unless check mode: the entry's order. Returns (plan, result)."""
+    worker = _python_env.PythonEnv(make_host(p, runner, check_mode), host_cuda)
+    plan = worker.plan()
+    result = dict(plan.result)
+    if plan.changed and not check_mode:
+        result.update(worker.apply(plan) or {})
+    result["changed"] = plan.changed
+    return plan, result
+
+
 def test_met_request_is_two_reads_and_no_change(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10", "pip": "24.0"})
-    result = _python_env.PythonEnv(params(tmp_path), runner, False, lambda: None).run()
+    result = run(params(tmp_path), runner, False, lambda: None)[1]
     assert result["changed"] is False
     assert result["installed"] == {"idna": "3.10", "six": "1.16.0"}  # pip, a seed, is left out
     assert len(runner.calls) == 2
@@ -64,7 +77,7 @@ def test_met_request_is_two_reads_and_no_change(tmp_path, env_on_disk):
 def test_check_mode_reports_the_plan_and_runs_no_installer(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
     p = params(tmp_path, packages=["six==1.17.0", "attrs"])
-    result = _python_env.PythonEnv(p, runner, True, lambda: None).run()
+    result = run(p, runner, True, lambda: None)[1]
     assert result["changed"] is True
     assert result["added"] == {"attrs": "(new)"}
     assert result["removed"] == {"idna": "3.10"}
@@ -74,31 +87,32 @@ def test_check_mode_reports_the_plan_and_runs_no_installer(tmp_path, env_on_disk
 
 def test_dropping_a_package_is_a_change_even_when_the_rest_is_met(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
-    result = _python_env.PythonEnv(params(tmp_path, packages=["six==1.16.0"]), runner, True, lambda: None).run()
+    result = run(params(tmp_path, packages=["six==1.16.0"]), runner, True, lambda: None)[1]
     assert result["changed"] is True and result["removed"] == {"idna": "3.10"}
 
 
 def test_torch_auto_needs_a_pin(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {})
-    with pytest.raises(_venv.EnvError) as err:
-        _python_env.PythonEnv(params(tmp_path, packages=["torch>=2"]), runner, True, lambda: "12.4").run()
+    with pytest.raises(ModuleError) as err:
+        run(params(tmp_path, packages=["torch>=2"]), runner, True, lambda: "12.4")
     assert "needs torch pinned" in err.value.msg
 
 
 def test_torch_auto_follows_the_driver(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {})
-    result = _python_env.PythonEnv(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: "12.2").run()
+    result = run(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: "12.2")[1]
     assert result["torch_index"] == "cu121"
-    result = _python_env.PythonEnv(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: None).run()
+    result = run(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: None)[1]
     assert result["torch_index"] == "cpu"
 
 
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        ({"path": "/usr/lib/env"}, "system location"),
+        ({"path": "/usr/lib/env"}, "is inside /usr, which belongs to the system"),
         ({"offline": True}, "needs find_links"),
         ({"torch_cuda": "cuda12"}, "torch_cuda 'cuda12' is not valid"),
+        ({"torch_cuda": "cu127"}, "cu118, cu121, cu124"),
         ({"index_url": "pypi.example.internal/simple"}, "not an http(s):// or file:// URL"),
         ({"requirements": "/nonexistent/req.txt"}, "does not exist on the host"),
         ({"lock_file": "env.lock"}, "must be an absolute path"),
@@ -108,12 +122,144 @@ def test_torch_auto_follows_the_driver(tmp_path, env_on_disk):
     ],
 )
 def test_bad_input(tmp_path, overrides, message):
-    with pytest.raises(_venv.EnvError) as err:
-        _python_env.validate(params(tmp_path, **overrides))
+    with pytest.raises(ModuleError) as err:
+        _python_env.check_options(params(tmp_path, **overrides))
     assert message in err.value.msg
 
 
 def test_index_url_error_does_not_echo_the_url(tmp_path):
-    with pytest.raises(_venv.EnvError) as err:
-        _python_env.validate(params(tmp_path, index_url="user:s3cret@pypi.example.internal"))
+    with pytest.raises(ModuleError) as err:
+        _python_env.check_options(params(tmp_path, index_url="user:s3cret@pypi.example.internal"))
     assert "s3cret" not in err.value.msg
+
+
+# --- apply: what the plan says, and the marks of ownership -----------------------------------------------
+
+
+class Building(FakeRunner):
+    """The door for a build: the venv command makes the generation's bin/python, like `python -m venv`."""
+
+    def run(self, argv, **kwargs):
+        if argv[1:3] == ["-m", "venv"]:
+            (pathlib.Path(argv[3]) / "bin").mkdir(parents=True)
+            (pathlib.Path(argv[3]) / "bin" / "python").write_text("#!/bin/false\n")
+            (pathlib.Path(argv[3]) / "bin" / "python").chmod(0o755)
+        return super().run(argv, **kwargs)
+
+
+def test_create_builds_a_marked_generation_swaps_and_writes_a_marked_lock(tmp_path, monkeypatch):
+    gen = tmp_path / "envs" / ".e.mlhost-envs" / "g1"
+    monkeypatch.setattr(_venv, "new_generation", lambda path: str(gen))
+    (tmp_path / "envs").mkdir()
+    lock = tmp_path / "e.lock"
+    p = params(tmp_path, packages=["six==1.17.0"], lock_file=str(lock), owner="root", mode="0750")
+    gpy = str(gen / "bin" / "python")
+    runner = Building({
+        ("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n", ""),
+        ("/usr/bin/python3", "-m", "venv", str(gen)): (0, "", ""),
+        (gpy, "-m", "pip", "install", "--no-warn-script-location", "-r", str(gen / "mlhost-requirements.txt")): (0, "", ""),
+        (gpy, "-I", "-c", _venv.IMPORT_CHECK, "six"): (0, json.dumps({"checked": ["six"], "failed": {}}), ""),
+        (gpy, "-I", "-c", _venv.PROBE): (0, probe_output({"six": "1.17.0", "pip": "24.0"}), ""),
+    })
+    host = make_host(p, runner)
+    worker = _python_env.PythonEnv(host, lambda: None)
+    plan = worker.plan()
+    assert plan.changed and plan.result["action"] == "create" and plan.result["added"] == {"six": "(new)"}
+    assert [s[0] for s in plan.steps] == ["build", "lock"]
+    assert len(runner.calls) == 1  # the plan only read the interpreter
+    out = worker.apply(plan)
+    assert out["added"] == {"six": "1.17.0"} and out["generation"] == str(gen)
+    assert os.readlink(tmp_path / "envs" / "e") == str(gen)
+    assert json.loads((gen / _ownership.MARKER).read_text())["created_by"] == "mlinfra.mlhost.python_env"
+    assert lock.read_text().startswith(_ownership.TEXT_MARKER) and lock.read_text().endswith("six==1.17.0\n")
+    assert ("mode", str(gen), "0750") in host.module.attributes
+    assert ("owner", str(tmp_path / "envs" / "e"), "root") in host.module.attributes
+    assert ("owner", str(gen / "bin" / "python"), "root") in host.module.attributes
+
+
+def test_met_request_with_a_stale_lock_plans_only_the_lock(tmp_path, env_on_disk):
+    lock = tmp_path / "e.lock"
+    lock.write_text(_ownership.TEXT_MARKER + " python_env: exact pins of somewhere.\nsix==1.0\n")
+    runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
+    worker = _python_env.PythonEnv(make_host(params(tmp_path, lock_file=str(lock)), runner, diff_mode=True), lambda: None)
+    plan = worker.plan()
+    assert plan.changed and plan.steps[0][0] == "lock" and plan.result["action"] == "none"
+    assert "six==1.0" in plan.diff["before"] and "six==1.16.0" in plan.diff["after"]
+    worker.apply(plan)
+    assert lock.read_text().splitlines()[-2:] == ["idna==3.10", "six==1.16.0"]
+    assert len(runner.calls) == 2
+
+
+def test_update_diff_comes_from_the_plan(tmp_path, env_on_disk):
+    runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
+    plan = _python_env.PythonEnv(make_host(params(tmp_path, packages=["six==1.17.0", "idna<4"]), runner, True),
+                                 lambda: None).plan()
+    assert plan.result["action"] == "update"
+    assert plan.diff["before"] == "idna==3.10\nsix==1.16.0\n" and plan.diff["after"] == "idna==3.10\nsix==1.17.0\n"
+
+
+def test_a_different_python_minor_is_a_rebuild(tmp_path, env_on_disk):
+    runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
+    runner.responses[("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE)] = (0, "3.13.1\n", "")
+    plan = _python_env.PythonEnv(make_host(params(tmp_path), runner, True), lambda: None).plan()
+    assert plan.changed and plan.result["action"] == "rebuild"
+
+
+def test_check_mode_decides_on_a_fresh_host_with_pip_s_vendored_packaging(tmp_path, monkeypatch):
+    """No packaging on the host, no tool venv: the plan still parses (pip's copy) and refuses shell text."""
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
+
+    real_import = rq.importlib.import_module
+
+    def no_plain_packaging(name, *args):
+        if name.startswith("packaging"):
+            raise ImportError(name)
+        return real_import(name, *args)
+
+    monkeypatch.setattr(rq, "_MODULES", {})
+    monkeypatch.setattr(rq.importlib, "import_module", no_plain_packaging)
+    assert rq.load_packaging([]) == "pip._vendor.packaging"
+    runner = FakeRunner({("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n", "")})
+    (tmp_path / "envs").mkdir()
+    plan = _python_env.PythonEnv(make_host(params(tmp_path), runner, True), lambda: None).plan()
+    assert plan.changed and plan.result["action"] == "create" and plan.result["added"] == {"idna": "(new)", "six": "(new)"}
+    with pytest.raises(ModuleError, match="not a valid requirement"):
+        _python_env.PythonEnv(make_host(params(tmp_path, packages=["numpy; rm -rf /"]), FakeRunner({}), True), lambda: None).plan()
+
+
+def test_no_packaging_anywhere_is_refused_naming_python3_venv(monkeypatch):
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
+
+    def nothing(name, *args):
+        raise ImportError(name)
+
+    monkeypatch.setattr(rq, "_MODULES", {})
+    monkeypatch.setattr(rq.importlib, "import_module", nothing)
+    monkeypatch.setattr(rq, "_pip_wheels", lambda: [])
+    with pytest.raises(ModuleError, match="python3-venv"):
+        rq.load_packaging([])
+
+
+def test_the_entry_returns_the_plan_in_check_mode_masked(tmp_path, env_on_disk):
+    """Through execute(): changed and diff from the plan, a token in a requirement line never printed."""
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _module
+
+    class Module:
+        check_mode, _diff, _name = True, True, "python_env"
+
+        def __init__(self, p):
+            self.params, self.out = p, None
+
+        def warn(self, text):
+            pass
+
+        def exit_json(self, **kw):
+            self.out = kw
+
+        def fail_json(self, **kw):
+            self.out = dict(kw, failed=True)
+
+    module = Module(params(tmp_path, packages=["six @ https://u:TOKEN9@h.example/six.whl ; rm -rf /"]))
+    _module.execute(module, lambda host: _python_env.PythonEnv(host, lambda: None))
+    assert module.out["failed"] and "TOKEN9" not in json.dumps(module.out) and "https://***@h.example" in module.out["msg"]
+    assert module.out["commands"] == []

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _requirements as rq, _venv
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _ownership, _requirements as rq, _venv
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 
 MARKERS = {
     "implementation_name": "cpython", "implementation_version": "3.11.2", "os_name": "posix",
@@ -64,7 +65,20 @@ def test_diff_installed():
 
 
 def test_lock_text_is_sorted_exact_pins():
-    assert rq.lock_text({"six": "1.17.0", "attrs": "24.2.0"}, "header") == "# header\nattrs==24.2.0\nsix==1.17.0\n"
+    text = rq.lock_text({"six": "1.17.0", "attrs": "24.2.0"}, "header\nmore")
+    assert text == "# Written by mlinfra.mlhost header\n# more\nattrs==24.2.0\nsix==1.17.0\n"
+    assert text.startswith(_ownership.TEXT_MARKER)
+
+
+@pytest.mark.parametrize("first, ours", [
+    ("# Exact pins of /opt/envs/train, written by mlinfra.mlhost.python_env.\n", True),
+    ("# Exact pins of /opt/envs/train, written by mlinfra.mlhost.python_env.", True),
+    ("# Exact pins of /opt/envs/train, written by someone else.\n", False),
+    ("root:x:0:0:root:/root:/bin/bash\n", False),
+    ("# Exact pins of relative, written by mlinfra.mlhost.python_env.\n", False),
+])
+def test_lock_files_of_earlier_versions_are_recognised(first, ours):
+    assert rq.is_legacy_lock(first) is ours
 
 
 @pytest.mark.parametrize(
@@ -122,14 +136,15 @@ def test_index_urls_travel_in_the_environment_never_in_argv():
         ("/opt/envs/torch", True), ("/home/alice/envs/a", True), ("/srv/ml/env", True),
         ("/usr", False), ("/usr/local", False), ("/", False), ("/opt", False), ("/etc/env", False),
         ("relative/env", False), ("", False), ("/var/lib/env", False), ("/tmp", False),
+        ("/var/log", False), ("/var/spool", False), ("/home/alice", False),
     ],
 )
-def test_validate_path(path, ok):
+def test_env_paths_go_through_the_ownership_rules(path, ok):
     if ok:
-        _venv.validate_path(path)
+        assert _ownership.check_target(path, "path", "/opt/envs/<name>") == path
     else:
-        with pytest.raises(_venv.EnvError):
-            _venv.validate_path(path)
+        with pytest.raises(ModuleError):
+            _ownership.check_target(path, "path", "/opt/envs/<name>")
 
 
 def test_failing_requirement_found_in_uv_output():
