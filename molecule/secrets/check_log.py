@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """Judge the secrets scenario's run: no token anywhere, every case ran on every host.
 
