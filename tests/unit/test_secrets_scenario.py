@@ -89,7 +89,8 @@ def test_a_token_in_the_log_or_the_report_is_found_without_printing_it(tmp_path)
 
 
 def test_a_case_that_did_not_run_on_every_host_is_named(tmp_path):
-    log = clean_log().replace("TASK [Secrets case pyenv-index-url: something] ****\nfatal: [h12]", "TASK [Secrets case pyenv-index-url: something] ****\nfatal: [h99]")
+    header = "TASK [Secrets case pyenv-index-url: something] ****\n"
+    log = clean_log().replace(header + "fatal: [h12]", header + "fatal: [h99]")
     log = log.replace("TASK [Secrets case build-proxy:", "TASK [Something else:")
     result = judge(tmp_path, log)
     assert {c["case"] for c in result["not_run"]} == {"pyenv-index-url", "build-proxy"}
