@@ -17,3 +17,9 @@ listing /etc | part etc-tree
 listing /var/lib/dpkg /var/lib/apt | part apt-dpkg-tree
 listing /opt /srv /home /root /usr/local | part env-trees
 listing /usr | part usr-tree
+# The data-loss fixtures (tasks/prepare_ownership.yml), byte for byte, and /var/log's
+# own entries and inode (no sizes or times: logs grow; a removal or a swap shows).
+find /srv/data /opt/somebody-else-env /opt/foreign-venv /opt/other-conda /var/log/mlhost-keep.log -xdev \
+  \( -type f -o -type l \) -print0 2>/dev/null | sort -z | xargs -0 -r sha256sum 2>/dev/null | part fixture-contents
+find /srv/data /opt/somebody-else-env /opt/foreign-venv /opt/other-conda -xdev -printf '%p %y %m %l\n' 2>/dev/null | sort | part fixture-tree
+find /var/log -maxdepth 1 -printf '%p %y %m %U:%G %i\n' | sort | part var-log-entries
