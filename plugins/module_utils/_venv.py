@@ -94,9 +94,6 @@ print(json.dumps({"checked": checked, "failed": failed}))
 """
 
 
-# Kept for callers not yet on the one error type (conda_env's module file): the same class.
-EnvError = ModuleError
-
 
 def refuse_python_installation(path: str, what: str = "path") -> None:
     """Refuse a directory that is a Python installation's own prefix (bin/python*, no pyvenv.cfg): not a venv to replace."""
