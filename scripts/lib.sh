@@ -54,7 +54,7 @@ find_python312() {
   local c
   for c in ${MLHOST_PYTHON312:-} "$(command -v python3.12 || true)" "$(command -v python3.13 || true)" \
     "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do
-    [ -n "$c" ] && [ -x "$c" ] || continue
+    if [ -z "$c" ] || [ ! -x "$c" ]; then continue; fi
     if "$c" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
       echo "$c"
       return 0

@@ -78,6 +78,7 @@ def test_role_readme_names_its_entry_points_and_its_example_uses_its_variables(r
         assert spec.get("description"), f"{role} {entry_point}: no description (antsibull-docs renders an error page)"
     example = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])
     assert isinstance(example, list) and example, "the example is not a play list"
+
     def options(role_name):
         found = set()
         path = ROOT / "roles" / role_name / "meta" / "argument_specs.yml"
@@ -99,7 +100,7 @@ def test_role_readme_names_its_entry_points_and_its_example_uses_its_variables(r
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: p.stem)
 def test_module_versions_and_requirements(module):
-    documentation, _ = module_docs(module)
+    documentation = module_docs(module)[0]
     assert documentation["version_added"] == "0.1.0", module.stem
     assert documentation.get("requirements"), f"{module.stem}: no requirements in DOCUMENTATION"
     assert all(isinstance(r, str) for r in documentation["requirements"]), documentation["requirements"]
