@@ -23,13 +23,14 @@ ensure_venv_support() {
   fi
 }
 
-# make_venv NAME REQUIREMENTS: .venv/NAME with exactly REQUIREMENTS installed.
-# Rebuilt only when the requirements file or the Python changes (a stamp says which).
+# make_venv NAME REQUIREMENTS [PYTHON]: .venv/NAME with exactly REQUIREMENTS installed, made with
+# PYTHON (default python3). Rebuilt only when the requirements file or the Python changes (a stamp
+# says which). Returns non-zero when pip fails (no stamp is written then).
 make_venv() {
-  local name=$1 requirements=$2
+  local name=$1 requirements=$2 python=${3:-python3}
   local venv="$REPO/.venv/$name"
   local stamp
-  stamp=$( { cat "$REPO/$requirements"; python3 -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-16)
+  stamp=$( { cat "$REPO/$requirements"; "$python" -c 'import sys; print(sys.version)'; } | sha256sum | cut -c1-16)
   if [ -x "$venv/bin/python" ] && [ "$(cat "$venv/.mlhost-stamp" 2>/dev/null)" = "$stamp" ]; then
     return
   fi
@@ -41,9 +42,25 @@ make_venv() {
   fi
   log "creating $venv from $requirements"
   rm -rf "$venv"
-  python3 -m venv "$venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$REPO/$requirements"
+  "$python" -m venv "$venv" || return 1
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$REPO/$requirements" || return 1
   echo "$stamp" >"$venv/.mlhost-stamp"
+}
+
+# find_python312: the path of a working Python 3.12 or newer (ansible-core 2.21's floor): python3.12 or
+# python3.13 on PATH, else pyenv's under ~/.pyenv/versions (a pyenv shim of a version that is not
+# selected is found on PATH but fails, so each candidate is run). MLHOST_PYTHON312 overrides.
+find_python312() {
+  local c
+  for c in ${MLHOST_PYTHON312:-} "$(command -v python3.12 || true)" "$(command -v python3.13 || true)" \
+    "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.12*/bin/python3.12 "${PYENV_ROOT:-$HOME/.pyenv}"/versions/3.13*/bin/python3.13; do
+    if [ -z "$c" ] || [ ! -x "$c" ]; then continue; fi
+    if "$c" -c 'import sys, venv, ensurepip; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; then
+      echo "$c"
+      return 0
+    fi
+  done
+  return 1
 }
 
 link_collection() {

@@ -4,6 +4,48 @@
 
 from __future__ import annotations
 
+DOCUMENTATION = r"""
+name: fleet_report
+version_added: 0.1.0
+short_description: One report row per host from what the ml_host role recorded
+description:
+  - Reads each host's C(ansible_facts.mlhost), the phase the C(ml_host) role reached (C(mlhost_phase)),
+    the failure it recorded (C(mlhost_failure)) and the phases' registered results
+    (C(mlhost_python_env_results), C(mlhost_conda_env_results), C(mlhost_nvidia_driver_result),
+    C(mlhost_cuda_toolkit_result), C(mlhost_stack_check_result)).
+  - A host that failed, or was never reached, still gets a row with its status and the failed step.
+  - The result holds no time stamp, so an unchanged fleet gives the same report.
+positional: _input, hosts
+options:
+  _input:
+    description: C(hostvars).
+    type: dict
+    required: true
+  hosts:
+    description: The host names to report on, for example C(ansible_play_hosts_all) of the provisioning play.
+    type: list
+    elements: str
+    required: true
+author:
+  - mlinfra.mlhost developers (@mlinfra)
+"""
+
+EXAMPLES = r"""
+- name: Build the fleet report on the controller
+  ansible.builtin.set_fact:
+    fleet: "{{ hostvars | mlinfra.mlhost.fleet_report(groups['all']) }}"
+"""
+
+RETURN = r"""
+_value:
+  description:
+    - C(rows) (one dict per host - host, status (ok, failed, not_run), distro, gpu, gpu_count, gpu_phase,
+      driver_installed, driver_loaded, cuda, envs, reboot_pending, reboot_reasons, checks, failed_step, error),
+      C(columns) and C(table) (the rows as text cells for Markdown or HTML) and C(summary)
+      (hosts, ok, failed, reboot_pending, gpu_hosts).
+  type: dict
+"""
+
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _fleet_report

@@ -14,6 +14,7 @@ that is not in these tables is an error, never a guess: there is no CUDA 12.7.
 from __future__ import annotations
 
 import re
+import typing as t
 
 # ASCII digits only ([0-9], never \d or str.isdigit(), which take '５'); full matches, so no trailing newline.
 _CUDA_VERSION = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
@@ -214,3 +215,14 @@ def cuda_driver_compatible(driver: str, cuda: str, minor_version_compat: bool = 
         major = key.split(".")[0]
         return have >= version_tuple(MINOR_VERSION_COMPAT[major])
     return have >= version_tuple(cuda_min_driver(cuda))
+
+
+def filter_text(name: str, value: t.Any, optional: bool = False) -> str | None:
+    """A filter argument that must be a string (None or '' allowed when ``optional``): no str() of anything."""
+    if optional and (value is None or value == ""):
+        return None
+    if not isinstance(value, str):
+        hint = f": quote versions in YAML ('{value}', not {value})" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+        raise TypeError(f"argument {name} must be a string{' or none' if optional else ''}, got {type(value).__name__} {value!r}{hint}")
+    return value
+

@@ -9,6 +9,9 @@ DOCUMENTATION = r"""
 module: build_tools
 short_description: Install a compiler toolchain and development headers under each distribution's own names
 version_added: 0.1.0
+requirements:
+  - apt (C(apt-get), C(dpkg-query)) on Debian and Ubuntu, or dnf (with C(rpm)) on RHEL, Rocky, Alma and Fedora, on the
+    managed host
 description:
   - Installs what building ML software needs, named by purpose (O(profiles)) rather than by package,
     and resolved to the right packages for Debian 12/13, Ubuntu 22.04/24.04, RHEL/Rocky/Alma/CentOS

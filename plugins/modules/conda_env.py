@@ -9,6 +9,9 @@ DOCUMENTATION = r"""
 module: conda_env
 short_description: Create and update conda environments from an environment.yml or match specs, changing only what must change
 version_added: 0.1.0
+requirements:
+  - py-rattler (engine V(rattler), installed by the module from PyPI into its tool venv), or the C(mamba) or C(conda) of
+    a conda base (engines V(mamba), V(conda)), such as the one the miniforge module installs
 description:
   - Makes the conda environment at O(prefix) (or O(conda)/envs/O(name)) hold what an environment.yml (O(file)) or
     O(specs) ask for, and reports the packages added, removed and updated.

@@ -8,7 +8,11 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: cuda_toolkit
 short_description: Install a CUDA toolkit the driver can run, and make it the default for login shells
-version_added: 0.2.0
+version_added: 0.1.0
+requirements:
+  - apt (C(apt-get), C(dpkg-query)) on Debian and Ubuntu, or dnf (with C(rpm)) on RHEL, Rocky, Alma and Fedora, on the
+    managed host
+  - a host C++ compiler for C(nvcc) to compile (the build_tools module's C(compilers) profile)
 description:
   - Installs a CUDA toolkit release from the distribution (Debian's and Ubuntu's C(nvidia-cuda-toolkit)) or from NVIDIA's
     CUDA repository (C(cuda-toolkit-X-Y) under C(/usr/local/cuda-X.Y); several releases side by side).

@@ -9,6 +9,9 @@ DOCUMENTATION = r"""
 module: host_facts
 short_description: Read what an ML host is (distro, hardware, NVIDIA driver, CUDA, Pythons, conda)
 version_added: 0.1.0
+requirements:
+  - nothing beyond Python; C(nvidia-smi) (the NVIDIA driver's) adds GPU data when it is present, C(rpm) the installed
+    driver on RPM distributions
 description:
   - Reads the host (or a root tree given as O(sysroot)) and returns C(ansible_facts.mlhost).
   - Distribution from C(/etc/os-release) and its package manager; architecture, kernel, container

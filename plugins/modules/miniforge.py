@@ -9,6 +9,8 @@ DOCUMENTATION = r"""
 module: miniforge
 short_description: Install Miniforge from a checksum-verified installer, with a conda-forge-only .condarc
 version_added: 0.1.0
+requirements:
+  - C(bash) on the managed host to run the installer; the installer brings C(conda) and C(mamba)
 description:
   - Installs a Miniforge (or any conda-constructor) installer into O(prefix) in batch mode
     (C(bash installer -b -p prefix)), after copying it beside the prefix and verifying its SHA-256.

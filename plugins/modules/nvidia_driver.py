@@ -8,7 +8,11 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: nvidia_driver
 short_description: Install the NVIDIA driver from the distribution or NVIDIA's repository, held, with nouveau kept out
-version_added: 0.2.0
+version_added: 0.1.0
+requirements:
+  - apt (C(apt-get), C(apt-mark), C(dpkg-query)) on Debian and Ubuntu, or dnf (with C(rpm)) on RHEL, Rocky, Alma and
+    Fedora, on the managed host
+  - an NVIDIA GPU to load the driver (installing needs none)
 description:
   - Installs the NVIDIA driver of a branch and flavor from the distribution (Debian's non-free archive, Ubuntu's
     C(nvidia-driver-<branch>[-server][-open])) or from NVIDIA's CUDA repository (or a mirror of it), and keeps it

@@ -9,6 +9,9 @@ DOCUMENTATION = r"""
 module: python_env
 short_description: Create and update Python virtual environments atomically, with uv or pip
 version_added: 0.1.0
+requirements:
+  - Python 3.8 or newer with the C(venv) module on the managed host (C(python3-venv) on Debian and Ubuntu)
+  - uv (the default backend) or pip; the module installs uv and C(packaging) itself into its tool venv (O(tool_dir))
 description:
   - Creates a venv at O(path) with the requested packages, or updates it, and reports exactly which
     packages were added, removed, upgraded and downgraded.

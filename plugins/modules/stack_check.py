@@ -9,6 +9,10 @@ DOCUMENTATION = r"""
 module: stack_check
 short_description: Verify an ML host end to end (nvidia-smi, nvcc compiles a kernel, a Python env sees the GPU)
 version_added: 0.1.0
+requirements:
+  - C(nvidia-smi) for the C(nvidia_smi) check and C(nvcc) (a CUDA toolkit) for the C(nvcc) check, both on the managed
+    host
+  - the venv of O(python_env) with its framework for the C(python) check
 description:
   - Runs the checks named in O(checks) and returns one entry per check with its status.
   - C(nvidia_smi) asks C(nvidia-smi) for its GPUs (CSV query) and the banner's CUDA version.

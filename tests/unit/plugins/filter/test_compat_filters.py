@@ -4,9 +4,12 @@ from __future__ import annotations
 import pytest
 from ansible.errors import AnsibleFilterError
 
-from ansible_collections.mlinfra.mlhost.plugins.filter.compat import FilterModule
+from ansible_collections.mlinfra.mlhost.plugins.filter import cuda_driver_compatible, cuda_min_driver, torch_cuda_index
 
-FILTERS = FilterModule().filters()
+# One file per filter, each holding its own DOCUMENTATION (what ansible-doc and galaxy-importer read).
+FILTERS = {}
+for _plugin in (cuda_min_driver, cuda_driver_compatible, torch_cuda_index):
+    FILTERS.update(_plugin.FilterModule().filters())
 
 
 def test_filters_of_the_design():
