@@ -11,6 +11,42 @@ variable and the fix; they never hold a mirror URL (it may carry a token) nor a 
 
 from __future__ import annotations
 
+DOCUMENTATION = r"""
+name: ml_host_problems
+version_added: 0.1.0
+short_description: The problems of the ml_host role's own settings (mirrors, CA certificates, CUDA version, env paths)
+description:
+- What no module's plan and no argument spec checks - the mirrors (known keys, each an http(s)/file URL or an absolute
+  path), the CA certificates (PEM text, or PEM files on the controller), the CUDA version (decided before the GPU phase),
+  each Python environment path given once, and the stack check's environment.
+- Messages name the variable and the fix; they never hold a mirror URL or a certificate's text.
+positional: _input
+options:
+  _input:
+    description: The ml_host variables, as a dict (C(mlhost_cuda_version), C(mlhost_ca_certificates), C(mlhost_mirrors),
+      C(mlhost_python_envs), C(mlhost_stack_check_python_env)).
+    type: dict
+    required: true
+author:
+- mlinfra.mlhost developers (@mlinfra)
+"""
+
+EXAMPLES = r"""
+- name: Check the settings
+  ansible.builtin.assert:
+    that: mlhost_problems == []
+    fail_msg: "{{ mlhost_problems | join(' ') }}"
+  vars:
+    mlhost_problems: "{{ {'mlhost_mirrors': mlhost_mirrors} | mlinfra.mlhost.ml_host_problems }}"
+"""
+
+RETURN = r"""
+_value:
+  description: One message per problem; empty when the settings are good.
+  type: list
+  elements: str
+"""
+
 import os
 import re
 import typing as t

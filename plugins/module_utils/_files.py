@@ -11,6 +11,7 @@ never half of either, and a failure leaves the old one.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 
@@ -55,3 +56,15 @@ def write_if_changed(path: str, data: bytes | str, mode: int = 0o644) -> bool:
         return False
     atomic_write(path, data, mode)
     return True
+
+
+def sha256_bytes(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

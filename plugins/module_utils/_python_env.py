@@ -84,7 +84,7 @@ def lock_is_owned(path: str) -> bool:
         return False
 
 
-def check_options(params: dict[str, t.Any]) -> dict[str, t.Any]:
+def check_options(params: dict[str, t.Any], fetch_wheel: t.Callable[[str, str], tuple[str | None, str]] | None = None) -> dict[str, t.Any]:
     """Every option, before anything is read from or changed on the host; returns the normalized values."""
     for key in _PATH_OPTIONS:
         value = params.get(key)
@@ -174,7 +174,7 @@ def check_options(params: dict[str, t.Any]) -> dict[str, t.Any]:
     # Parsed with packaging here, before any command runs (the host's, the tool venv's, or pip's vendored copy).
     if params["state"] == "absent" and not rq.have_packaging():
         return {"path": path, "tool_dir": tool_dir, "lock": lock, "reqs": []}  # removing needs no parsing
-    rq.load_packaging(_venv.tool_sites(_venv.tool_paths(tool_dir)["venv"]))
+    rq.load_packaging(_venv.tool_sites(_venv.tool_paths(tool_dir)["venv"]), fetch_wheel)
     reqs = rq.parse_lines(lines["packages"], "packages")
     if "requirements" in lines:
         reqs += rq.parse_lines(lines["requirements"], params["requirements"])
@@ -258,10 +258,40 @@ class PythonEnv(Worker):
                 _refuse(f"torch_cuda: auto: {exc}")
         return tag
 
+    def fetch_wheel(self, name: str, sha256: str) -> tuple[str | None, str]:
+        """A verified copy of the wheel ``name`` (sha256 ``sha256``) for the plan, from a find_links directory or the
+        index (index_url, else PyPI; not when offline), in the module's temporary directory (removed when the module
+        exits); (path or None, what was tried)."""
+        tried = []
+        for link in self.p["find_links"] or []:
+            candidate = os.path.join(link[len("file://"):] if link.startswith("file://") else link, name)
+            if os.path.isfile(candidate):
+                if _files.sha256_file(candidate) == sha256:
+                    return candidate, ""
+                tried.append(f"{candidate} has another sha256")
+        if self.p["offline"]:
+            return None, "; ".join(tried + ["offline: no index asked"])
+        index = (self.p["index_url"] or "https://pypi.org/simple").rstrip("/")
+        page_url = f"{index}/packaging/"
+        try:
+            page = self.host.fetch(page_url, timeout=30, ca_path=self.p["ca_bundle"]).read().decode("utf-8", "replace")
+            match = re.search(r'href="([^"]*' + re.escape(name) + r'[^"]*)"', page)
+            if not match:
+                return None, "; ".join(tried + [f"{page_url} lists no {name}"])
+            url = urllib.parse.urljoin(page_url, match.group(1).replace("&amp;", "&"))
+            data = self.host.fetch(url, timeout=60, ca_path=self.p["ca_bundle"]).read()
+        except ModuleError as exc:
+            return None, "; ".join(tried + [exc.msg])
+        if _files.sha256_bytes(data) != sha256:
+            return None, "; ".join(tried + [f"the {name} from {page_url} does not have the expected sha256"])
+        where = os.path.join(getattr(self.host.module, "tmpdir", None) or "/tmp", name)
+        _files.atomic_write(where, data, 0o600)
+        return where, ""
+
     # --- the plan ----------------------------------------------------------------
     def plan(self) -> Plan:
         p = self.p
-        checked = check_options(p)
+        checked = check_options(p, self.fetch_wheel)
         path, lock = checked["path"], checked["lock"]
         self.tool = _venv.tool_paths(checked["tool_dir"])
         base = {"env_path": path, "lock": lock if p["state"] == "present" else None, "action": "none",

@@ -23,6 +23,7 @@ import typing as t
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_text
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._ownership import TEXT_MARKER
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import TOOL_PACKAGING_VERSION
 
 _MODULES: dict[str, t.Any] = {}
 # The pip wheels ensurepip installs from (Debian's python3-pip-whl, CPython's own bundle).
@@ -61,8 +62,19 @@ def _pip_wheels() -> list[str]:
     return found
 
 
-def load_packaging(tool_sites: t.Iterable[str] = ()) -> str:
-    """Make ``packaging`` usable; returns where it came from. Raises ModuleError when no source has it."""
+# The packaging wheel a plan fetches on a host that has no packaging, no pip and no venv module's pip wheel (a fresh
+# Debian host before build_tools installs python3-venv): this exact file, checked by its sha256 (PyPI, 2026-12-02).
+PACKAGING_VERSION = TOOL_PACKAGING_VERSION
+PACKAGING_WHEEL = f"packaging-{PACKAGING_VERSION}-py3-none-any.whl"
+PACKAGING_WHEEL_SHA256 = "d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c"
+
+
+def load_packaging(tool_sites: t.Iterable[str] = (), fetch_wheel: t.Callable[[str, str], tuple[str | None, str]] | None = None) -> str:
+    """Make ``packaging`` usable; returns where it came from. Raises ModuleError when no source has it.
+
+    Sources, in order: the host Python's own, the tool venv's, pip's vendored copy (pip installed, or the venv
+    module's pip wheel), and last ``fetch_wheel(name, sha256)``: a verified copy of ``PACKAGING_WHEEL`` in a
+    temporary place (it returns the wheel's path, or None, and what it tried), imported from the zip as it is."""
     if _load(("packaging",)):
         return "packaging"
     for site in tool_sites:
@@ -73,10 +85,20 @@ def load_packaging(tool_sites: t.Iterable[str] = ()) -> str:
         add_search_path(wheel)
         if _load(("pip._vendor.packaging",)):
             return _MODULES["source"]
+    tried = ""
+    if fetch_wheel is not None:
+        wheel, tried = fetch_wheel(PACKAGING_WHEEL, PACKAGING_WHEEL_SHA256)
+        if wheel:
+            add_search_path(wheel)
+            if _load(("packaging",)):
+                return "packaging (a verified wheel fetched for the plan)"
     raise ModuleError(
         "Requirements cannot be read on this host: its Python has neither the packaging library nor pip (not even the "
-        "pip wheel of the venv module). Install python3-venv (Debian/Ubuntu: apt-get install python3-venv; RHEL: it comes "
-        "with python3), which python_env needs to build environments anyway, then rerun. Nothing was changed."
+        f"pip wheel of the venv module), and {PACKAGING_WHEEL} could not be had for the plan"
+        + (f" ({mask_text(tried)})" if tried else "")
+        + ". Install python3-venv (Debian/Ubuntu: apt-get install python3-venv; RHEL: it comes with python3), which "
+        "python_env needs to build environments anyway, or put that wheel in a find_links directory, then rerun. "
+        "Nothing was changed."
     )
 
 

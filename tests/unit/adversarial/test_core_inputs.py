@@ -16,12 +16,13 @@ from ansible.errors import AnsibleFilterError
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.mlinfra.mlhost.plugins.filter.compat import FilterModule
+from ansible_collections.mlinfra.mlhost.plugins.filter import cuda_driver_compatible, cuda_min_driver, torch_cuda_index
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _run
 from ansible_collections.mlinfra.mlhost.plugins.modules import build_tools, host_facts, stack_check
 
 MODULES = {"build_tools": build_tools, "host_facts": host_facts, "stack_check": stack_check}
-FILTERS = FilterModule().filters()
+FILTERS = {name: func for module in (cuda_driver_compatible, cuda_min_driver, torch_cuda_index)
+           for name, func in module.FilterModule().filters().items()}
 
 # (module, args, the option the message must name, what it is)
 MODULE_CASES = [

@@ -263,3 +263,80 @@ def test_the_entry_returns_the_plan_in_check_mode_masked(tmp_path, env_on_disk):
     _module.execute(module, lambda host: _python_env.PythonEnv(host, lambda: None))
     assert module.out["failed"] and "TOKEN9" not in json.dumps(module.out) and "https://***@h.example" in module.out["msg"]
     assert module.out["commands"] == []
+
+
+# --- the packaging wheel a plan fetches on a fresh host (no packaging, no pip, no python3-venv) ------------------
+
+
+class _Response:
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def read(self) -> bytes:
+        return self.data
+
+
+def _fetching_env(tmp_path, pages, **params):
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils._python_env import PythonEnv
+    from mlhost_testlib import make_host
+
+    base = {"find_links": [], "offline": False, "index_url": None, "ca_bundle": None, "tool_dir": "/opt/mlhost/tools"}
+    base.update(params)
+    host = make_host(base)
+    fetched = []
+
+    def fetch(url, timeout=60, ca_path=None):
+        fetched.append(url)
+        if url not in pages:
+            raise ModuleError(f"Downloading {url} failed: HTTP status 404")
+        return _Response(pages[url])
+
+    host.fetch = fetch
+    host.module.tmpdir = str(tmp_path)
+    return PythonEnv(host), fetched
+
+
+def test_plan_fetches_the_packaging_wheel_from_the_index_and_checks_its_sha256(tmp_path):
+    import hashlib
+
+    wheel = b"PK fake wheel bytes"
+    digest = hashlib.sha256(wheel).hexdigest()
+    name = "packaging-26.3-py3-none-any.whl"
+    page = f'<a href="../../files/{name}#sha256={digest}">{name}</a>'.encode()
+    env, fetched = _fetching_env(tmp_path, {"https://mirror.example/simple/packaging/": page,
+                                             f"https://mirror.example/files/{name}#sha256={digest}": wheel},
+                                 index_url="https://mirror.example/simple/")
+    path, tried = env.fetch_wheel(name, digest)
+    assert path == str(tmp_path / name) and (tmp_path / name).read_bytes() == wheel and tried == ""
+    assert fetched == ["https://mirror.example/simple/packaging/", f"https://mirror.example/files/{name}#sha256={digest}"]
+    # the same bytes under another digest are refused
+    path, tried = env.fetch_wheel(name, "0" * 64)
+    assert path is None and "does not have the expected sha256" in tried
+
+
+def test_plan_takes_the_packaging_wheel_from_find_links_and_never_the_network_offline(tmp_path):
+    import hashlib
+
+    name = "packaging-26.3-py3-none-any.whl"
+    (tmp_path / "wheels").mkdir()
+    (tmp_path / "wheels" / name).write_bytes(b"wheel")
+    digest = hashlib.sha256(b"wheel").hexdigest()
+    env, fetched = _fetching_env(tmp_path, {}, find_links=[f"file://{tmp_path}/wheels"], offline=True)
+    assert env.fetch_wheel(name, digest) == (str(tmp_path / "wheels" / name), "")
+    path, tried = env.fetch_wheel(name, "1" * 64)
+    assert path is None and "has another sha256" in tried and "offline" in tried and fetched == []
+
+
+def test_plan_without_any_packaging_source_names_what_it_tried(tmp_path, monkeypatch):
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+
+    monkeypatch.setattr(_requirements, "_MODULES", {})
+    monkeypatch.setattr(_requirements, "_load", lambda prefixes: None)
+    monkeypatch.setattr(_requirements, "_pip_wheels", lambda: [])
+    env, fetched = _fetching_env(tmp_path, {}, index_url="https://u:s3cr3t@mirror.example/simple")
+    with pytest.raises(ModuleError) as err:
+        _requirements.load_packaging((), env.fetch_wheel)
+    assert "python3-venv" in err.value.msg and "https://***@mirror.example/simple/packaging/" in err.value.msg
+    assert "s3cr3t" not in err.value.msg and fetched == ["https://u:s3cr3t@mirror.example/simple/packaging/"]
