@@ -198,15 +198,7 @@ def _check_file_target(path: str, option: str, example: str) -> str:
 
 def lock_owned(path: str) -> bool:
     """True when the lock file is absent, carries the collection's marker line, or an earlier version's header."""
-    if _ownership.text_is_owned(path):
-        return True
-    if os.path.islink(path) or not os.path.isfile(path):
-        return False
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return _LEGACY_LOCK.fullmatch(handle.readline().rstrip("\n")) is not None
-    except OSError:
-        return False
+    return _ownership.text_is_owned(path, lambda first: _LEGACY_LOCK.fullmatch(first) is not None)
 
 
 def validate(params: dict[str, t.Any]) -> tuple[str, dict[str, t.Any]]:

@@ -16,7 +16,6 @@ fails) removes the whole prefix it started, so nothing is left behind.
 from __future__ import annotations
 
 import grp
-import hashlib
 import json
 import os
 import pwd
@@ -26,7 +25,7 @@ import shutil
 import typing as t
 import urllib.parse
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda, _ownership
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda, _files, _ownership
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_url
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
@@ -274,30 +273,7 @@ def condarc_text(params: dict[str, t.Any], ssl_verify: str | None, hide_secrets:
     return "\n".join(lines) + "\n"
 
 
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def is_conda_base(prefix: str) -> bool:
-    return os.path.isdir(os.path.join(prefix, "conda-meta")) and (
-        os.path.exists(os.path.join(prefix, "bin", "conda")) or os.path.exists(os.path.join(prefix, "condabin", "conda"))
-    )
-
-
-def conda_version(prefix: str) -> str | None:
-    return _conda.package_version(Sysroot("/"), prefix, "conda")
-
-
-def sha256_file(path: str) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+sha256_file = _files.sha256_file
 
 
 def is_conda_base(prefix: str) -> bool:

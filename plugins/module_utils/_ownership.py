@@ -138,18 +138,19 @@ def refuse_unowned_dir(path: str, what: str, action: str) -> None:
         )
 
 
-def text_is_owned(path: str) -> bool:
-    """True when the text file ``path`` is absent or starts with the collection's marker line."""
+def text_is_owned(path: str, legacy: t.Callable[[str], bool] | None = None) -> bool:
+    """True when the text file ``path`` is absent or starts with the collection's marker line (or, with ``legacy``,
+    with a first line that ``legacy`` recognises as an earlier version's)."""
     if not os.path.lexists(path):
         return True
     if os.path.islink(path) or not os.path.isfile(path):
         return False
     try:
         with open(path, encoding="utf-8", errors="replace") as handle:
-            head = handle.read(len(TEXT_MARKER) + 1)
+            first = handle.readline()
     except OSError:
         return False
-    return head.startswith(TEXT_MARKER)
+    return first.startswith(TEXT_MARKER) or (legacy is not None and legacy(first.rstrip("\n")))
 
 
 def refuse_unowned_text(path: str, what: str) -> None:

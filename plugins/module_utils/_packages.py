@@ -207,14 +207,19 @@ class Apt(PackageManager):
         with open(APT_STAMP, "a", encoding="utf-8"):
             os.utime(APT_STAMP, None)
 
-    def plan(self, names: list[str]) -> list[str] | None:
+    def _simulation(self, names: list[str]) -> str | None:
+        """What ``apt-get -s install names`` prints (None: no lists yet, or apt refused)."""
         if not names or self.cache_age() is None:
             return None
         argv = self._apt_get() + ["-s"] + self._recommends() + ["install"] + list(names)
         result = self.runner.run(argv, check=False)
         if result is None or result.rc != 0:
             return None
-        return parse_apt_simulation(result.out)
+        return result.out
+
+    def plan(self, names: list[str]) -> list[str] | None:
+        out = self._simulation(names)
+        return None if out is None else parse_apt_simulation(out)
 
     def _recommends(self) -> list[str]:
         return [] if self.install_recommends else ["--no-install-recommends"]
@@ -275,13 +280,8 @@ class Apt(PackageManager):
         return parse_dpkg_query_held(result.out)
 
     def simulate(self, names: list[str]) -> dict[str, str] | None:
-        if not names or self.cache_age() is None:
-            return None
-        argv = self._apt_get() + ["-s"] + self._recommends() + ["install"] + list(names)
-        result = self.runner.run(argv, check=False)
-        if result is None or result.rc != 0:
-            return None
-        return parse_apt_simulation_versions(result.out)
+        out = self._simulation(names)
+        return None if out is None else parse_apt_simulation_versions(out)
 
     def space(self, names: list[str]) -> tuple[int | None, int | None]:
         if not names:

@@ -73,15 +73,7 @@ def _read_lines(path: str, what: str) -> list[str]:
 
 def lock_is_owned(path: str) -> bool:
     """A lock file may be overwritten when absent, or when its first line is the collection's (today's or an earlier one's)."""
-    if _ownership.text_is_owned(path):
-        return True
-    if os.path.islink(path) or not os.path.isfile(path):
-        return False
-    try:
-        with open(path, encoding="utf-8", errors="replace") as handle:
-            return rq.is_legacy_lock(handle.readline())
-    except OSError:
-        return False
+    return _ownership.text_is_owned(path, rq.is_legacy_lock)
 
 
 def check_options(params: dict[str, t.Any], fetch_wheel: t.Callable[[str, str], tuple[str | None, str]] | None = None) -> dict[str, t.Any]:
