@@ -358,7 +358,6 @@ class CondaEnv(Worker):
     def __init__(self, host: t.Any) -> None:
         super().__init__(host)
         self.p = host.params
-        self.check_mode = host.check_mode
         self.warnings: list[str] = []
         self.root = Sysroot("/")
         self.tool: dict[str, str] = {}
@@ -397,11 +396,9 @@ class CondaEnv(Worker):
         return rq.have_packaging() and (_venv.tool_has(self.tool["venv"], "rattler") or not need_rattler)
 
     def ensure_tools(self, need_rattler: bool) -> bool:
-        """Make sure packaging (and py-rattler when asked) can be used; True when they are there."""
+        """Make sure packaging (and py-rattler when asked) can be used (apply only: the plan never builds tools)."""
         if self.tools_ready(need_rattler):
             return True
-        if self.check_mode:
-            return False
         _ownership.check_target(self.p["tool_dir"], "tool_dir", "/opt/mlhost/tools")
         wants = [f"packaging=={TOOL_PACKAGING_VERSION}"] + ([f"py-rattler=={TOOL_RATTLER_VERSION}"] if need_rattler else [])
         _venv.ensure_tool_venv(self.runner, self.tool["venv"], wants, python=sys.executable, find_links=self.p["find_links"],
