@@ -225,4 +225,3 @@ def filter_text(name: str, value: t.Any, optional: bool = False) -> str | None:
         hint = f": quote versions in YAML ('{value}', not {value})" if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
         raise TypeError(f"argument {name} must be a string{' or none' if optional else ''}, got {type(value).__name__} {value!r}{hint}")
     return value
-

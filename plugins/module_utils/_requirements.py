@@ -23,7 +23,6 @@ import typing as t
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_text
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._ownership import TEXT_MARKER
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._venv import TOOL_PACKAGING_VERSION
 
 _MODULES: dict[str, t.Any] = {}
 # The pip wheels ensurepip installs from (Debian's python3-pip-whl, CPython's own bundle).
@@ -64,7 +63,7 @@ def _pip_wheels() -> list[str]:
 
 # The packaging wheel a plan fetches on a host that has no packaging, no pip and no venv module's pip wheel (a fresh
 # Debian host before build_tools installs python3-venv): this exact file, checked by its sha256 (PyPI, 2026-12-02).
-PACKAGING_VERSION = TOOL_PACKAGING_VERSION
+PACKAGING_VERSION = "26.3"  # also the tool venv's pin (_venv.TOOL_PACKAGING_VERSION)
 PACKAGING_WHEEL = f"packaging-{PACKAGING_VERSION}-py3-none-any.whl"
 PACKAGING_WHEEL_SHA256 = "d7193f7c8e4e93f444fde0262bf90af30e16fa0ad0ad44cb553c87339b23cd1c"
 

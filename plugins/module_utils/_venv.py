@@ -32,7 +32,7 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import Modu
 STATE_FILE = "mlhost-env.json"
 SEED_PACKAGES = {"pip", "setuptools", "wheel"}
 TOOL_UV_VERSION = "0.13.9"
-TOOL_PACKAGING_VERSION = "26.3"
+TOOL_PACKAGING_VERSION = rq.PACKAGING_VERSION
 
 # Runs inside an environment's own interpreter: what it holds and its marker environment.
 PROBE = r"""
@@ -92,7 +92,6 @@ for d in m.distributions():
             failed[top] = "%s: %s" % (type(exc).__name__, exc)
 print(json.dumps({"checked": checked, "failed": failed}))
 """
-
 
 
 def refuse_python_installation(path: str, what: str = "path") -> None:

@@ -304,9 +304,8 @@ def test_plan_fetches_the_packaging_wheel_from_the_index_and_checks_its_sha256(t
     digest = hashlib.sha256(wheel).hexdigest()
     name = "packaging-26.3-py3-none-any.whl"
     page = f'<a href="../../files/{name}#sha256={digest}">{name}</a>'.encode()
-    env, fetched = _fetching_env(tmp_path, {"https://mirror.example/simple/packaging/": page,
-                                             f"https://mirror.example/files/{name}#sha256={digest}": wheel},
-                                 index_url="https://mirror.example/simple/")
+    pages = {"https://mirror.example/simple/packaging/": page, f"https://mirror.example/files/{name}#sha256={digest}": wheel}
+    env, fetched = _fetching_env(tmp_path, pages, index_url="https://mirror.example/simple/")
     path, tried = env.fetch_wheel(name, digest)
     assert path == str(tmp_path / name) and (tmp_path / name).read_bytes() == wheel and tried == ""
     assert fetched == ["https://mirror.example/simple/packaging/", f"https://mirror.example/files/{name}#sha256={digest}"]
