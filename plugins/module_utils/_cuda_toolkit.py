@@ -166,6 +166,9 @@ class Toolkit(Worker):
         self.pm = pm
         distro_toolkit = DISTRO_TOOLKITS.get(distro_key(distro))
         asked = params.get("version") or ""
+        if asked not in ("", "auto") and params.get("driver_version") and params["state"] == "present":
+            # A planned driver too old for the release is the first thing to say, whatever the source would be.
+            check_compatible(asked, planned_driver(params["driver_version"]), "planned", params["allow_minor_version_compat"])
         if asked != "auto":
             # Known from the options alone: refuse a keyless NVIDIA repository before any command.
             self._pick_source(distro, major_minor(asked), distro_toolkit)

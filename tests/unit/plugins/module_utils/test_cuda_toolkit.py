@@ -207,3 +207,14 @@ def test_check_mode_of_a_removal_is_what_the_removal_does(debian):
     assert check["changed"] is real["changed"] is True
     assert list(remove) in real_runner.calls
     assert not os.path.lexists(link) and not os.path.exists(root.path(ct.PROFILE.lstrip("/")))
+
+
+def test_a_planned_driver_too_old_is_said_before_the_source_is_chosen(tree):
+    """Debian 12 carries CUDA 11.8, so 12.4 would come from NVIDIA's repository (which needs repo_key): the driver that
+    cannot run 12.4 is the first thing to say, before any command and before the repository's key."""
+    root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/debian12")})))
+    host = make_host(params(version="12.4", driver_version="535.261.03"), FakeRunner({}), check_mode=True, sysroot=root)
+    with pytest.raises(ModuleError) as info:
+        ct.Toolkit(host).plan()
+    assert info.value.msg.startswith("CUDA 12.4 needs NVIDIA driver >= 550.54.14; this host has 535.261.03 planned")
+    assert host.runner.calls == []
