@@ -22,7 +22,7 @@ import typing as t
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _build_profiles, _distro
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageManager, backend
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageManager, backend_for
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
 # Debian and RPM package names (apt also takes name=version, name:arch); ASCII only.
@@ -62,16 +62,11 @@ def _valid_name(name: t.Any) -> bool:
     return isinstance(name, str) and 0 < len(name) <= MAX_NAME and bool(_PACKAGE_NAME.fullmatch(name))
 
 
-def resolve_host(params: dict[str, t.Any], root: Sysroot) -> tuple[str, list[str], dict[str, t.Any]]:
-    """(pkg_mgr, package names, distro facts) for this host."""
+def resolve_host(params: dict[str, t.Any], root: Sysroot, runner: t.Any) -> tuple[PackageManager, list[str], dict[str, t.Any]]:
+    """(package manager backend, package names, distro facts) for this host."""
     distro = _distro.distro_facts(root)
-    detected = _distro.pkg_mgr_for(distro, root)
-    pkg_mgr = params["pkg_mgr"] if params["pkg_mgr"] != "auto" else detected
-    if pkg_mgr not in ("apt", "dnf"):
-        raise ModuleError(
-            f"No supported package manager on {distro.get('name') or 'this host'} (found {detected or 'none'}). "
-            f"build_tools supports apt and dnf; set pkg_mgr if detection is wrong. {NOTHING}"
-        )
+    pm = backend_for(params["pkg_mgr"], distro, root, runner, params.get("lock_timeout", 300),
+                     params.get("install_recommends", False), "build_tools")
     profiles = params["profiles"]
     try:
         names = _build_profiles.resolve(profiles, distro, platform.release()) if profiles else []
@@ -82,7 +77,7 @@ def resolve_host(params: dict[str, t.Any], root: Sysroot) -> tuple[str, list[str
             names.append(name)
     if not names:
         raise ModuleError(f"Nothing to manage: give profiles or extra_packages. {NOTHING}")
-    return pkg_mgr, names, distro
+    return pm, names, distro
 
 
 def _show(state: dict[str, str | None]) -> str:
@@ -122,9 +117,9 @@ class BuildTools(Worker):
     def plan(self) -> Plan:
         params = self.params
         check_options(params)
-        pkg_mgr, names, distro = resolve_host(params, self.host.sysroot)
+        self.pm, names, distro = resolve_host(params, self.host.sysroot, self.runner)
+        pkg_mgr = self.pm.name
         self.names = names
-        self.pm = backend(pkg_mgr, self.runner, params["lock_timeout"], params["install_recommends"])
         self.kernel_packages = [n for n in names if platform.release() in n]
         before = self.pm.installed(names)  # a failing package command is a PackageError, a ModuleError
         if params["state"] == "present":

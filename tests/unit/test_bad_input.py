@@ -193,8 +193,9 @@ def test_debian12_os_release_fixture_is_supported(tmp_path):
     (tmp_path / "etc" / "os-release").write_text(fixture_text("os-release/debian12"))
     (tmp_path / "usr" / "bin").mkdir(parents=True)
     (tmp_path / "usr" / "bin" / "apt-get").write_text("")
-    pkg_mgr, _names, distro = _build_tools.resolve_host({"profiles": ["git"], "extra_packages": [], "pkg_mgr": "auto"}, Sysroot(str(tmp_path)))
-    assert pkg_mgr == "apt" and distro["id"] == "debian"
+    pm, _names, distro = _build_tools.resolve_host({"profiles": ["git"], "extra_packages": [], "pkg_mgr": "auto"}, Sysroot(str(tmp_path)),
+                                                   FakeRunner({}))
+    assert pm.name == "apt" and distro["id"] == "debian"
 
 
 # --- the molecule scenario's cases and the doc's table -----------------------------
