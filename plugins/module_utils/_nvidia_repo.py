@@ -472,7 +472,8 @@ class FileSet:
 # Argument spec pieces both NVIDIA modules take.
 REPO_OPTIONS: dict[str, dict[str, t.Any]] = {
     "repo_url": {"type": "str", "default": "", "no_log": True},  # a mirror's URL can carry user:token@
-    "repo_key": {"type": "str", "default": "", "no_log": False},  # a public key's location, not a secret
+    # A public key, but its location on a mirror can carry a token (user-info, a signed query): never printed.
+    "repo_key": {"type": "str", "default": "", "no_log": True},
     "repo_key_sha256": {"type": "str", "default": "", "no_log": False},
 }
 # The package options every package-installing module takes (doc fragment mlinfra.mlhost.packages), with state.
