@@ -233,8 +233,11 @@ def test_bad_input_is_refused_in_the_plan(module, overrides, option, words, bed,
     result = json.loads(out)
     assert exit_info.value.code == 1 and result.get("failed") is True, result
     msg = result["msg"]
-    assert option in msg, msg
-    assert words in msg, msg
+    # ansible-core 2.21 refuses a NUL byte in any argument itself, before the module's code runs (it cannot log the
+    # invocation to syslog): refused before any change too, but in its words, which name no option.
+    if not ("Failed to log to syslog (embedded null character)" in msg and "\\x00" in repr(overrides)):
+        assert option in msg, msg
+        assert words in msg, msg
     assert "Traceback" not in out and "Module failed" not in msg and "Internal error" not in msg, msg
     assert SECRET not in out
     assert calls == []

@@ -142,6 +142,9 @@ def _fill(value, base):
     return value
 
 
+CORE_NUL_REFUSAL = "Failed to log to syslog (embedded null character)"
+
+
 @pytest.mark.parametrize("check_mode", [True, False], ids=["check", "real"])
 @pytest.mark.parametrize("module, args, option, about", MODULE_CASES, ids=[f"{c[0]}-{c[3]}" for c in MODULE_CASES])
 def test_bad_module_input_is_refused_naming_the_option(module, args, option, about, check_mode, closed_door, capsys):
@@ -152,7 +155,10 @@ def test_bad_module_input_is_refused_naming_the_option(module, args, option, abo
             MODULES[module].main()
     result = json.loads(capsys.readouterr().out)
     assert exit_info.value.code == 1 and result.get("failed") is True, result
-    assert option in result["msg"], result["msg"]
+    # ansible-core 2.21 refuses a NUL byte in any argument itself, before the module's code runs (it cannot log the
+    # invocation to syslog): refused before any change too, but in its words, which name no option.
+    if not (CORE_NUL_REFUSAL in result["msg"] and "\\u0000" in json.dumps(args)):
+        assert option in result["msg"], result["msg"]
     assert "Internal error" not in result["msg"] and "Traceback" not in json.dumps(result), result
     assert calls == [] and result.get("commands", []) == []
 
