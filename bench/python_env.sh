@@ -40,7 +40,7 @@ run() {  # run BACKEND LABEL: build a fresh env, print the seconds
     "path=$work/envs/e backend=$backend offline=true find_links=$work/wheelhouse tool_dir=$work/tools packages=$packages" \
     >"$work/out.txt" 2>&1 || { cat "$work/out.txt" >&2; exit 1; }
   t1=$(date +%s%N)
-  grep -q "\"backend\": \"$backend\"" "$work/out.txt"
+  grep -qE "\"?backend\"?: \"?$backend\"?\$|\"backend\": \"$backend\"" "$work/out.txt"  # YAML or JSON results
   printf '%s %d.%03d\n' "$label" $(((t1 - t0) / 1000000000)) $((((t1 - t0) / 1000000) % 1000)) | tee -a "$work/times.txt"
 }
 
