@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pathlib
 import typing as t
@@ -163,3 +164,16 @@ def run_worker(worker_cls: t.Any, host: t.Any) -> dict[str, t.Any]:
     result["warnings"] = list(plan.warnings)
     result["commands"] = [" ".join(argv) for argv in host.runner.calls]
     return result
+
+
+def snapshot(top: pathlib.Path) -> dict[str, str]:
+    """Every path below ``top`` with its kind, mode, mtime and content (sha256 or link target), and top's own mtime:
+    equal before and after a refused case means the case changed nothing there."""
+    out = {}
+    for path in sorted(top.rglob("*")):
+        st = path.lstat()
+        kind = "l" if path.is_symlink() else ("d" if path.is_dir() else "f")
+        body = os.readlink(path) if kind == "l" else (hashlib.sha256(path.read_bytes()).hexdigest() if kind == "f" else "")
+        out[str(path.relative_to(top))] = f"{kind} {oct(st.st_mode)} {st.st_mtime_ns} {body}"
+    out["."] = str(top.stat().st_mtime_ns)
+    return out

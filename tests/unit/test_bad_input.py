@@ -15,7 +15,6 @@ keep docs/reliability.md's table equal to that file.
 
 from __future__ import annotations
 
-import hashlib
 import importlib
 import json
 import os
@@ -29,7 +28,7 @@ from ansible.module_utils.testing import patch_module_args
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _build_tools, _cuda_toolkit, _nvidia_driver, _run
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
-from mlhost_testlib import FakeRunner, fixture_text, make_host, run_worker
+from mlhost_testlib import FakeRunner, fixture_text, make_host, run_worker, snapshot
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 CASES_FILE = ROOT / "molecule" / "bad_input" / "vars" / "cases.yml"
@@ -58,17 +57,6 @@ def host(tmp_path, monkeypatch):
     monkeypatch.setattr(_run.Runner, "run", closed)
     monkeypatch.setattr(basic.AnsibleModule, "run_command", closed)
     return base, calls
-
-
-def snapshot(top: pathlib.Path) -> dict[str, str]:
-    out = {}
-    for path in sorted(top.rglob("*")):
-        st = path.lstat()
-        kind = "l" if path.is_symlink() else ("d" if path.is_dir() else "f")
-        body = os.readlink(path) if kind == "l" else (hashlib.sha256(path.read_bytes()).hexdigest() if kind == "f" else "")
-        out[str(path.relative_to(top))] = f"{kind} {oct(st.st_mode)} {st.st_mtime_ns} {body}"
-    out["."] = str(top.stat().st_mtime_ns)
-    return out
 
 
 def run_main(module: str, args: dict, capsys) -> tuple[int, dict]:

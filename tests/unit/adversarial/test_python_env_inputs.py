@@ -9,7 +9,6 @@ byte as before. The interpreter cases allow only the interpreter's own probe.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import pathlib
@@ -18,7 +17,7 @@ import pytest
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _ownership, _python_env, _venv
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
-from mlhost_testlib import FakeRunner, make_host
+from mlhost_testlib import FakeRunner, make_host, snapshot
 
 TOKEN = "SECRETTOKEN42"
 PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
@@ -58,17 +57,6 @@ def base(tmp_path):
     (b / "reqdir").mkdir()
     (b / "ca.pem").write_text("-----BEGIN CERTIFICATE-----\nMII\n-----END CERTIFICATE-----\n")
     return b
-
-
-def snapshot(top: pathlib.Path) -> dict[str, str]:
-    out = {}
-    for path in sorted(top.rglob("*")):
-        st = path.lstat()
-        kind = "l" if path.is_symlink() else ("d" if path.is_dir() else "f")
-        body = os.readlink(path) if kind == "l" else (hashlib.sha256(path.read_bytes()).hexdigest() if kind == "f" else "")
-        out[str(path.relative_to(top))] = f"{kind} {oct(st.st_mode)} {st.st_mtime_ns} {body}"
-    out["."] = str(top.stat().st_mtime_ns)
-    return out
 
 
 def fill(value, b):
