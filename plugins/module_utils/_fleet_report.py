@@ -95,7 +95,8 @@ def row(host: str, hv: t.Any) -> dict[str, t.Any]:
     distro = _get(facts, "distro", "name") or " ".join(
         str(x) for x in (_get(facts, "distro", "id"), _get(facts, "distro", "version")) if x) or None
     gpu, gpu_count = gpu_summary(facts)
-    driver = _get(hv, "mlhost_nvidia_driver_result") or {}
+    # A driver phase skipped because its plan changed nothing leaves only the plan (the same data).
+    driver = _get(hv, "mlhost_nvidia_driver_result") or _get(hv, "mlhost_nvidia_driver_plan") or {}
     cuda_result = _get(hv, "mlhost_cuda_toolkit_result") or {}
     toolkits = [tk.get("version") for tk in (_get(facts, "cuda_toolkits", default=[]) or []) if tk.get("version")]
     cuda = _get(cuda_result, "version") or (", ".join(toolkits) if toolkits else None)
@@ -178,3 +179,34 @@ def report(hostvars: t.Any, hosts: t.Iterable[str]) -> dict[str, t.Any]:
         "table": [[cell(r, k) for k, _title in COLUMNS] for r in report_rows],
         "summary": summary(report_rows),
     }
+
+
+# The report's files, in the order they are written: the JSON first (what tools read), then the pages.
+FILES = ("fleet-report.json", "fleet-report.md", "fleet-report.html")
+
+
+def render_files(the_report: dict[str, t.Any], templates: dict[str, str]) -> dict[str, str]:
+    """The three files' text: the JSON from the report, the Markdown and HTML pages from their templates.
+
+    ``templates`` maps ``md`` and ``html`` to the Jinja2 text of roles/ml_host/templates/fleet-report.*.j2;
+    they are rendered as ansible-core's template module renders them (trim_blocks, no autoescape: the HTML
+    template escapes every cell itself), with the report as ``mlhost_fleet_report``.
+    """
+    import json
+
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    env = ImmutableSandboxedEnvironment(trim_blocks=True, keep_trailing_newline=True, autoescape=False)
+    out = {FILES[0]: json.dumps({"summary": the_report["summary"], "hosts": the_report["rows"]}, indent=2, sort_keys=True) + "\n"}
+    for kind in ("md", "html"):
+        out[f"fleet-report.{kind}"] = env.from_string(templates[kind]).render(mlhost_fleet_report=the_report)
+    return out
+
+
+def glance(the_report: dict[str, t.Any], directory: str) -> list[str]:
+    """The lines the run ends with: where the report is, the summary, one line per host."""
+    s = the_report["summary"]
+    return ([f"Fleet report: {directory}/fleet-report.{{json,md,html}}",
+             f"Hosts: {s['hosts']}, ok: {s['ok']}, failed: {' '.join(s['failed']) or 'none'}, "
+             f"reboot pending: {' '.join(s['reboot_pending']) or 'none'}"]
+            + [" | ".join(cells) for cells in the_report["table"]])

@@ -90,6 +90,17 @@ def test_gpu_row_prefers_the_roles_results_over_the_facts():
     assert row["envs"] == [] and row["checks"] == [{"name": "nvidia_smi", "status": "reboot_pending", "detail": "..."}]
 
 
+def test_a_driver_phase_skipped_on_an_unchanged_plan_reports_the_plan():
+    # ml_host skips the driver phase when the validate phase's plan changes nothing; the plan is the result.
+    hv = dict(HOSTVARS["gpu-1"])
+    hv["mlhost_nvidia_driver_plan"] = hv.pop("mlhost_nvidia_driver_result")
+    hv["ansible_facts"] = facts(gpus=["NVIDIA H100 SXM5 80GB"])  # the facts alone say no driver, no reboot
+    row = _fleet_report.row("gpu-1", hv)
+    assert (row["driver_installed"], row["reboot_pending"]) == ("550.163.01", True)
+    hv["mlhost_nvidia_driver_result"] = {"installed_version": "550.163.02", "reboot_required": True}
+    assert _fleet_report.row("gpu-1", hv)["driver_installed"] == "550.163.02"  # a real run's result wins
+
+
 def test_cpu_row_and_its_table_cells():
     report = fleet_report(HOSTVARS, ["cpu-1"])
     row = report["rows"][0]
