@@ -140,7 +140,7 @@ def baseline_steps(stdout: str, seconds: float) -> dict[str, float]:
 
 
 STEP_TASKS = {"apt": "mlinfra.mlhost.build_tools : Install build tools",
-              "env": "mlinfra.mlhost.python_env : Create or update Python environments"}
+              "env": "mlinfra.mlhost.python_env : Create or update the Python environments"}
 
 
 def ours_steps(times: dict[str, t.Any], host: str, seconds: float) -> dict[str, float]:
