@@ -429,7 +429,10 @@ class CondaEnv(Worker):
     # --- the plan --------------------------------------------------------------------------
     def plan(self) -> Plan:
         prefix, req = validate(self.params)
-        p = req["params"]
+        p = req["params"]  # validate's copy of the options
+        # The solver's downloads and the pip step trust the host's system store unless ca_bundle names another bundle
+        # (pip in the env would use certifi's roots, rattler its own).
+        p["ca_bundle"] = p["ca_bundle"] or _venv.system_ca_bundle()
         self.p = p
         self.prefix, self.req = prefix, req
         self._set_tool(p["tool_dir"])

@@ -182,6 +182,9 @@ class PythonEnv(Worker):
         super().__init__(host)
         self.p = self.params
         self._host_cuda = host_cuda
+        # The installers (and the packaging wheel's fetch) trust the host's system store unless ca_bundle names another
+        # bundle; check_options refuses a ca_bundle that is not there before anything is fetched.
+        self.ca = self.p["ca_bundle"] or _venv.system_ca_bundle()
         self.tool = _venv.tool_paths(self.p["tool_dir"] or "/opt/mlhost/tools")
         self.work: dict[str, t.Any] = {}
 
@@ -266,12 +269,12 @@ class PythonEnv(Worker):
         index = (self.p["index_url"] or "https://pypi.org/simple").rstrip("/")
         page_url = f"{index}/packaging/"
         try:
-            page = self.host.fetch(page_url, timeout=30, ca_path=self.p["ca_bundle"]).read().decode("utf-8", "replace")
+            page = self.host.fetch(page_url, timeout=30, ca_path=self.ca).read().decode("utf-8", "replace")
             match = re.search(r'href="([^"]*' + re.escape(name) + r'[^"]*)"', page)
             if not match:
                 return None, "; ".join(tried + [f"{page_url} lists no {name}"])
             url = urllib.parse.urljoin(page_url, match.group(1).replace("&amp;", "&"))
-            data = self.host.fetch(url, timeout=60, ca_path=self.p["ca_bundle"]).read()
+            data = self.host.fetch(url, timeout=60, ca_path=self.ca).read()
         except ModuleError as exc:
             return None, "; ".join(tried + [exc.msg])
         if _files.sha256_bytes(data) != sha256:
@@ -381,7 +384,7 @@ class PythonEnv(Worker):
         try:
             _venv.ensure_tool_venv(self.runner, self.tool["venv"], wants, python=sys.executable, find_links=p["find_links"],
                                    offline=p["offline"], index_url=p["index_url"], extra_index_urls=p["extra_index_urls"],
-                                   ca_bundle=p["ca_bundle"])
+                                   ca_bundle=self.ca)
         except ModuleError as exc:
             if exc.details.get("stage") == "install" and p["backend"] == "auto":
                 plan.warnings.append("uv could not be installed into the tool venv; using pip. " + exc.msg)
@@ -421,7 +424,7 @@ class PythonEnv(Worker):
         if tag:
             extra.insert(0, f"{p['torch_index_url'].rstrip('/')}/{tag}")
         uv = self.tool["uv"]
-        env = _venv.installer_env(backend, p["index_url"], extra, p["ca_bundle"])
+        env = _venv.installer_env(backend, p["index_url"], extra, self.ca)
         self._must(_venv.venv_command(backend, python, gen, uv), "Creating the venv " + gen,
                    "Install python3-venv (Debian/Ubuntu) or the interpreter's venv module.", env)
         req_file = os.path.join(gen, "mlhost-requirements.txt")

@@ -284,6 +284,24 @@ _INSTALLER_ENV = {
 }
 
 
+# The system trust stores, as each family ships its bundle (Debian/Ubuntu, RHEL/Fedora, SUSE, Alpine/BSD-style).
+SYSTEM_CA_BUNDLES = ("/etc/ssl/certs/ca-certificates.crt", "/etc/pki/tls/certs/ca-bundle.crt",
+                     "/etc/ssl/ca-bundle.pem", "/etc/ssl/cert.pem")
+
+
+def system_ca_bundle(root: str = "/") -> str | None:
+    """The host's system CA bundle (what its own tools trust), or None.
+
+    The installers do not trust it by themselves: uv uses its built-in roots and pip in a venv certifi's, so a host
+    whose store trusts a TLS-intercepting proxy fails with "invalid peer certificate: UnknownIssuer". The modules hand
+    this bundle to them unless ca_bundle names another."""
+    for path in SYSTEM_CA_BUNDLES:
+        full = os.path.join(root, path.lstrip("/"))
+        if os.path.isfile(full) and os.access(full, os.R_OK):
+            return path
+    return None
+
+
 def installer_env(backend: str, index_url: str | None, extra_index_urls: list[str], ca_bundle: str | None) -> dict[str, str]:
     """The installer's environment. Index URLs (which may hold tokens) travel here, never in argv."""
     fixed, index_var, extra_var, ca_vars = _INSTALLER_ENV[backend]

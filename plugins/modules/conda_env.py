@@ -89,7 +89,11 @@ options:
     elements: str
     default: []
   ca_bundle:
-    description: A CA bundle for pip and rattler downloads (a TLS-intercepting proxy, a private mirror).
+    description:
+      - A CA bundle for pip and rattler downloads (a TLS-intercepting proxy, a private mirror).
+      - Unset, the host's system bundle is used, the first of C(/etc/ssl/certs/ca-certificates.crt),
+        C(/etc/pki/tls/certs/ca-bundle.crt), C(/etc/ssl/ca-bundle.pem), C(/etc/ssl/cert.pem) that exists, so that a proxy CA
+        that the host trusts is trusted by pip in the env (certifi's roots otherwise) and by rattler too.
     type: path
   timeout:
     description: Seconds a solve/install may run (at least 1).

@@ -87,7 +87,13 @@ options:
       - An existing file is overwritten only when the collection wrote it (its first line is C(# Written by mlinfra.mlhost)).
     type: path
   ca_bundle:
-    description: A CA bundle for the installers (a TLS-intercepting proxy, a private index).
+    description:
+      - A CA bundle for the installers (a TLS-intercepting proxy, a private index), handed to uv as C(SSL_CERT_FILE)
+        and to pip as C(PIP_CERT).
+      - Unset, the host's system bundle is used, the first of C(/etc/ssl/certs/ca-certificates.crt),
+        C(/etc/pki/tls/certs/ca-bundle.crt), C(/etc/ssl/ca-bundle.pem), C(/etc/ssl/cert.pem) that exists; uv would
+        otherwise use its own built-in roots and pip in a venv certifi's, and a host whose store trusts a
+        TLS-intercepting proxy would fail with C(invalid peer certificate - UnknownIssuer).
     type: path
   owner:
     description: Owner of the environment's files.

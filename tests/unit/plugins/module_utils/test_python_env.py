@@ -339,3 +339,36 @@ def test_plan_without_any_packaging_source_names_what_it_tried(tmp_path, monkeyp
         _requirements.load_packaging((), env.fetch_wheel)
     assert "python3-venv" in err.value.msg and "https://***@mirror.example/simple/packaging/" in err.value.msg
     assert "s3cr3t" not in err.value.msg and fetched == ["https://u:s3cr3t@mirror.example/simple/packaging/"]
+
+
+def test_the_system_ca_bundle_is_the_first_store_there(tmp_path):
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+
+    assert _venv.system_ca_bundle(str(tmp_path)) is None
+    (tmp_path / "etc" / "pki" / "tls" / "certs").mkdir(parents=True)
+    (tmp_path / "etc" / "pki" / "tls" / "certs" / "ca-bundle.crt").write_text("PEM")
+    assert _venv.system_ca_bundle(str(tmp_path)) == "/etc/pki/tls/certs/ca-bundle.crt"  # RHEL's
+    (tmp_path / "etc" / "ssl" / "certs").mkdir(parents=True)
+    (tmp_path / "etc" / "ssl" / "certs" / "ca-certificates.crt").write_text("PEM")
+    assert _venv.system_ca_bundle(str(tmp_path)) == "/etc/ssl/certs/ca-certificates.crt"  # Debian's comes first
+
+
+def test_unset_ca_bundle_hands_the_system_store_to_the_installers_and_the_wheel_fetch(tmp_path, monkeypatch):
+    # uv trusts only its built-in roots and pip in a venv certifi's: a TLS-intercepting proxy that the host's store
+    # trusts failed with "invalid peer certificate: UnknownIssuer" until the module handed them the system bundle.
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+
+    monkeypatch.setattr(_venv, "system_ca_bundle", lambda root="/": "/etc/ssl/certs/ca-certificates.crt")
+    seen = []
+    env, _fetched = _fetching_env(tmp_path, {})
+    assert env.ca == "/etc/ssl/certs/ca-certificates.crt"
+    env.host.fetch = lambda url, timeout=60, ca_path=None: seen.append(ca_path) or _Response(b"")
+    env.fetch_wheel("packaging-26.3-py3-none-any.whl", "0" * 64)
+    assert seen and set(seen) == {"/etc/ssl/certs/ca-certificates.crt"}
+    assert _venv.installer_env("uv", None, [], env.ca)["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
+    pip = _venv.installer_env("pip", None, [], env.ca)
+    assert pip["PIP_CERT"] == pip["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
+    bundle = tmp_path / "proxy.pem"
+    bundle.write_text("PEM")
+    env2, _ = _fetching_env(tmp_path, {}, ca_bundle=str(bundle))
+    assert env2.ca == str(bundle)  # a bundle named is used instead
