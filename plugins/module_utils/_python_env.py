@@ -76,6 +76,19 @@ def lock_is_owned(path: str) -> bool:
     return _ownership.text_is_owned(path, rq.is_legacy_lock)
 
 
+def import_check_of(params: dict[str, t.Any]) -> list[str]:
+    """The option import_check normalized: ["auto"], ["off"] or module names. YAML reads an unquoted off or no as a
+    boolean (the list option then holds "False"): that is off, and true or yes is auto."""
+    value = [str(v) for v in params.get("import_check", ["auto"])]
+    if not value:
+        return ["off"]
+    if len(value) == 1 and value[0].lower() in ("off", "false", "no"):
+        return ["off"]
+    if len(value) == 1 and value[0].lower() in ("auto", "true", "yes"):
+        return ["auto"]
+    return value
+
+
 def check_options(params: dict[str, t.Any], fetch_wheel: t.Callable[[str, str], tuple[str | None, str]] | None = None) -> dict[str, t.Any]:
     """Every option, before anything is read from or changed on the host; returns the normalized values."""
     for key in _PATH_OPTIONS:
@@ -151,6 +164,13 @@ def check_options(params: dict[str, t.Any], fetch_wheel: t.Callable[[str, str], 
         if not os.path.isabs(ca) or not os.path.isfile(ca) or not os.access(ca, os.R_OK):
             _refuse(f"ca_bundle {ca!r} does not exist on the host or cannot be read. Copy the CA bundle there first "
                     "(for example /usr/local/share/ca-certificates/proxy.crt), or leave ca_bundle unset.")
+    check = import_check_of(params)
+    if len(check) > 1 and ("auto" in check or "off" in check):
+        _refuse(f"import_check is auto, off, or a list of module names, not a mix: {', '.join(map(repr, check))}.")
+    for mod in check:
+        if mod not in ("auto", "off") and (len(mod) > 200 or not _venv.MODULE_NAME.fullmatch(mod)):
+            _refuse(f"import_check entry {mask_text(mod)[:80]!r} is not a module name (dotted identifiers, such as torch or "
+                    "google.protobuf). Use auto (each requested distribution's own module), off, or module names.")
     tag = params["torch_cuda"]
     if tag not in ("auto", "cpu", "none") and tag not in KNOWN_TORCH_TAGS:
         _refuse(f"torch_cuda {tag!r} is not valid: use auto, cpu, none, or a CUDA wheel tag PyTorch publishes "
@@ -438,7 +458,26 @@ class PythonEnv(Worker):
                 f"the environment at {p['path']} was left as it was. {backend} said: {mask_text(_venv.output_tail(result, 12))}",
                 failing=culprits,
             )
-        check = self.runner.run([_venv.env_python(gen), "-I", "-c", _venv.IMPORT_CHECK] + names, check=False)
+        self.check_new_env(gen, backend, names, uv)
+        _venv.clear_world_writable(gen)
+        probed = self.probe(gen)
+        if probed is None:
+            raise ModuleError("The new environment does not answer its own probe; the old environment was kept.")
+        return probed
+
+    def check_new_env(self, gen: str, backend: str, names: list[str], uv: str | None) -> None:
+        """Before the swap: the installer's dependency check, then the import check (option import_check)."""
+        p = self.p
+        if import_check_of(p) == ["off"]:
+            return
+        kept = f"The environment at {p['path']} was left as it was"
+        deps = self.runner.run(_venv.dependency_check_argv(backend, _venv.env_python(gen), uv), check=False)
+        if deps is None or deps.rc != 0:
+            raise ModuleError(
+                f"The new environment installed but its dependencies are not consistent ({backend} check): "
+                f"{mask_text(_venv.output_tail(deps, 12))}. {kept}. Pin versions that fit together, or set import_check: off.")
+        argv = _venv.import_check_argv(_venv.env_python(gen), import_check_of(p), names)
+        check = self.runner.run(argv, check=False)
         if check is None or check.rc != 0:
             raise ModuleError(f"The import check in the new environment did not run: {mask_text(_venv.output_tail(check))}; the old environment was kept.")
         imports = json.loads(check.out.strip().splitlines()[-1])
@@ -446,14 +485,9 @@ class PythonEnv(Worker):
             raise ModuleError(
                 "The new environment installed but does not import: "
                 + "; ".join(f"{k}: {v}" for k, v in imports["failed"].items())
-                + f". The environment at {p['path']} was left as it was.",
+                + f". {kept}. Fix the requirement, or name the modules to import in import_check (off skips the check).",
                 failing=sorted(imports["failed"]),
             )
-        _venv.clear_world_writable(gen)
-        probed = self.probe(gen)
-        if probed is None:
-            raise ModuleError("The new environment does not answer its own probe; the old environment was kept.")
-        return probed
 
     def _must(self, argv: list[str], what: str, fix: str, env: dict[str, str] | None = None) -> t.Any:
         result = self.runner.run(argv, check=False, env=env)

@@ -62,36 +62,72 @@ print(json.dumps({
 }))
 """
 
-# Imports the top-level modules of the named distributions (argv[1:]); prints what failed.
+# The import check of a new environment. argv[1] is "auto" (argv[2:] are the requested distributions: each one's own
+# module is imported, the top-level module named like the distribution, else its first public one, read from
+# top_level.txt or, where a wheel has none, from its RECORD) or "modules" (argv[2:] are module names to import).
+# A distribution's other top-level modules are not imported: black ships blackd, which needs aiohttp, an extra.
+# Prints {"checked": [...], "failed": {module: error}, "missing": [distributions not installed]}.
 IMPORT_CHECK = r"""
 import importlib, importlib.metadata as m, json, re, sys
 def canon(n): return re.sub(r"[-_.]+", "-", n).lower()
-want = {canon(a) for a in sys.argv[1:]}
-failed, checked = {}, []
-for d in m.distributions():
-    if canon(d.metadata["Name"] or "") not in want:
-        continue
+def tops_of(d):
     tops = (d.read_text("top_level.txt") or "").split()
     if not tops:
-        seen = []
         for f in d.files or []:
             first = f.parts[0]
-            if first.endswith((".dist-info", ".data")) or first in ("..", "bin") or first.startswith("_"):
+            if first.endswith((".dist-info", ".data", ".pth")) or first in ("..", "bin"):
                 continue
             name = first[:-3] if first.endswith(".py") else first
-            if "." not in name and name not in seen:
-                seen.append(name)
-        tops = seen
-    for top in tops:
-        if not top or top.startswith("_") or top in ("tests", "test"):
+            if "." not in name and name not in tops:
+                tops.append(name)
+    return [t for t in tops if t and not t.startswith("_") and t not in ("tests", "test")]
+mode, names = sys.argv[1], sys.argv[2:]
+failed, checked, missing = {}, [], []
+if mode == "auto":
+    by_name = {}
+    for d in m.distributions():
+        by_name.setdefault(canon(d.metadata["Name"] or ""), d)
+    mods = []
+    for name in names:
+        d = by_name.get(canon(name))
+        if d is None:
+            missing.append(name)
             continue
-        checked.append(top)
-        try:
-            importlib.import_module(top)
-        except Exception as exc:
-            failed[top] = "%s: %s" % (type(exc).__name__, exc)
-print(json.dumps({"checked": checked, "failed": failed}))
+        tops = tops_of(d)
+        own = [t for t in tops if canon(t) == canon(name)]
+        if own or tops:
+            mods.append((own or sorted(tops))[0])
+else:
+    mods = names
+for mod in mods:
+    if mod in checked:
+        continue
+    checked.append(mod)
+    try:
+        importlib.import_module(mod)
+    except Exception as exc:
+        failed[mod] = "%s: %s" % (type(exc).__name__, exc)
+print(json.dumps({"checked": checked, "failed": failed, "missing": missing}))
 """
+
+# A module name for import_check: dotted identifiers.
+MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def import_check_argv(env_python: str, import_check: list[str], names: list[str]) -> list[str] | None:
+    """The import check's command for the option import_check (["auto"], ["off"] or module names); None when off."""
+    if import_check in ([], ["off"]):
+        return None
+    if import_check == ["auto"]:
+        return [env_python, "-I", "-c", IMPORT_CHECK, "auto"] + list(names)
+    return [env_python, "-I", "-c", IMPORT_CHECK, "modules"] + list(import_check)
+
+
+def dependency_check_argv(backend: str, env_python: str, uv: str | None) -> list[str]:
+    """The installer's own consistency check of an environment: every installed distribution's requirements met."""
+    if backend == "uv" and uv:
+        return [uv, "pip", "check", "--python", env_python]
+    return [env_python, "-m", "pip", "check"]
 
 
 def refuse_python_installation(path: str, what: str = "path") -> None:

@@ -77,6 +77,20 @@ options:
         V(none) leaves the index alone (PyPI's default torch wheels).
     type: str
     default: auto
+  import_check:
+    description:
+      - What is checked in a new environment before it is swapped in (an update builds a new one too); a failed check
+        keeps the old environment.
+      - V(auto) imports each requested distribution's own module - the top-level module named like the distribution,
+        else its first public one, read from its metadata (C(top_level.txt), else C(RECORD)); C(scikit-learn) imports
+        C(sklearn), C(black) imports C(black) and not C(blackd), which needs an extra. The installer's own dependency
+        check runs first (C(uv pip check) or C(pip check)).
+      - A list of module names imports those instead (after the same dependency check).
+      - V(off) checks nothing (an unquoted C(off) that YAML reads as false is off too).
+      - Not part of the request - changing it changes nothing on an existing environment.
+    type: list
+    elements: str
+    default: [auto]
   torch_index_url:
     description: The base of PyTorch's wheel index (a mirror may serve it); the tag is appended.
     type: str
@@ -247,6 +261,7 @@ ARGUMENT_SPEC = {
     "find_links": {"type": "list", "elements": "str", "default": [], "no_log": True},
     "offline": {"type": "bool", "default": False},
     "torch_cuda": {"type": "str", "default": "auto"},
+    "import_check": {"type": "list", "elements": "str", "default": ["auto"]},
     "torch_index_url": {"type": "str", "default": "https://download.pytorch.org/whl", "no_log": True},
     "lock_file": {"type": "path"},
     "ca_bundle": {"type": "path"},

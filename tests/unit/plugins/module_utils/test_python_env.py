@@ -158,7 +158,8 @@ def test_create_builds_a_marked_generation_swaps_and_writes_a_marked_lock(tmp_pa
         ("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n", ""),
         ("/usr/bin/python3", "-m", "venv", str(gen)): (0, "", ""),
         (gpy, "-m", "pip", "install", "--no-warn-script-location", "-r", str(gen / "mlhost-requirements.txt")): (0, "", ""),
-        (gpy, "-I", "-c", _venv.IMPORT_CHECK, "six"): (0, json.dumps({"checked": ["six"], "failed": {}}), ""),
+        (gpy, "-m", "pip", "check"): (0, "No broken requirements found.\n", ""),
+        (gpy, "-I", "-c", _venv.IMPORT_CHECK, "auto", "six"): (0, json.dumps({"checked": ["six"], "failed": {}, "missing": []}), ""),
         (gpy, "-I", "-c", _venv.PROBE): (0, probe_output({"six": "1.17.0", "pip": "24.0"}), ""),
     })
     host = make_host(p, runner)
@@ -372,3 +373,86 @@ def test_unset_ca_bundle_hands_the_system_store_to_the_installers_and_the_wheel_
     bundle.write_text("PEM")
     env2, _ = _fetching_env(tmp_path, {}, ca_bundle=str(bundle))
     assert env2.ca == str(bundle)  # a bundle named is used instead
+
+
+# --- the import check: each requested distribution's own module, from its metadata -----------------------------
+
+
+def _site(tmp_path):
+    """A site-packages shaped like real wheels: black (with blackd, which needs aiohttp, an extra), scikit-learn
+    (module sklearn), PyYAML (yaml and the private _yaml), attrs without top_level.txt (RECORD only), and a
+    distribution whose module fails to import."""
+    site = tmp_path / "site"
+
+    def dist(name, version, top_level=None, record=(), modules=None):
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        if top_level is not None:
+            (info / "top_level.txt").write_text("".join(f"{t}\n" for t in top_level))
+        (info / "RECORD").write_text("".join(f"{r},,\n" for r in record))
+        for path, text in (modules or {}).items():
+            (site / path).parent.mkdir(parents=True, exist_ok=True)
+            (site / path).write_text(text)
+
+    dist("black", "22.6.0", ["_black_version", "black", "blackd", "blib2to3"],
+         modules={"black/__init__.py": "", "blackd/__init__.py": "import aiohttp_not_here\n", "blib2to3/__init__.py": "",
+                  "_black_version.py": ""})
+    dist("scikit-learn", "1.5.2", ["sklearn"], modules={"sklearn/__init__.py": ""})
+    dist("PyYAML", "6.0.2", ["_yaml", "yaml"], modules={"yaml/__init__.py": "", "_yaml/__init__.py": ""})
+    dist("attrs", "24.2.0", None, record=["attr/__init__.py", "attrs/__init__.py", "attrs-24.2.0.dist-info/RECORD"],
+         modules={"attr/__init__.py": "", "attrs/__init__.py": ""})
+    dist("brokenpkg", "1.0", ["brokenpkg"], modules={"brokenpkg/__init__.py": "raise ImportError('needs libfoo.so.1')\n"})
+    return site
+
+
+def _import_check(site, *args):
+    import subprocess
+    import sys
+
+    code = f"import sys; sys.path.insert(0, {str(site)!r}); exec(compile({_venv.IMPORT_CHECK!r}, 'check', 'exec'))"
+    out = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, check=True).stdout
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_auto_imports_each_distributions_own_module_only(tmp_path):
+    site = _site(tmp_path)
+    got = _import_check(site, "auto", "black", "scikit_learn", "pyyaml", "attrs", "not-installed")
+    assert got["checked"] == ["black", "sklearn", "yaml", "attrs"]  # not blackd: it needs aiohttp (black[d])
+    assert got["failed"] == {} and got["missing"] == ["not-installed"]
+    broken = _import_check(site, "auto", "brokenpkg")
+    assert broken["failed"] == {"brokenpkg": "ImportError: needs libfoo.so.1"}
+
+
+def test_import_check_names_modules_to_import_instead(tmp_path):
+    site = _site(tmp_path)
+    got = _import_check(site, "modules", "blackd", "yaml")
+    assert got["checked"] == ["blackd", "yaml"] and list(got["failed"]) == ["blackd"]
+
+
+@pytest.mark.parametrize("value, expected", [
+    (None, ["auto"]), (["auto"], ["auto"]), (["off"], ["off"]), ([], ["off"]), (["False"], ["off"]), (["no"], ["off"]),
+    (["True"], ["auto"]), (["torch", "torchvision"], ["torch", "torchvision"]),
+])
+def test_import_check_option_normalized(value, expected):
+    params = {} if value is None else {"import_check": value}
+    assert _python_env.import_check_of(params) == expected
+
+
+@pytest.mark.parametrize("value, message", [
+    (["auto", "torch"], "not a mix"),
+    (["torch; rm -rf /"], "is not a module name"),
+    (["1torch"], "is not a module name"),
+    (["torch\n"], "is not a module name"),
+])
+def test_import_check_bad_values_are_refused_before_anything(tmp_path, value, message):
+    with pytest.raises(ModuleError, match=message):
+        _python_env.check_options(params(tmp_path, import_check=value))
+
+
+def test_import_and_dependency_check_commands():
+    assert _venv.import_check_argv("/e/bin/python", ["off"], ["six"]) is None
+    assert _venv.import_check_argv("/e/bin/python", ["auto"], ["six"])[-2:] == ["auto", "six"]
+    assert _venv.import_check_argv("/e/bin/python", ["torch"], ["six"])[-2:] == ["modules", "torch"]
+    assert _venv.dependency_check_argv("uv", "/e/bin/python", "/t/bin/uv") == ["/t/bin/uv", "pip", "check", "--python", "/e/bin/python"]
+    assert _venv.dependency_check_argv("pip", "/e/bin/python", None) == ["/e/bin/python", "-m", "pip", "check"]
