@@ -371,7 +371,7 @@ def test_unset_ca_bundle_hands_the_system_store_to_the_installers_and_the_wheel_
     assert pip["PIP_CERT"] == pip["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
     bundle = tmp_path / "proxy.pem"
     bundle.write_text("PEM")
-    env2, _ = _fetching_env(tmp_path, {}, ca_bundle=str(bundle))
+    env2, _fetched2 = _fetching_env(tmp_path, {}, ca_bundle=str(bundle))
     assert env2.ca == str(bundle)  # a bundle named is used instead
 
 
