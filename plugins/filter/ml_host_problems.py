@@ -16,14 +16,15 @@ name: ml_host_problems
 version_added: 0.1.0
 short_description: The problems of the ml_host role's own settings (mirrors, CA certificates, CUDA version, env paths)
 description:
-- What no module's plan and no argument spec checks - the mirrors (known keys, each an http(s)/file URL or an absolute
+- What no module's plan and no argument spec checks - C(mlhost_gpu) (auto, or a boolean, also as the strings true,
+  false, yes and no that C(-e) gives), the mirrors (known keys, each an http(s)/file URL or an absolute
   path), the CA certificates (PEM text, or PEM files on the controller), the CUDA version (decided before the GPU phase),
   each Python environment path given once, and the stack check's environment.
 - Messages name the variable and the fix; they never hold a mirror URL or a certificate's text.
 positional: _input
 options:
   _input:
-    description: The ml_host variables, as a dict (C(mlhost_cuda_version), C(mlhost_ca_certificates), C(mlhost_mirrors),
+    description: The ml_host variables, as a dict (C(mlhost_gpu), C(mlhost_cuda_version), C(mlhost_ca_certificates), C(mlhost_mirrors),
       C(mlhost_python_envs), C(mlhost_stack_check_python_env)).
     type: dict
     required: true
@@ -72,6 +73,18 @@ def cuda_version_problems(value: object) -> list[str]:
         return []
     return [f'Set mlhost_cuda_version to "", "auto" or a release such as "12.4" (it is {_shown(value)}); '
             "quote it in YAML so that 12.10 does not become 12.1."]
+
+
+# mlhost_gpu as YAML and ansible-playbook -e give it: a boolean from YAML, a string from -e (true, false, yes, no).
+GPU_TRUE = ("true", "yes")
+GPU_FALSE = ("false", "no")
+
+
+def gpu_problems(value: object) -> list[str]:
+    if isinstance(value, bool) or (isinstance(value, str) and value.lower() in ("auto",) + GPU_TRUE + GPU_FALSE):
+        return []
+    return [f"Set mlhost_gpu to auto, true or false (it is {_shown(value)}); true and false may come as strings "
+            "(-e mlhost_gpu=true), yes and no too."]
 
 
 def _pem_file(path: str) -> bool:
@@ -149,10 +162,14 @@ def python_env_problems(envs: object, stack_check_env: object) -> list[str]:
 
 
 def ml_host_problems(settings: t.Mapping[str, t.Any]) -> list[str]:
-    """Every problem of ml_host's own settings, as messages naming the variable and the fix; [] when none."""
+    """Every problem of ml_host's own settings, as messages naming the variable and the fix; [] when none.
+
+    A key that is not in ``settings`` is not checked (its default is good): mlhost_cuda_version must come as given,
+    not through ``| string``, so that an unquoted 12.10 (the float 12.1) is refused."""
     if not isinstance(settings, dict):
         raise AnsibleFilterError("mlinfra.mlhost.ml_host_problems takes a dict of the ml_host role's variables.")
-    return (cuda_version_problems(settings.get("mlhost_cuda_version", ""))
+    return (gpu_problems(settings.get("mlhost_gpu", "auto"))
+            + cuda_version_problems(settings.get("mlhost_cuda_version", ""))
             + ca_certificate_problems(settings.get("mlhost_ca_certificates", []))
             + mirror_problems(settings.get("mlhost_mirrors", {}))
             + python_env_problems(settings.get("mlhost_python_envs", []), settings.get("mlhost_stack_check_python_env", "")))

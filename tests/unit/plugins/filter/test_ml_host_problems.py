@@ -92,3 +92,30 @@ def test_stack_check_env(value, ok):
 def test_not_a_dict_is_an_error():
     with pytest.raises(AnsibleFilterError, match="takes a dict"):
         PROBLEMS(["mlhost_mirrors"])
+
+
+@pytest.mark.parametrize("value", ["auto", True, False, "true", "false", "True", "FALSE", "yes", "no"])
+def test_gpu_takes_auto_and_booleans_as_yaml_and_dash_e_give_them(value):
+    # -e mlhost_gpu=true gives the string "true": the argument spec's choices [auto, true, false] refused it.
+    assert problems(mlhost_gpu=value) == []
+
+
+@pytest.mark.parametrize("value", ["maybe", "1", 1, None, "", "auto ", ["true"]])
+def test_gpu_refused_by_name(value):
+    [msg] = problems(mlhost_gpu=value)
+    assert msg.startswith("Set mlhost_gpu to auto, true or false")
+
+
+def test_the_role_hands_the_values_as_given():
+    # Through `| string` an unquoted 12.10 (the float 12.1) reached the check as "12.1" and passed; and the GPU
+    # phase's decision reads the same strings the check takes.
+    import pathlib
+
+    import yaml
+
+    root = pathlib.Path(__file__).resolve().parents[4]
+    checks = (root / "roles" / "ml_host" / "tasks" / "checks.yml").read_text()
+    assert "'mlhost_cuda_version': mlhost_cuda_version," in checks and "'mlhost_gpu': mlhost_gpu," in checks
+    for path in ("roles/ml_host/tasks/facts.yml", "roles/nvidia_driver/tasks/validate.yml", "roles/cuda_toolkit/tasks/validate.yml"):
+        text = str(yaml.safe_load((root / path).read_text()))
+        assert "lower in ['true', 'yes']" in text, path
