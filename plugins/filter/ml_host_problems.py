@@ -14,9 +14,11 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 name: ml_host_problems
 version_added: 0.1.0
-short_description: The problems of the ml_host role's own settings (mirrors, CA certificates, CUDA version, env paths)
+short_description: The problems of the ml_host role's own settings (variable names, GPU, mirrors, CA certificates, CUDA, env paths)
 description:
-- What no module's plan and no argument spec checks - C(mlhost_gpu) (auto, or a boolean, also as the strings true,
+- What no module's plan and no argument spec checks - a defined C(mlhost_) variable that is no name of the collection
+  but within two edits of one (one for a short name; a typo such as C(mlhost_python_env); other unknown C(mlhost_) names are left alone),
+  C(mlhost_gpu) (auto, or a boolean, also as the strings true,
   false, yes and no that C(-e) gives), the mirrors (known keys, each an http(s)/file URL or an absolute
   path), the CA certificates (PEM text, or PEM files on the controller), the CUDA version (decided before the GPU phase),
   each Python environment path given once, and the stack check's environment.
@@ -24,8 +26,11 @@ description:
 positional: _input
 options:
   _input:
-    description: The ml_host variables, as a dict (C(mlhost_gpu), C(mlhost_cuda_version), C(mlhost_ca_certificates), C(mlhost_mirrors),
-      C(mlhost_python_envs), C(mlhost_stack_check_python_env)).
+    description:
+      - The ml_host variables, as a dict - C(mlhost_gpu), C(mlhost_cuda_version), C(mlhost_cuda_extra_versions),
+        C(mlhost_ca_certificates), C(mlhost_mirrors), C(mlhost_python_envs), C(mlhost_stack_check_python_env).
+      - And C(defined), the names of the defined C(mlhost_) variables (C(query('ansible.builtin.varnames', '^mlhost_'))).
+      - A key left out is not checked.
     type: dict
     required: true
 author:
@@ -161,6 +166,98 @@ def python_env_problems(envs: object, stack_check_env: object) -> list[str]:
     return problems
 
 
+# --- variables: a typo of a documented name is refused, by name, with the name meant -------------------------
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+_KNOWN: list[str] = []
+
+
+def _names_set_by(tasks: object, out: set[str]) -> None:
+    """The variable names the collection's own tasks set: register, set_fact, task vars, loop index_var."""
+    for task in tasks if isinstance(tasks, list) else []:
+        if not isinstance(task, dict):
+            continue
+        for key in ("register",):
+            if isinstance(task.get(key), str):
+                out.add(task[key])
+        for key in ("vars", "ansible.builtin.set_fact"):
+            if isinstance(task.get(key), dict):
+                out.update(str(k) for k in task[key])
+        index_var = (task.get("loop_control") or {}).get("index_var") if isinstance(task.get("loop_control"), dict) else None
+        if isinstance(index_var, str):
+            out.add(index_var)
+        for key in ("block", "rescue", "always", "tasks", "pre_tasks", "post_tasks"):
+            _names_set_by(task.get(key), out)
+
+
+def known_variables() -> list[str]:
+    """Every mlhost_ name the collection knows: the roles' documented options (meta/argument_specs.yml), their
+    defaults and vars, and what the roles' and playbooks' tasks set. Read from the collection's own files once."""
+    if _KNOWN:
+        return _KNOWN
+    import glob
+
+    import yaml
+
+    names: set[str] = set()
+    for path in sorted(glob.glob(os.path.join(_ROOT, "roles", "*", "meta", "argument_specs.yml"))):
+        with open(path, encoding="utf-8") as handle:
+            specs = (yaml.safe_load(handle) or {}).get("argument_specs") or {}
+        for entry in specs.values():
+            names.update((entry or {}).get("options") or {})
+    for pattern in ("roles/*/defaults/main.yml", "roles/*/vars/main.yml"):
+        for path in sorted(glob.glob(os.path.join(_ROOT, pattern))):
+            with open(path, encoding="utf-8") as handle:
+                names.update(yaml.safe_load(handle) or {})
+    for pattern in ("roles/*/tasks/*.yml", "playbooks/*.yml"):
+        for path in sorted(glob.glob(os.path.join(_ROOT, pattern))):
+            with open(path, encoding="utf-8") as handle:
+                _names_set_by(yaml.safe_load(handle), names)
+    _KNOWN.extend(sorted(n for n in names if n.startswith("mlhost_")))
+    return _KNOWN
+
+
+def _distance(a: str, b: str, limit: int) -> int:
+    """Edit distance (insert, delete, substitute), stopped early past ``limit``."""
+    if abs(len(a) - len(b)) > limit:
+        return limit + 1
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        prev, row[0] = row[0], i
+        for j, cb in enumerate(b, start=1):
+            prev, row[j] = row[j], min(row[j] + 1, row[j - 1] + 1, prev + (ca != cb))
+        if min(row) > limit:
+            return limit + 1
+    return row[-1]
+
+
+def variable_problems(defined: object) -> list[str]:
+    """A defined mlhost_ variable that is no name of the collection but within two edits of one (one for a name of
+    up to six letters after mlhost_) is a typo: refused,
+    naming the one meant (mlhost_python_env -> mlhost_python_envs). Other unknown mlhost_ names are left alone (an
+    inventory's own)."""
+    if not isinstance(defined, (list, tuple)):
+        return []
+    known = set(known_variables())
+    problems = []
+    for name in sorted({str(n) for n in defined} - known):
+        # Two edits on a long name, one on a short one (mlhost_case is an inventory's own, not mlhost_phase).
+        limit = 2 if len(name) > len("mlhost_") + 6 else 1
+        meant = sorted(k for k in known if _distance(name, k, limit) <= limit)
+        if meant:
+            problems.append(f"{name} is not a variable of mlinfra.mlhost and would be ignored: did you mean "
+                            f"{' or '.join(meant)}? Rename it.")
+    return problems
+
+
+def cuda_extra_problems(value: object) -> list[str]:
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return [problem.replace("mlhost_cuda_version", "each of mlhost_cuda_extra_versions")
+                for v in value for problem in cuda_version_problems(v) if v not in ("", "auto")]
+    return ['mlhost_cuda_extra_versions must be a list of quoted releases such as ["11.8", "12.4"] '
+            f"(it is {_shown(value)}); unquoted, YAML reads 12.10 as 12.1."]
+
+
 def ml_host_problems(settings: t.Mapping[str, t.Any]) -> list[str]:
     """Every problem of ml_host's own settings, as messages naming the variable and the fix; [] when none.
 
@@ -168,7 +265,9 @@ def ml_host_problems(settings: t.Mapping[str, t.Any]) -> list[str]:
     not through ``| string``, so that an unquoted 12.10 (the float 12.1) is refused."""
     if not isinstance(settings, dict):
         raise AnsibleFilterError("mlinfra.mlhost.ml_host_problems takes a dict of the ml_host role's variables.")
-    return (gpu_problems(settings.get("mlhost_gpu", "auto"))
+    return (variable_problems(settings.get("defined", []))
+            + gpu_problems(settings.get("mlhost_gpu", "auto"))
+            + cuda_extra_problems(settings.get("mlhost_cuda_extra_versions", []))
             + cuda_version_problems(settings.get("mlhost_cuda_version", ""))
             + ca_certificate_problems(settings.get("mlhost_ca_certificates", []))
             + mirror_problems(settings.get("mlhost_mirrors", {}))

@@ -119,3 +119,48 @@ def test_the_role_hands_the_values_as_given():
     for path in ("roles/ml_host/tasks/facts.yml", "roles/nvidia_driver/tasks/validate.yml", "roles/cuda_toolkit/tasks/validate.yml"):
         text = str(yaml.safe_load((root / path).read_text()))
         assert "lower in ['true', 'yes']" in text, path
+
+
+@pytest.mark.parametrize("typo, meant", [
+    ("mlhost_python_env", "mlhost_python_envs"),        # the issue's: ran green with "Python envs: none"
+    ("mlhost_cuda_verison", "mlhost_cuda_version"),
+    ("mlhost_condaenvs", "mlhost_conda_envs"),
+    ("mlhost_build_tool_profiles", "mlhost_build_tools_profiles"),
+    ("mlhost_nvidia_drive_branch", "mlhost_nvidia_driver_branch"),
+])
+def test_a_typo_of_a_variable_is_refused_naming_the_one_meant(typo, meant):
+    [msg] = problems(defined=["mlhost_gpu", typo])
+    assert msg.startswith(f"{typo} is not a variable of mlinfra.mlhost") and meant in msg
+
+
+def test_every_name_the_collection_sets_or_documents_is_known():
+    from ansible_collections.mlinfra.mlhost.plugins.filter import ml_host_problems as mod
+
+    known = mod.known_variables()
+    for name in ("mlhost_python_envs", "mlhost_gpu", "mlhost_reboot_timeout", "mlhost_phase", "mlhost_failure",
+                 "mlhost_plan_first_change", "mlhost_python_env_results", "mlhost_env_index", "mlhost_fleet_hosts",
+                 "mlhost_problems", "mlhost_phase_order", "mlhost_cuda_host_compiler_plan"):
+        assert name in known, name
+    assert problems(defined=known) == []
+
+
+def test_the_test_beds_own_mlhost_names_are_not_taken_for_typos():
+    # Inventories may hold mlhost_ names of their own (the scenarios and the bench do); only a near miss of a
+    # collection's name is refused. Every mlhost_ name in the repository's inventories, scenarios and bench passes
+    # (but bad_input's, which holds typos on purpose).
+    import pathlib
+    import re
+
+    root = pathlib.Path(__file__).resolve().parents[4]
+    names = set()
+    for folder in ("molecule", "bench", "inventory", "playbooks", "tests/testbed"):
+        for path in (root / folder).rglob("*"):
+            if path.suffix in (".yml", ".yaml", ".py", ".json", ".ini") and path.is_file() and "bad_input" not in path.parts:
+                names.update(re.findall(r"\b(mlhost_[a-z0-9_]+)\b", path.read_text(encoding="utf-8", errors="replace")))
+    assert len(names) > 50
+    assert problems(defined=sorted(names)) == []
+
+
+@pytest.mark.parametrize("value, ok", [([], True), (["11.8", "12.4"], True), ([12.4], False), ("12.4", False), (["12.x"], False)])
+def test_cuda_extra_versions(value, ok):
+    assert (problems(mlhost_cuda_extra_versions=value) == []) is ok
