@@ -171,7 +171,10 @@ def requested(params: dict[str, t.Any]) -> dict[str, t.Any]:
     if dupes:
         raise ModuleError(f"{', '.join(dupes)} requested more than once in specs (and the file's dependencies): join the constraints "
                           f"into one spec (numpy >=1.26,<2). {NOTHING}")
-    channels = [check_channel(c, "channels" if c in params["channels"] else "the file's channels") for c in channels]
+    # "nodefaults" in a file's channels is conda's marker for "do not add defaults", not a channel: dropped (the module
+    # never adds defaults; every engine gets the request's channels only).
+    channels = [check_channel(c, "channels" if c in params["channels"] else "the file's channels")
+                for c in channels if c != "nodefaults"]
     if pip and rq.have_packaging():
         try:
             rq.parse_lines(pip, (params["file"] or "specs") + " pip subsection")

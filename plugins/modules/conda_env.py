@@ -52,6 +52,8 @@ options:
       - Channels (names such as V(conda-forge), or http(s)/file URLs), after those of O(file). With V(mamba)/V(conda), only these are
         used when given (C(--override-channels)).
       - Never logged (a channel URL may carry a token); messages show it masked.
+      - C(nodefaults) in the file's channels is conda's marker, not a channel - dropped (the module never adds
+        C(defaults)).
     type: list
     elements: str
     default: []

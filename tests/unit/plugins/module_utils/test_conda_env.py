@@ -141,6 +141,16 @@ def test_prefix_from_name_and_from_file(tmp_path):
     assert [s.text for s in req["specs"]] == ["python=3.11"]
 
 
+def test_nodefaults_is_conda_s_marker_not_a_channel(tmp_path):
+    # Real environment.yml files list it (channels: [pytorch, nvidia, conda-forge, nodefaults]); it was fetched as a
+    # channel named nodefaults.
+    (tmp_path / "base").mkdir()
+    env_file = tmp_path / "environment.yml"
+    env_file.write_text("name: train\nchannels:\n  - conda-forge\n  - nodefaults\ndependencies:\n  - python=3.11\n")
+    _prefix, req = _conda_env.validate(params(tmp_path, prefix=None, file=str(env_file), specs=[]))
+    assert req["channels"] == ["conda-forge"] + params(tmp_path)["channels"]  # the option's channels after the file's
+
+
 # --- runs -------------------------------------------------------------------------------------
 
 def test_met_request_runs_nothing(tmp_path, greet10):
