@@ -164,3 +164,34 @@ def test_the_test_beds_own_mlhost_names_are_not_taken_for_typos():
 @pytest.mark.parametrize("value, ok", [([], True), (["11.8", "12.4"], True), ([12.4], False), ("12.4", False), (["12.x"], False)])
 def test_cuda_extra_versions(value, ok):
     assert (problems(mlhost_cuda_extra_versions=value) == []) is ok
+
+
+def test_a_typo_given_with_dash_e_is_seen_through_varnames(tmp_path):
+    # The role hands the filter query('ansible.builtin.varnames', '^mlhost_'); checked through ansible-playbook itself.
+    # (Not a bad_input case: that scenario sets each case's variables as facts, and a name that is no role default
+    # cannot be reset, so it would reach every later case.)
+    import json
+    import os
+    import pathlib
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[4]
+    book = tmp_path / "play.yml"
+    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [{
+        "name": "check", "ansible.builtin.assert": {
+            "that": "problems == []", "fail_msg": "{{ problems | join(' ') }}", "quiet": True},
+        "vars": {"problems": "{{ {'defined': query('ansible.builtin.varnames', '^mlhost_')} | mlinfra.mlhost.ml_host_problems }}"},
+    }]}]))
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False",
+               ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(root / ".build" / "collections")))
+    playbook = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
+
+    def run(*extra):
+        return subprocess.run([playbook, "-i", "localhost,", "-c", "local", *extra, str(book)], env=env, cwd=tmp_path,
+                              capture_output=True, text=True, check=False)
+
+    good = run("-e", "mlhost_python_envs=[]", "-e", "mlhost_fleet_gpu=true")
+    assert good.returncode == 0, good.stdout[-2000:]
+    typo = run("-e", '{"mlhost_python_env": [{"path": "/opt/envs/x", "packages": ["six"]}]}')
+    assert typo.returncode == 2 and "did you mean mlhost_python_envs?" in typo.stdout, typo.stdout[-2000:]
