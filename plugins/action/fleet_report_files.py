@@ -67,14 +67,15 @@ class ActionModule(ActionBase):
         if before:
             result["diff"] = [{"before_header": paths[n], "after_header": paths[n], "before": before[n], "after": files[n]}
                               for n in changing]
+        lines = _fleet_report.glance(report, dest)
+        if self._task.check_mode:
+            lines[0] = f"Fleet report: would write {dest}/fleet-report.{{json,md,html}} (check mode writes nothing)"
         result.update(
             changed=bool(changing),
             dest=dest,
             files=[paths[n] for n in _fleet_report.FILES],
             changed_files=[paths[n] for n in changing],
             summary=report["summary"],
-            msg=_fleet_report.glance(report, dest) if not self._task.check_mode
-            else [f"Fleet report: would write {dest}/fleet-report.{{json,md,html}} (check mode writes nothing)"]
-            + _fleet_report.glance(report, dest)[1:],
+            msg=lines,
         )
         return result

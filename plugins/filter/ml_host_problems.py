@@ -73,10 +73,10 @@ def _shown(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def cuda_version_problems(value: object) -> list[str]:
+def cuda_version_problems(value: object, name: str = "mlhost_cuda_version") -> list[str]:
     if isinstance(value, str) and (value in ("", "auto") or _CUDA.fullmatch(value)):
         return []
-    return [f'Set mlhost_cuda_version to "", "auto" or a release such as "12.4" (it is {_shown(value)}); '
+    return [f'Set {name} to "", "auto" or a release such as "12.4" (it is {_shown(value)}); '
             "quote it in YAML so that 12.10 does not become 12.1."]
 
 
@@ -177,9 +177,8 @@ def _names_set_by(tasks: object, out: set[str]) -> None:
     for task in tasks if isinstance(tasks, list) else []:
         if not isinstance(task, dict):
             continue
-        for key in ("register",):
-            if isinstance(task.get(key), str):
-                out.add(task[key])
+        if isinstance(task.get("register"), str):
+            out.add(task["register"])
         for key in ("vars", "ansible.builtin.set_fact"):
             if isinstance(task.get(key), dict):
                 out.update(str(k) for k in task[key])
@@ -257,8 +256,8 @@ def variable_problems(defined: object) -> list[str]:
 
 def cuda_extra_problems(value: object) -> list[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
-        return [problem.replace("mlhost_cuda_version", "each of mlhost_cuda_extra_versions")
-                for v in value for problem in cuda_version_problems(v) if v not in ("", "auto")]
+        return [problem for v in value if v not in ("", "auto")
+                for problem in cuda_version_problems(v, "each of mlhost_cuda_extra_versions")]
     return ['mlhost_cuda_extra_versions must be a list of quoted releases such as ["11.8", "12.4"] '
             f"(it is {_shown(value)}); unquoted, YAML reads 12.10 as 12.1."]
 

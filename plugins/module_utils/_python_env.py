@@ -468,7 +468,8 @@ class PythonEnv(Worker):
     def check_new_env(self, gen: str, backend: str, names: list[str], uv: str | None) -> None:
         """Before the swap: the installer's dependency check, then the import check (option import_check)."""
         p = self.p
-        if import_check_of(p) == ["off"]:
+        check = import_check_of(p)
+        if check == ["off"]:
             return
         kept = f"The environment at {p['path']} was left as it was"
         deps = self.runner.run(_venv.dependency_check_argv(backend, _venv.env_python(gen), uv), check=False)
@@ -476,7 +477,7 @@ class PythonEnv(Worker):
             raise ModuleError(
                 f"The new environment installed but its dependencies are not consistent ({backend} check): "
                 f"{mask_text(_venv.output_tail(deps, 12))}. {kept}. Pin versions that fit together, or set import_check: off.")
-        argv = _venv.import_check_argv(_venv.env_python(gen), import_check_of(p), names)
+        argv = _venv.import_check_argv(_venv.env_python(gen), check, names)
         check = self.runner.run(argv, check=False)
         if check is None or check.rc != 0:
             raise ModuleError(f"The import check in the new environment did not run: {mask_text(_venv.output_tail(check))}; the old environment was kept.")
