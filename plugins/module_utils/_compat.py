@@ -72,6 +72,24 @@ DRIVER_BRANCHES: dict[str, dict[str, str]] = {
     "610": {"designation": "nfb", "eol": "2026-08"},
 }
 
+# NVIDIA's CUDA repository signing keys, per repository tree (NVIDIA's layout under
+# https://developer.download.nvidia.com/compute/cuda/repos/<tree>/<arch>/): the key
+# file in the tree's directory and the fingerprints it may carry. Used when repo_key
+# is empty; a mirror with its own key passes repo_key and repo_key_fingerprints.
+NVIDIA_REPO_KEYS_CHECKED = "2026-12-02"
+NVIDIA_REPO_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
+    # The 2022 key (3BF863CC, RSA 4096, SHA-1 binding), which replaced 7FA2AF80 on 2022-04-27.
+    "debian12": ("3bf863cc.pub", ("EB693B3035CD5710E231E123A4B469963BF863CC",)),
+    "ubuntu2204": ("3bf863cc.pub", ("EB693B3035CD5710E231E123A4B469963BF863CC",)),
+    "ubuntu2404": ("3bf863cc.pub", ("EB693B3035CD5710E231E123A4B469963BF863CC",)),
+}
+
+
+def nvidia_repo_key(tree: str) -> tuple[str, tuple[str, ...]] | None:
+    """(key file, fingerprints) NVIDIA publishes for a repository tree ('debian12', 'rhel9'), or None when not known here."""
+    return NVIDIA_REPO_KEYS.get(tree)
+
+
 DESIGNATIONS = {"ltsb": "long-term support branch", "pb": "production branch", "nfb": "new feature branch"}
 
 

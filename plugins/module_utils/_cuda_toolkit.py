@@ -197,6 +197,8 @@ class Toolkit(Worker):
         nvcc = "/usr/bin/nvcc" if source == "distro" else f"{path}/bin/nvcc"
         result.update(packages=packages, path=path, nvcc=nvcc)
         self.target = (source, version, packages)
+        self.source_reason = reason
+        self.key_fingerprints: list[str] = []
         try:
             if params["state"] == "present":
                 steps, state = self._plan_present(pm, distro, source, version, packages, path)
@@ -205,6 +207,7 @@ class Toolkit(Worker):
         except PackageError as exc:
             raise _nvidia_driver.package_failure(exc) from exc
         result.update(actions=[step["action"] for step in steps], full_version=self._full_version(state),
+                      repo_key_fingerprints=self.key_fingerprints,
                       default=params["set_default"] and params["state"] == "present")
         diff = [c.diff() for step in steps for c in step.get("changes", [])]
         return Plan(changed=bool(steps), result=result, diff=diff or None, steps=steps, warnings=self.warnings)
@@ -225,7 +228,6 @@ class Toolkit(Worker):
                 f"{distro.get('name') or distro.get('id')} {carried}, not {version}: use source: nvidia_repo for CUDA {version}"
                 + (f", or version: \"{distro_toolkit}\"" if distro_toolkit else "") + f". {NOTHING}"
             )
-        _nvidia_repo.require_key(params, source, reason)
         return source, reason
 
     def _resolve(self, distro: dict[str, t.Any], asked: str, driver: str | None, distro_toolkit: str | None) -> tuple[str, str, str]:
@@ -258,7 +260,9 @@ class Toolkit(Worker):
                       path: str) -> tuple[list[dict[str, t.Any]], dict[str, str | None]]:
         params = self.params
         steps: list[dict[str, t.Any]] = []
-        source_changes = self.files.plan(_nvidia_repo.source_files(params, distro, source, pm.name, self.root, self._fetch))
+        files, self.key_fingerprints = _nvidia_repo.source_files(params, distro, source, pm.name, self.root, self._fetch,
+                                                                 self.source_reason)
+        source_changes = self.files.plan(files)
         if source_changes:
             steps.append({"do": "files", "changes": source_changes, "action": "write the package sources: "
                           + ", ".join(c.action for c in source_changes)})

@@ -39,6 +39,12 @@ NOTHING = _nvidia_repo.NOTHING
 DISTRO_BRANCHES = {("debian", "12"): "535", ("debian", "13"): "550"}
 # NVIDIA's open kernel modules exist from this branch on (R515, May 2022).
 OPEN_MODULES_FROM = "515"
+# From R590 NVIDIA's Debian/Ubuntu packages carry no branch in their names (NVIDIA Driver Installation Guide,
+# "Recent updates"): a branch is held by installing nvidia-driver-pinning-<branch> (an apt preferences file,
+# Pin: version <branch>.*) before the unversioned nvidia-open / cuda-drivers. Before R590 the branch metas
+# (cuda-drivers-<b>, nvidia-open-<b>) name it; their components depend ">=" and reach newer branches, so the
+# pinning package is installed first for those too where the repository carries it.
+PINNING_FROM = 590
 
 # Globs of the packages that make up an installed driver (held together), per package manager.
 APT_DRIVER_GLOBS = ["nvidia-*", "libnvidia-*", "libcuda1", "libcuda1-*", "xserver-xorg-video-nvidia*", "firmware-nvidia-*", "cuda-drivers*"]
@@ -64,7 +70,10 @@ class Layout(t.NamedTuple):
     versioned: list[str]         # packages whose version is the driver's version
     headers: list[str]           # kernel headers for DKMS (optional in containers)
     module_stream: str | None    # dnf: nvidia-driver:<branch>-dkms|open
+    pin: str | None              # apt, NVIDIA's repository: nvidia-driver-pinning-<branch>, installed before the driver
+    pin_required: bool           # the branch has no other way to be held (R590 on)
     files: dict[str, bytes | None]  # repository/source files wanted
+    key_fingerprints: list[str]     # of the repository key the files trust (NVIDIA's repository)
 
 
 def branch_asked(params: dict[str, t.Any]) -> str | None:
@@ -145,6 +154,9 @@ def driver_packages(distro: dict[str, t.Any], source: str, flavor: str, branch: 
             f"{distro.get('name') or distro_id} does not ship the NVIDIA driver in its own repositories: use source: nvidia_repo."
         )
     # NVIDIA's CUDA repository
+    if family == "debian" and branch and int(branch) >= PINNING_FROM:
+        name = "nvidia-open" if is_open else "cuda-drivers"
+        return [name], [name], None
     if family == "debian":
         if is_open:
             name = f"nvidia-open-{branch}" if branch else "nvidia-open"
@@ -173,7 +185,6 @@ def make_layout(params: dict[str, t.Any], root: t.Any, distro: dict[str, t.Any],
                 key_fetch: t.Callable[[str], bytes], kernel: str | None = None) -> Layout:
     """The driver's packages and source files for this host (reads the host's files and the key; runs no command)."""
     source, reason = pick_source(params, distro)
-    _nvidia_repo.require_key(params, source, reason)
     branch = branch_asked(params)
     carried = DISTRO_BRANCHES.get((distro.get("id"), distro.get("major")))
     if source == "distro" and branch and distro.get("id") == "debian" and carried and branch != carried:
@@ -188,10 +199,13 @@ def make_layout(params: dict[str, t.Any], root: t.Any, distro: dict[str, t.Any],
     if params["hold"]:
         packages = packages + HOLD_TOOLS.get(pm.name, [])
     files: dict[str, bytes | None] = {}
+    fingerprints: list[str] = []
     if params["state"] == "present":
-        files = _nvidia_repo.source_files(params, distro, source, pm.name, root, key_fetch)
+        files, fingerprints = _nvidia_repo.source_files(params, distro, source, pm.name, root, key_fetch, reason)
     headers = header_packages(distro, kernel) if params["kernel_headers"] else []
-    return Layout(source, reason, flavor, branch, packages, versioned, headers, stream, files)
+    pin = f"nvidia-driver-pinning-{branch}" if source == "nvidia_repo" and distro.get("family") == "debian" and branch else None
+    pin_required = bool(pin and int(branch or 0) >= PINNING_FROM)
+    return Layout(source, reason, flavor, branch, packages, versioned, headers, stream, pin, pin_required, files, fingerprints)
 
 
 # Reading the installed driver -------------------------------------------------------
@@ -225,12 +239,29 @@ def package_failure(exc: PackageError) -> ModuleError:
 
 
 def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], params: dict[str, t.Any], distro: dict[str, t.Any],
-                     in_container: bool, warnings: list[str]) -> tuple[list[str], dict[str, str | None]]:
+                     in_container: bool, warnings: list[str], pin_pending: bool = False) -> tuple[list[str], dict[str, str | None]]:
     """Refuse a source that lacks a package, carries another branch or mismatched versions.
 
-    Returns (headers to skip, the candidates asked)."""
+    ``pin_pending``: the branch's pinning package is still to be installed, so the driver's candidates are the
+    unpinned ones and their branch is checked once the pin is in place. Returns (packages to skip: headers a
+    container lacks, a pinning package a pre-R590 repository lacks; the candidates asked)."""
     asked = [p for p in layout.packages if p in missing] + [h for h in layout.headers if h in missing]
+    if pin_pending and layout.pin:
+        asked.append(layout.pin)
     candidates = pm.candidates(asked + [p for p in layout.versioned if p not in asked])
+    pin_skip: list[str] = []
+    if pin_pending and layout.pin and candidates.get(layout.pin) is None:
+        if layout.pin_required:
+            raise ModuleError(
+                f"NVIDIA's repository (or the mirror) has no {layout.pin}: from R{PINNING_FROM} the driver packages carry no "
+                f"branch in their names, and {layout.pin} is what holds apt to branch {layout.branch}. Mirror it with the "
+                "driver packages, or leave branch empty to take the newest driver. Nothing was installed."
+            )
+        pin_skip = [layout.pin]
+        pin_pending = False  # nothing will pin: the candidates seen now are the ones apt takes
+    elif pin_pending and layout.pin:
+        warnings.append(f"{layout.pin} is installed first; the driver's candidates are then checked to be on branch "
+                        f"{layout.branch} before the driver is installed.")
     absent = [p for p in layout.packages if candidates.get(p) is None and p in missing]
     if absent:
         hint = ""
@@ -250,6 +281,10 @@ def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], par
                 f"The distribution offers driver {offered} (branch {offered.split('.')[0]}), not branch {layout.branch}. "
                 f"Use source: nvidia_repo for branch {layout.branch}, or ask for branch {offered.split('.')[0]}. Nothing was installed."
             )
+    if layout.branch and layout.source == "nvidia_repo" and not pin_pending:
+        wrong = {p: upstream[p] for p, b in branches.items() if b != layout.branch}
+        if wrong:
+            refuse_out_of_branch(layout, wrong, "would take")
     distinct = sorted(set(v for v in upstream.values() if v))
     if len(distinct) > 1:
         listing = ", ".join(f"{p} {upstream[p]}" for p in layout.versioned if p in upstream)
@@ -278,7 +313,30 @@ def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], par
                 "module: upgrade the kernel package, reboot into it, then rerun (or set kernel_headers: false when modules "
                 "come prebuilt). Nothing was installed."
             )
-    return skip, candidates
+    return skip + pin_skip, candidates
+
+
+def refuse_out_of_branch(layout: Layout, wrong: dict[str, str], verb: str) -> t.NoReturn:
+    listing = ", ".join(f"{p} {v}" for p, v in sorted(wrong.items()))
+    pin = (f"{layout.pin} is installed and should keep apt on the branch: check /etc/apt/preferences.d for a pin of "
+           "higher priority" if layout.pin and layout.pin not in wrong else
+           f"the repository has no {layout.pin} to hold apt to the branch: mirror it, or ask for the branch offered")
+    raise ModuleError(
+        f"NVIDIA's repository {verb} driver packages outside branch {layout.branch} ({listing}): the branch's metas "
+        f"depend '>=' on components that reach newer branches, and {pin}. Nothing was installed."
+    )
+
+
+def out_of_branch(simulated: dict[str, str], branch: str | None) -> dict[str, str]:
+    """The driver packages (by name) of a simulated install whose upstream version is not on ``branch``."""
+    if not branch:
+        return {}
+    wrong = {}
+    for name, version in simulated.items():
+        upstream = _nvidia.upstream_version(version.split(":", 1)[-1]) if version else None
+        if upstream and _nvidia.is_driver_package(name) and upstream.split(".")[0] != branch:
+            wrong[name] = upstream
+    return wrong
 
 
 # The worker --------------------------------------------------------------------------
@@ -296,6 +354,8 @@ class Driver(Worker):
         self.files = _nvidia_repo.FileSet(self.root.root)
         self.warnings: list[str] = []
         self.skipped: list[str] = []  # headers the source lacks, found when the check waits for the refresh
+        self.pin_pending = False  # the branch's pinning package is to be installed before the driver
+        self._steps: list[dict[str, t.Any]] = []
 
     def _fetch(self, url: str) -> bytes:
         return self.host.fetch(url).read()
@@ -316,7 +376,7 @@ class Driver(Worker):
         except PackageError as exc:
             raise package_failure(exc) from exc
         result = {"pkg_mgr": pm.name, "source": layout.source, "source_reason": layout.source_reason, "flavor": layout.flavor,
-                  "branch": layout.branch}
+                  "branch": layout.branch, "repo_key_fingerprints": layout.key_fingerprints}
         result.update(self._report(layout, after, installing, distro))
         result["actions"] = [step["action"] for step in steps]
         diff = [c.diff() for step in steps for c in step.get("changes", [])]
@@ -329,16 +389,17 @@ class Driver(Worker):
         if source_changes:
             steps.append({"do": "files", "changes": source_changes, "action": "write the package sources: "
                           + ", ".join(c.action for c in source_changes)})
-        self.queried = layout.packages + layout.headers
+        self.queried = layout.packages + layout.headers + ([layout.pin] if layout.pin else [])
         before = installed_set(pm, self.queried, holds=params["hold"])
         current = driver_version_of(before)
         branch_change = bool(current and layout.branch and current.split(".")[0] != layout.branch)
         version_change = bool(current and params.get("version") and current != params["version"])
         missing = [p for p in layout.packages + layout.headers if p not in before]
+        self.pin_pending = bool(layout.pin and layout.pin not in before)
         after: Installed = dict(before)
         installing: str | None = current
         planned = None
-        if missing or branch_change or version_change:
+        if missing or branch_change or version_change or (self.pin_pending and layout.pin_required):
             planned = self._plan_install(pm, layout, distro, before, missing, source_changes, branch_change, version_change, steps)
         if planned is not None:
             after, installing = planned
@@ -365,11 +426,13 @@ class Driver(Worker):
         skip: list[str] = []
         candidates: dict[str, str | None] = {}
         if checkable:
-            skip, candidates = check_candidates(pm, layout, missing, params, distro, in_container, self.warnings)
+            skip, candidates = check_candidates(pm, layout, missing, params, distro, in_container, self.warnings, self.pin_pending)
+            if layout.pin in skip:
+                self.pin_pending = False
         else:
             self.warnings.append("The package lists are absent or the sources change: the source's branch and versions are "
                                  "checked after the lists are refreshed, before anything is installed.")
-        if checkable and not (branch_change or version_change) and not [m for m in missing if m not in skip]:
+        if checkable and not (branch_change or version_change or self.pin_pending) and not [m for m in missing if m not in skip]:
             return None
         refresh = bool(params["update_cache"] or source_changes)
         if refresh or not checkable:
@@ -378,7 +441,7 @@ class Driver(Worker):
             if not checkable:
                 action += (", then " if action else "") + "check that the source carries the driver"
             steps.append({"do": "refresh", "refresh": refresh, "force": bool(source_changes), "verify": not checkable,
-                          "missing": missing, "in_container": in_container, "action": action})
+                          "missing": missing, "in_container": in_container, "pin_pending": self.pin_pending, "action": action})
         to_install = [m for m in missing if m not in skip]
         current = driver_version_of(before)
         if branch_change or version_change:
@@ -389,8 +452,16 @@ class Driver(Worker):
             to_install = sorted(set(to_install) | set(layout.packages))
         if layout.module_stream:
             steps.append({"do": "stream", "stream": layout.module_stream, "action": f"enable dnf module stream {layout.module_stream}"})
+        if self.pin_pending:
+            steps.append({"do": "pin", "names": [layout.pin], "missing": missing, "in_container": in_container,
+                          "action": f"install {layout.pin} (holds apt to branch {layout.branch}), then check that the driver's "
+                          "candidates are on the branch"})
         steps.append({"do": "install", "names": to_install, "action": f"install {' '.join(to_install)}"})
-        simulated = pm.simulate(to_install) if checkable else None
+        simulated = pm.simulate(to_install) if checkable and not self.pin_pending else None
+        if simulated:
+            wrong = out_of_branch(simulated, layout.branch if layout.source == "nvidia_repo" else None)
+            if wrong:
+                refuse_out_of_branch(layout, wrong, "would install")
         after: Installed = dict(before)
         for name, version in (simulated or {}).items():
             after[name] = (version, False)
@@ -478,6 +549,7 @@ class Driver(Worker):
     # Applying ----------------------------------------------------------------------
     def apply(self, plan: Plan) -> dict[str, t.Any] | None:
         packages_changed = False
+        self._steps = plan.steps
         try:
             for step in plan.steps:
                 packages_changed |= self._do(self.pm, step)
@@ -498,13 +570,27 @@ class Driver(Worker):
             if step["verify"] or ran:
                 # The lists changed (or were not there at plan time): ask the source again before installing.
                 self.skipped, dummy = check_candidates(pm, self.layout, step["missing"], self.params, self.distro,
-                                                       step["in_container"], self.warnings)
+                                                       step["in_container"], self.warnings, step.get("pin_pending", False))
         elif do == "unhold":
             if step["names"]:
                 pm.unhold(step["names"])
             return True
         elif do == "stream":
             pm.enable_module_stream(step["stream"])
+        elif do == "pin":
+            names = [n for n in step["names"] if n not in self.skipped]
+            if names:
+                pm.install(names)
+                # The pin is in place: the candidates apt takes now must be on the branch, before the driver is installed.
+                skipped, dummy = check_candidates(pm, self.layout, step["missing"], self.params, self.distro,
+                                                  step["in_container"], self.warnings, False)
+                self.skipped = sorted(set(self.skipped) | set(skipped))
+                install = next((s["names"] for s in self._steps if s["do"] == "install"), [])
+                simulated = pm.simulate([n for n in install if n not in self.skipped]) or {}
+                wrong = out_of_branch(simulated, self.layout.branch)
+                if wrong:
+                    refuse_out_of_branch(self.layout, wrong, "would install")
+            return bool(names)
         elif do == "install":
             names = [n for n in step["names"] if n not in self.skipped]
             if names:

@@ -22,7 +22,7 @@ import re
 import typing as t
 from urllib.parse import urlsplit
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _distro, _files
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _distro, _files, _openpgp
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_url
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PACKAGE_MANAGER_OPTIONS
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS
@@ -251,11 +251,32 @@ def check_package_options(params: dict[str, t.Any]) -> None:
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
 
+def check_fingerprints(values: t.Any, option: str = "repo_key_fingerprints") -> list[str]:
+    """The fingerprints given, normalized (upper-case hex, no spaces); a short key id or other text is refused."""
+    if values in (None, "", []):
+        return []
+    if isinstance(values, str):
+        values = [values]
+    found = []
+    for index, value in enumerate(values):
+        fpr = _openpgp.normalize_fingerprint(value) if isinstance(value, str) else None
+        if fpr is None:
+            shown = value if isinstance(value, str) and len(value) <= 80 else f"a {type(value).__name__}"
+            raise ModuleError(
+                f"{option}[{index}] {shown!r} is not a full key fingerprint: give the 40 hexadecimal digits (64 for a v6 key) "
+                "that `gpg --show-keys KEYFILE` prints, spaces allowed; a short key id (8 or 16 digits) can be forged. "
+                f"{NOTHING}"
+            )
+        found.append(fpr)
+    return found
+
+
 def check_repo_options(params: dict[str, t.Any]) -> None:
-    """repo_url, repo_key and repo_key_sha256, as given (no host read): every shape a user can get wrong."""
+    """repo_url, repo_key, repo_key_sha256 and repo_key_fingerprints, as given (no host read): every shape a user can get wrong."""
     check_plain_text(params, ("repo_url", "repo_key", "repo_key_sha256"))
     if params.get("repo_url"):
         check_repo_url(params["repo_url"])
+    fingerprints = check_fingerprints(params.get("repo_key_fingerprints"))
     key = params.get("repo_key") or ""
     sha = params.get("repo_key_sha256") or ""
     if sha and not re.fullmatch(r"[0-9a-fA-F]{64}", sha):
@@ -278,52 +299,102 @@ def check_repo_options(params: dict[str, t.Any]) -> None:
             return
         if parsed.scheme not in ("https", "http"):
             raise ModuleError(
-                f"repo_key {shown!r} has scheme {parsed.scheme}://: give an https URL (with repo_key_sha256), a file:// URL or an "
-                f"absolute path on the host. {NOTHING}"
+                f"repo_key {shown!r} has scheme {parsed.scheme}://: give an https URL (with repo_key_fingerprints or "
+                f"repo_key_sha256), a file:// URL or an absolute path on the host. {NOTHING}"
             )
         if not host:
             raise ModuleError(f"repo_key {shown!r} has no host. {NOTHING}")
-        if parsed.scheme == "http" and not sha:
-            raise ModuleError(f"repo_key {shown} is a plain-http URL without repo_key_sha256: give the key's sha256 or an https URL. {NOTHING}")
-        if not sha:
-            raise ModuleError(f"repo_key {shown} is a URL: give repo_key_sha256 too, so the downloaded key is verified. {NOTHING}")
+        if not (sha or fingerprints):
+            what = "a plain-http URL" if parsed.scheme == "http" else "a URL"
+            raise ModuleError(
+                f"repo_key {shown} is {what} without repo_key_fingerprints or repo_key_sha256: give the key's fingerprint "
+                f"(or its sha256), so the downloaded key is verified. {NOTHING}"
+            )
     elif not key.startswith("/"):
         raise ModuleError(f"repo_key {key!r} is neither an absolute path on the host nor a URL. {NOTHING}")
 
 
-def require_key(params: dict[str, t.Any], source: str, reason: str) -> None:
-    """Refuse NVIDIA's repository without its signing key, saying which option to set and why that source was chosen."""
-    if source != "nvidia_repo" or params.get("state") == "absent" or params.get("repo_key"):
-        return
-    chosen = (
-        f"source: auto chose NVIDIA's CUDA repository because {reason}"
-        if params.get("source") == "auto"
-        else "source: nvidia_repo was set"
-    )
-    raise ModuleError(
-        f"NVIDIA's repository needs repo_key, and repo_key is empty ({chosen}). Set repo_key to NVIDIA's repository signing "
-        "key, as an absolute path on the host, a file:// URL, or an https URL with repo_key_sha256 (the key becomes the "
-        "source's Signed-By keyring; apt-key is never used)"
-        + (", or set source: distro" if params.get("source") == "auto" else "")
-        + f". {NOTHING}"
-    )
+class KeyPlan(t.NamedTuple):
+    """Where the repository key comes from and which fingerprints it must have (empty: none asked)."""
+
+    location: str
+    fingerprints: tuple[str, ...]
+    origin: str  # "repo_key", or "NVIDIA's published key for <tree> (<file>)"
+    published: bool  # the fingerprints are the collection's data, not the user's
+
+
+def key_plan(params: dict[str, t.Any], distro: dict[str, t.Any], arch: str | None, url: str, reason: str) -> KeyPlan:
+    """The key to load for NVIDIA's repository at ``url``: repo_key as given, else the tree's published key.
+
+    With repo_key empty the key file NVIDIA publishes in the tree's directory is taken from ``url`` (NVIDIA's own,
+    or a mirror that copies it) and must carry the fingerprint the compatibility data lists for the tree (or
+    repo_key_fingerprints, when given). A tree the data does not know needs repo_key."""
+    given = tuple(check_fingerprints(params.get("repo_key_fingerprints")))
+    if params.get("repo_key"):
+        return KeyPlan(params["repo_key"], given, "repo_key", False)
+    tree = nvidia_repo_path(distro, arch).split("/", 1)[0]
+    published = _compat.nvidia_repo_key(tree)
+    if published is None:
+        chosen = (f"source: auto chose NVIDIA's CUDA repository because {reason}" if params.get("source") == "auto"
+                  else "source: nvidia_repo was set")
+        raise ModuleError(
+            f"NVIDIA's repository needs repo_key here ({chosen}), and the collection knows no published key for the {tree} "
+            "tree. Set repo_key to the repository's signing key (an absolute path on the host, a file:// URL, or an https "
+            "URL) and repo_key_fingerprints to its fingerprint"
+            + (", or set source: distro" if params.get("source") == "auto" else "")
+            + f". {NOTHING}"
+        )
+    key_file, fingerprints = published
+    return KeyPlan(url + key_file, given or fingerprints, f"NVIDIA's published key for {tree} ({key_file})", not given)
+
+
+def apt_rejects_weak_bindings(distro: dict[str, t.Any]) -> bool:
+    """Debian 13 and later: apt (through sqv) rejects keys bound only by SHA-1 signatures from 2026-02-01."""
+    try:
+        return distro.get("id") == "debian" and int(distro.get("major") or 0) >= 13
+    except ValueError:
+        return False
+
+
+def check_key_data(data: bytes, where: str, plan_: KeyPlan | None = None, distro: dict[str, t.Any] | None = None) -> list[str]:
+    """The primary key fingerprints of ``data``, after checking it is a public key with the fingerprints asked.
+
+    Every key of the file must be one asked: apt and dnf trust every key of a keyring."""
+    try:
+        keys = _openpgp.read_keys(data)
+    except _openpgp.KeyError_ as exc:
+        raise ModuleError(
+            f"{where} is not an OpenPGP public key: {exc}. Give the repository's signing key (for NVIDIA's repository the "
+            f".pub file in the tree's directory). {NOTHING}"
+        ) from exc
+    found = [k.fingerprint for k in keys]
+    if plan_ and plan_.fingerprints:
+        wanted = set(plan_.fingerprints)
+        if [f for f in found if f not in wanted] or not wanted & set(found):
+            asked = (f"the fingerprint the collection's data lists, checked {_compat.NVIDIA_REPO_KEYS_CHECKED}" if plan_.published
+                     else "repo_key_fingerprints")
+            raise ModuleError(
+                f"{where} holds the key{'s' if len(found) > 1 else ''} {', '.join(_openpgp.grouped(f) for f in found)}, "
+                f"not {' or '.join(_openpgp.grouped(f) for f in plan_.fingerprints)} ({asked}). apt and dnf trust every key "
+                "of the file, so it must hold only the keys named. If the repository's key was rotated, check the new "
+                "fingerprint with its publisher, then set repo_key_fingerprints to it"
+                + ("; a mirror that signs with its own key needs repo_key and repo_key_fingerprints" if plan_.published else "")
+                + f". {NOTHING}"
+            )
+    weak = [k for k in keys if k.weak_bindings_only]
+    if weak and distro and apt_rejects_weak_bindings(distro):
+        raise ModuleError(
+            f"{where} holds the key {', '.join(_openpgp.grouped(k.fingerprint) for k in weak)}, bound only by "
+            f"{'/'.join(sorted(set(h for k in weak for h in k.binding_hashes)))} signatures: {distro.get('name') or 'Debian 13'}'s "
+            "apt rejects such keys (from 2026-02-01). NVIDIA's debian13 tree is signed with a newer key: use it (leave "
+            "repo_key empty for NVIDIA's own repository), or have the mirror re-sign with a key bound by SHA-256. "
+            f"{NOTHING}"
+        )
+    return found
 
 
 def is_armored(key: bytes) -> bool:
     return key.lstrip().startswith(b"-----BEGIN PGP PUBLIC KEY BLOCK-----")
-
-
-def check_key(key: bytes, where: str) -> None:
-    """A repository key must be an OpenPGP public key, armored or binary."""
-    if is_armored(key):
-        return
-    # A binary OpenPGP public key starts with a public-key packet: tag 6 (old 0x99/0x98, new 0xc6).
-    if key[:1] in (b"\x99", b"\x98", b"\xc6"):
-        return
-    raise ModuleError(
-        f"{where} is not an OpenPGP public key (neither armored nor binary). Give NVIDIA's repository signing key "
-        "(for example the .pub file in the repository's directory)."
-    )
 
 
 def apt_keyring_path(key: bytes) -> str:
@@ -384,38 +455,46 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def load_key(params: dict[str, t.Any], fetch: t.Callable[[str], bytes], read: t.Callable[[str], bytes | None]) -> bytes:
-    """The repository key repo_key names (downloaded, or read on the host), checked against repo_key_sha256."""
-    source = params["repo_key"]
+def load_key(plan_: KeyPlan, params: dict[str, t.Any], fetch: t.Callable[[str], bytes], read: t.Callable[[str], bytes | None],
+             distro: dict[str, t.Any] | None = None) -> tuple[bytes, list[str]]:
+    """(key data, its fingerprints): the key the plan names (downloaded, or read on the host), checked against
+    repo_key_sha256 and the fingerprints asked."""
+    source = plan_.location
     shown = mask_url(source)
+    where = f"repo_key {shown}" if plan_.origin == "repo_key" else f"{plan_.origin} at {shown}"
     if _SCHEME.match(source) and not source.startswith("file://"):
         data = fetch(source)
     else:
         path = urlsplit(source).path if source.startswith("file://") else source
         data = read(path)
         if data is None:
-            raise ModuleError(f"repo_key {path} does not exist or cannot be read on the host. Copy NVIDIA's key there first. {NOTHING}")
+            fix = ("Copy the key there first" if plan_.origin == "repo_key" else
+                   "The mirror lacks NVIDIA's key file: copy it there, or set repo_key and repo_key_fingerprints")
+            raise ModuleError(f"{where} does not exist or cannot be read on the host. {fix}. {NOTHING}")
     sha = (params.get("repo_key_sha256") or "").lower()
     if sha and sha256_hex(data) != sha:
         raise ModuleError(
-            f"repo_key {shown} has sha256 {sha256_hex(data)}, not the repo_key_sha256 given ({sha}): "
+            f"{where} has sha256 {sha256_hex(data)}, not the repo_key_sha256 given ({sha}): "
             "nothing was changed. Check the key's source, then fix repo_key_sha256."
         )
-    check_key(data, f"repo_key {shown}")
-    return data
+    return data, check_key_data(data, where, plan_, distro)
 
 
 def source_files(params: dict[str, t.Any], distro: dict[str, t.Any], source: str, pkg_mgr: str, root: Sysroot,
-                 fetch: t.Callable[[str], bytes]) -> dict[str, bytes | None]:
-    """path -> wanted contents (None: absent) of the package sources a source needs on this host (reads the key)."""
+                 fetch: t.Callable[[str], bytes], reason: str = "") -> tuple[dict[str, bytes | None], list[str]]:
+    """(path -> wanted contents (None: absent) of the package sources a source needs on this host, the repository
+    key's fingerprints): reads the key."""
     if source == "nvidia_repo":
-        url = check_repo_url(params.get("repo_url") or default_repo_url(distro, _distro.arch_fact(root)))
-        return nvidia_repo_files(pkg_mgr, url, load_key(params, fetch, FileSet(root.root).current))
+        arch = _distro.arch_fact(root)
+        url = check_repo_url(params.get("repo_url") or default_repo_url(distro, arch))
+        plan_ = key_plan(params, distro, arch, url, reason)
+        data, fingerprints = load_key(plan_, params, fetch, FileSet(root.root).current, distro)
+        return nvidia_repo_files(pkg_mgr, url, data), fingerprints
     if distro.get("id") == "debian":
         entries = read_apt_sources(root.root, skip=[DEBIAN_COMPONENTS_FILE])
         content = debian_components_file(entries, distro.get("codename") or "")
-        return {DEBIAN_COMPONENTS_FILE: content.encode() if content else None}
-    return {}
+        return {DEBIAN_COMPONENTS_FILE: content.encode() if content else None}, []
+    return {}, []
 
 
 # Writing -------------------------------------------------------------------------
@@ -475,6 +554,7 @@ REPO_OPTIONS: dict[str, dict[str, t.Any]] = {
     # A public key, but its location on a mirror can carry a token (user-info, a signed query): never printed.
     "repo_key": {"type": "str", "default": "", "no_log": True},
     "repo_key_sha256": {"type": "str", "default": "", "no_log": False},
+    "repo_key_fingerprints": {"type": "list", "elements": "str", "default": [], "no_log": False},
 }
 # The package options every package-installing module takes (doc fragment mlinfra.mlhost.packages), with state.
 PACKAGE_OPTIONS: dict[str, dict[str, t.Any]] = {

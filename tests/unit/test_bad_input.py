@@ -76,7 +76,7 @@ CASES = [
     ("nvidia_driver", {"branch": "55x", "_ansible_check_mode": True}, "is not a driver branch", "malformed branch"),
     ("nvidia_driver", {"version": "550.abc", "_ansible_check_mode": True}, "is not a driver version", "malformed version"),
     ("nvidia_driver", {"branch": "535", "version": "550.54.14"}, "not on branch 535", "branch and version disagree"),
-    ("nvidia_driver", {"source": "nvidia_repo", "repo_key": "http://127.0.0.1:2271/k.pub"}, "plain-http URL without repo_key_sha256",
+    ("nvidia_driver", {"source": "nvidia_repo", "repo_key": "http://127.0.0.1:2271/k.pub"}, "plain-http URL without repo_key_fingerprints or repo_key_sha256",
      "plain-http key without a checksum"),
     ("nvidia_driver", {"source": "nvidia_repo", "repo_key": "https://x.invalid/k.pub", "repo_key_sha256": "abc"}, "64 hexadecimal",
      "malformed key checksum"),

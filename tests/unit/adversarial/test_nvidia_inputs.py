@@ -19,7 +19,7 @@ import pytest
 from ansible.module_utils import basic
 from ansible.module_utils.testing import patch_module_args
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda_toolkit, _nvidia_driver, _run
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _cuda_toolkit, _nvidia_driver, _run
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 from mlhost_testlib import FakeRunner, fixture_text, make_host, run_worker
@@ -81,8 +81,13 @@ DRIVER = [
     ({"repo_url": "https://m.example/" + "a" * 5000}, "repo_url", "characters long", "overlong URL"),
     ({"repo_key": "keys/nvidia.pub", "source": "nvidia_repo"}, "repo_key", "neither an absolute path", "relative key path"),
     ({"repo_key": "/srv/k.pub\0", "source": "nvidia_repo"}, "repo_key", "NUL byte", "NUL byte in the key path"),
-    ({"repo_key": "https://x.example/k.pub"}, "repo_key", "give repo_key_sha256", "https key without sha256"),
-    ({"repo_key": "http://x.example/k.pub"}, "repo_key", "plain-http URL without repo_key_sha256", "http key without sha256"),
+    ({"repo_key": "https://x.example/k.pub"}, "repo_key", "without repo_key_fingerprints or repo_key_sha256", "https key without sha256"),
+    ({"repo_key": "http://x.example/k.pub"}, "repo_key", "plain-http URL without repo_key_fingerprints", "http key without sha256"),
+    ({"repo_key_fingerprints": ["3BF863CC"]}, "repo_key_fingerprints", "short key id", "short key id as fingerprint"),
+    ({"repo_key_fingerprints": ["EB69 3B30 35CD 5710 E231 E123 A4B4 6996 3BF8 63"]}, "repo_key_fingerprints",
+     "not a full key fingerprint", "fingerprint two digits short"),
+    ({"repo_key_fingerprints": ["EB693B3035CD5710E231E123A4B469963BF863C\u0421"]}, "repo_key_fingerprints",
+     "not a full key fingerprint", "fingerprint with a Cyrillic letter"),
     ({"repo_key": "ftp://x.example/k.pub", "repo_key_sha256": SHA}, "repo_key", "has scheme ftp://", "ftp key"),
     ({"repo_key": "https://[::1/k.pub", "repo_key_sha256": SHA}, "repo_key", "cannot be parsed", "malformed IPv6 key URL"),
     ({"repo_key": "file://k.pub"}, "repo_key", "without an absolute path", "file URL key without a path"),
@@ -93,8 +98,10 @@ DRIVER = [
     ({"repo_key": "/k.pub", "repo_key_sha256": SHA + "\n"}, "repo_key_sha256", "line break", "sha256 with a newline"),
     ({"repo_key": "/k.pub", "repo_key_sha256": "０" * 64}, "repo_key_sha256", "64 hexadecimal", "full-width sha256"),
     ({"repo_key_sha256": SHA}, "repo_key_sha256", "repo_key is empty", "a checksum without a key"),
-    ({"source": "nvidia_repo"}, "repo_key", "source: nvidia_repo was set", "NVIDIA's repository without a key"),
-    ({"branch": "580"}, "repo_key", "source: auto chose NVIDIA's CUDA repository because", "auto picked NVIDIA's repository, no key"),
+    ({"source": "nvidia_repo", "repo_url": "file:///srv/mirror/"}, "repo_key", "The mirror lacks NVIDIA's key file",
+     "a mirror without a key"),
+    ({"branch": "580", "repo_url": "file:///srv/mirror/"}, "repo_key", "/srv/mirror/3bf863cc.pub does not exist",
+     "auto picked a mirror without a key"),
     ({"branch": "580", "source": "distro"}, "branch", "carries only the 535 driver branch", "branch 580 from Debian 12"),
     ({"lock_timeout": -1}, "lock_timeout", "0 or more seconds", "negative lock timeout"),
     ({"cache_valid_time": -5}, "cache_valid_time", "0 or more seconds", "negative cache time"),
@@ -120,8 +127,9 @@ TOOLKIT = [
     ({"repo_url": "ftp://m.example/cuda/"}, "repo_url", "has scheme ftp://", "ftp mirror"),
     ({"repo_key": "/k\0"}, "repo_key", "NUL byte", "NUL byte in the key"),
     ({"repo_key_sha256": "xyz"}, "repo_key_sha256", "64 hexadecimal", "malformed sha256"),
-    ({"repo_key": "", "source": "nvidia_repo"}, "repo_key", "source: nvidia_repo was set", "NVIDIA's repository without a key"),
-    ({"repo_key": ""}, "repo_key", "carries CUDA 11.8, not 12.4", "auto picked NVIDIA's repository, no key"),
+    ({"repo_key": "", "source": "nvidia_repo", "repo_url": "file:///srv/mirror/"}, "repo_key", "The mirror lacks NVIDIA's key file",
+     "a mirror without a key"),
+    ({"repo_key": "", "repo_url": "file:///srv/m/"}, "repo_key", "/srv/m/3bf863cc.pub does not exist", "auto picked a mirror, no key"),
     ({"source": "distro"}, "version", "carries CUDA 11.8, not 12.4", "Debian 12's toolkit is 11.8"),
     ({"lock_timeout": -1}, "lock_timeout", "0 or more seconds", "negative lock timeout"),
 ]
@@ -137,7 +145,7 @@ def snapshot(top: pathlib.Path) -> dict[str, str]:
 
 @pytest.fixture
 def debian12(tree):
-    return Sysroot(str(tree({"etc/os-release": fixture_text("os-release/debian12"), "proc/modules": "", "usr/bin/apt-get": "",
+    return Sysroot(str(tree({"etc/os-release": fixture_text("os-release/debian12"), "proc/modules": "", "usr/bin/apt-get": "", "proc/sys/kernel/arch": "x86_64\n",
                              "etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\n"})))
 
 
@@ -160,12 +168,13 @@ def test_refused_before_any_command_naming_the_option(module, params, option, wo
     assert snapshot(pathlib.Path(debian12.root)) == before
 
 
-def test_a_keyless_repository_says_why_auto_chose_it(debian12):
+def test_a_keyless_repository_says_why_auto_chose_it(debian12, monkeypatch):
+    monkeypatch.setattr(_compat, "NVIDIA_REPO_KEYS", {})  # a tree whose published key the data does not list
     with pytest.raises(ModuleError) as info:
         run_worker(_nvidia_driver.Driver, make_host(driver_params(branch="580"), FakeRunner({}), sysroot=debian12))
     assert "(source: auto chose NVIDIA's CUDA repository because Debian GNU/Linux 12 (bookworm) carries only driver branch 535 " \
            "and branch 580 was asked)" in info.value.msg
-    assert "Set repo_key to NVIDIA's repository signing key" in info.value.msg and "or set source: distro" in info.value.msg
+    assert "Set repo_key to the repository's signing key" in info.value.msg and "or set source: distro" in info.value.msg
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 
 import os
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda_toolkit as ct, _nvidia_driver, _packages
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _cuda_toolkit as ct, _nvidia_driver, _packages
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 from mlhost_testlib import FakeRunner, fixture_text, make_host, run_worker
@@ -92,7 +92,8 @@ def debian(tree):
     def make(release):
         codename = "bookworm" if release == "12" else "trixie"
         return Sysroot(str(tree({"etc/os-release": fixture_text(f"os-release/debian{release}"), "usr/bin/dpkg": "",
-                                 "etc/apt/sources.list": f"deb http://deb.debian.org/debian {codename} main\n", "proc/modules": ""})))
+                                 "etc/apt/sources.list": f"deb http://deb.debian.org/debian {codename} main\n", "proc/modules": "",
+                                 "proc/sys/kernel/arch": "x86_64\n"})))
     return make
 
 
@@ -104,17 +105,34 @@ def test_cuda_12_4_on_debian12_with_its_driver_is_refused_after_one_query(debian
     assert len(runner.calls) == 1
 
 
-def test_a_keyless_nvidia_repository_chosen_by_auto_says_why_before_any_command(debian):
-    runner = FakeRunner({})
+def test_a_keyless_nvidia_repository_chosen_by_auto_says_why_before_any_command(debian, monkeypatch):
+    """A tree whose published key the data does not list: the refusal names the options and why auto chose the repository."""
+    monkeypatch.setattr(_compat, "NVIDIA_REPO_KEYS", {})
+    runner = FakeRunner({QUERY: (1, "", "")})
     with pytest.raises(ModuleError) as info:
         run_worker(ct.Toolkit, make_host(params(version="12.4"), runner, sysroot=debian("12")))
     assert info.value.msg == (
-        "NVIDIA's repository needs repo_key, and repo_key is empty (source: auto chose NVIDIA's CUDA repository because "
-        "Debian GNU/Linux 12 (bookworm) carries CUDA 11.8, not 12.4). Set repo_key to NVIDIA's repository signing key, as an "
-        "absolute path on the host, a file:// URL, or an https URL with repo_key_sha256 (the key becomes the source's "
-        "Signed-By keyring; apt-key is never used), or set source: distro. Nothing was changed."
+        "NVIDIA's repository needs repo_key here (source: auto chose NVIDIA's CUDA repository because Debian GNU/Linux 12 "
+        "(bookworm) carries CUDA 11.8, not 12.4), and the collection knows no published key for the debian12 tree. Set "
+        "repo_key to the repository's signing key (an absolute path on the host, a file:// URL, or an https URL) and "
+        "repo_key_fingerprints to its fingerprint, or set source: distro. Nothing was changed."
     )
-    assert runner.calls == []
+    assert all(call[0] == "dpkg-query" for call in runner.calls)
+
+
+def test_a_keyless_nvidia_repository_offline_says_the_download_failed(debian):
+    """With NVIDIA's published key listed, an offline host fails on the key's download, before any change."""
+    runner = FakeRunner({QUERY: (1, "", "")})
+    asked = []
+
+    def offline(url):
+        asked.append(url)
+        raise ModuleError(f"Downloading {url} failed: <urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    with pytest.raises(ModuleError, match="Downloading .*/debian12/x86_64/3bf863cc.pub failed"):
+        run_worker(ct.Toolkit, make_host(params(version="12.4"), runner, sysroot=debian("12"), fetch=offline))
+    assert asked == ["https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/3bf863cc.pub"]
+    assert all(call[0] == "dpkg-query" for call in runner.calls)
 
 
 def test_distro_source_must_carry_the_release(debian):

@@ -44,8 +44,8 @@ def layout(p, root, kernel=None, runner=None):
         ({"version": "latest"}, "not a driver version"),
         ({"branch": "535", "version": "550.163.01"}, "not on branch 535"),
         ({"source": "nvidia_repo", "repo_key": "keys/nvidia.pub"}, "neither an absolute path"),
-        ({"source": "nvidia_repo", "repo_key": "https://x/k.pub"}, "give repo_key_sha256"),
-        ({"source": "nvidia_repo", "repo_key": "http://x/k.pub"}, "plain-http URL without repo_key_sha256"),
+        ({"source": "nvidia_repo", "repo_key": "https://x/k.pub"}, "a URL without repo_key_fingerprints or repo_key_sha256"),
+        ({"source": "nvidia_repo", "repo_key": "http://x/k.pub"}, "plain-http URL without repo_key_fingerprints or repo_key_sha256"),
         ({"source": "nvidia_repo", "repo_key": "/k.pub", "repo_key_sha256": "abc"}, "64 hexadecimal"),
         ({"repo_url": "mirror/cuda"}, "not an http"),
         ({"lock_timeout": -1}, "0 or more seconds"),
@@ -56,8 +56,25 @@ def test_bad_input_is_refused_with_the_fix(overrides, words):
         nd.check_options(params(**overrides))
 
 
-def test_nvidia_repo_without_a_key_names_the_option(debian):
-    with pytest.raises(ModuleError, match="needs repo_key, and repo_key is empty \\(source: nvidia_repo was set\\)"):
+def test_nvidia_repo_without_a_key_takes_nvidias_published_key_and_checks_its_fingerprint(debian):
+    """repo_key empty: the tree's key file is downloaded from the repository and must carry NVIDIA's fingerprint."""
+    asked = []
+
+    def fetch(url):
+        asked.append(url)
+        return fixture_text("openpgp/test-rsa3072-sha512.asc").encode()  # a test key, not NVIDIA's
+
+    root = debian("12")
+    with pytest.raises(ModuleError, match=r"NVIDIA's published key for debian12 \(3bf863cc.pub\) at https://developer.download.nvidia.com/"
+                                          r"compute/cuda/repos/debian12/x86_64/3bf863cc.pub holds the key 56D3 .*, not EB69 3B30 .*"
+                                          r"a mirror that signs with its own key needs repo_key and repo_key_fingerprints"):
+        nd.make_layout(params(source="nvidia_repo", branch="580"), root, _distro.distro_facts(root), _packages.Apt(FakeRunner({})), fetch)
+    assert asked == ["https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/3bf863cc.pub"]
+
+
+def test_nvidia_repo_on_a_tree_without_a_known_key_names_the_options(debian, monkeypatch):
+    monkeypatch.setattr(_compat, "NVIDIA_REPO_KEYS", {})
+    with pytest.raises(ModuleError, match="needs repo_key here \\(source: nvidia_repo was set\\).*repo_key_fingerprints"):
         layout(params(source="nvidia_repo"), debian("12"))
 
 
@@ -113,7 +130,7 @@ def debian(tree, monkeypatch, tmp_path):
     def make(release="12", extra=None):
         codename = "bookworm" if release == "12" else "trixie"
         files = {"etc/os-release": fixture_text(f"os-release/debian{release}"), "etc/apt/sources.list": SOURCES.format(c=codename),
-                 "proc/modules": "", "usr/bin/dpkg": "", "usr/bin/apt-get": ""}
+                 "proc/modules": "", "usr/bin/dpkg": "", "usr/bin/apt-get": "", "proc/sys/kernel/arch": "x86_64\n"}
         files.update(extra or {})
         return Sysroot(str(tree(files)))
 
@@ -237,7 +254,7 @@ def test_apt_space_and_candidates_from_captured_output():
 
 def test_a_branch_change_unholds_upgrades_and_holds_again_in_check_mode(debian, monkeypatch):
     """Check mode on a host with Debian's 535 held, asked for 550 from a mirror of NVIDIA's repository."""
-    key = "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nstand-in\n-----END PGP PUBLIC KEY BLOCK-----\n"
+    key = fixture_text("openpgp/test-rsa3072-sha512.asc")  # a test key, made for the tests (fixtures/openpgp/README.md)
     root = debian("12", {"srv/keys/nvidia.asc": key})
     monkeypatch.setattr(platform, "release", lambda: "6.1.0-28-amd64")
     installed = "".join(f"{n}\thi \t535.309.01-0+deb12u1\n" for n in ("nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi"))
@@ -364,7 +381,7 @@ def test_rocky9_plans_the_module_stream_and_holds_after_the_install(tree, monkey
     """dnf: no package lists to ask in the plan; the stream is enabled, then the install, then versionlock of the driver."""
     root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/rocky9"), "proc/modules": "", "usr/bin/dnf": "",
                              "proc/sys/kernel/arch": "x86_64\n",
-                             "srv/keys/nvidia.asc": "-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nk\n-----END PGP PUBLIC KEY BLOCK-----\n"})))
+                             "srv/keys/nvidia.asc": fixture_text("openpgp/test-rsa3072-sha512.asc")})))
     monkeypatch.setattr(platform, "release", lambda: "5.14.0-427.el9.x86_64")
     monkeypatch.setattr(nd.Driver, "today", "2026-11-22")
     query = ("rpm", "-q", "-a", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", *nd.RPM_DRIVER_GLOBS,

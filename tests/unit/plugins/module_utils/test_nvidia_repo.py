@@ -10,6 +10,7 @@ import pytest
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _nvidia_repo as repo
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+from mlhost_testlib import FIXTURES
 
 CONTAINER_SOURCES = """\
 deb http://deb.debian.org/debian bookworm main
@@ -33,8 +34,14 @@ Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 """
 
-ARMORED = b"-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQINBF...\n-----END PGP PUBLIC KEY BLOCK-----\n"
-BINARY = b"\x99\x02\x0d\x04stand-in key body"
+# Test keys made for these tests (fixtures/openpgp/README.md has how, and the fingerprints gpg printed).
+ARMORED = (FIXTURES / "openpgp/test-rsa3072-sha512.asc").read_bytes()
+BINARY = (FIXTURES / "openpgp/test-ed25519-sha1.gpg").read_bytes()
+KEYRING = (FIXTURES / "openpgp/test-three-keys.gpg").read_bytes()
+FPR_A = "56D39643D5238D326B02F98B9655AE0657EFF1E2"
+FPR_B = "C56768DDEC16F151F8C97254093B74097F6210A2"
+DEBIAN12 = {"id": "debian", "major": "12", "version": "12", "family": "debian", "name": "Debian GNU/Linux 12"}
+DEBIAN13 = {"id": "debian", "major": "13", "version": "13", "family": "debian", "name": "Debian GNU/Linux 13"}
 
 
 def test_one_line_sources_get_a_stanza_per_archive_with_only_the_missing_components():
@@ -154,11 +161,93 @@ def test_repo_url_gets_a_trailing_slash():
     assert repo.check_repo_url("http://m/cuda") == "http://m/cuda/"
 
 
-def test_a_key_must_be_an_openpgp_key():
-    repo.check_key(ARMORED, "k")
-    repo.check_key(BINARY, "k")
-    with pytest.raises(ModuleError, match="not an OpenPGP public key"):
-        repo.check_key(b"<html>404</html>", "repo_key https://x/k.pub")
+def test_a_key_must_be_an_openpgp_public_key():
+    assert repo.check_key_data(ARMORED, "k") == [FPR_A]
+    assert repo.check_key_data(BINARY, "k") == [FPR_B]
+    for data, words in [
+        (b"<html>404</html>", "not an OpenPGP public key: byte 0 is not the start"),
+        (b"", "it is empty"),
+        (b"-----BEGIN PGP SIGNATURE-----\nabc\n-----END PGP SIGNATURE-----\n", "not as a PGP PUBLIC KEY BLOCK"),
+        (ARMORED[:200], "not an OpenPGP public key"),
+        (BINARY[:40], "cut short"),
+    ]:
+        with pytest.raises(ModuleError, match=words):
+            repo.check_key_data(data, "repo_key https://x/k.pub")
+
+
+def plan_for(fingerprints, published=False):
+    return repo.KeyPlan("/k.pub", tuple(fingerprints), "NVIDIA's published key for debian12 (k.pub)" if published else "repo_key",
+                        published)
+
+
+def test_the_key_must_carry_the_fingerprint_asked_and_no_other_key():
+    assert repo.check_key_data(ARMORED, "k", plan_for([FPR_A])) == [FPR_A]
+    # Rotation: either of two fingerprints is taken.
+    assert repo.check_key_data(BINARY, "k", plan_for([FPR_A, FPR_B])) == [FPR_B]
+    with pytest.raises(ModuleError, match="holds the key 56D3 9643 .*, not C567 68DD .*repo_key_fingerprints.*rotated"):
+        repo.check_key_data(ARMORED, "k", plan_for([FPR_B]))
+    # A keyring with one key asked and two more: apt would trust all three, so it is refused.
+    with pytest.raises(ModuleError, match="holds the keys .*must hold only the keys named"):
+        repo.check_key_data(KEYRING, "k", plan_for([FPR_A]))
+    with pytest.raises(ModuleError, match="the collection's data lists, checked 20..-..-..\\).*a mirror that signs with its own key"):
+        repo.check_key_data(ARMORED, "k", plan_for([FPR_B], published=True))
+
+
+def test_debian13_refuses_a_key_bound_only_by_sha1_and_debian12_takes_it():
+    assert repo.check_key_data(BINARY, "k", plan_for([FPR_B]), DEBIAN12) == [FPR_B]
+    with pytest.raises(ModuleError, match="bound only by SHA-1 signatures: Debian GNU/Linux 13's apt rejects"):
+        repo.check_key_data(BINARY, "k", plan_for([FPR_B]), DEBIAN13)
+    assert repo.check_key_data(ARMORED, "k", plan_for([FPR_A]), DEBIAN13) == [FPR_A]
+
+
+@pytest.mark.parametrize(
+    "value, words",
+    [
+        (["3BF863CC"], "short key id"),
+        (["A4B469963BF863CC"], "short key id"),
+        (["EB693B3035CD5710E231E123A4B469963BF863CG"], "not a full key fingerprint"),
+        ([12], "a int"),
+        (["x" * 500], "a str"),
+    ],
+)
+def test_bad_fingerprints_are_refused(value, words):
+    with pytest.raises(ModuleError, match=words):
+        repo.check_repo_options({"repo_key_fingerprints": value})
+
+
+def test_fingerprints_as_gpg_prints_them_are_taken():
+    spaced = "EB69 3B30 35CD 5710 E231  E123 A4B4 6996 3BF8 63CC"
+    assert repo.check_fingerprints([spaced, "0x" + FPR_A.lower()]) == ["EB693B3035CD5710E231E123A4B469963BF863CC", FPR_A]
+
+
+def test_an_https_key_needs_a_fingerprint_or_a_checksum():
+    with pytest.raises(ModuleError, match="without repo_key_fingerprints or repo_key_sha256"):
+        repo.check_repo_options({"repo_key": "https://mirror.example/k.pub"})
+    repo.check_repo_options({"repo_key": "https://mirror.example/k.pub", "repo_key_fingerprints": [FPR_A]})
+
+
+def test_without_repo_key_nvidias_published_key_is_taken_from_the_tree():
+    key = repo.key_plan({"source": "nvidia_repo"}, DEBIAN12, "x86_64", "https://developer.download.nvidia.com/compute/cuda/repos/debian12/x86_64/", "")
+    assert key.location.endswith("/debian12/x86_64/3bf863cc.pub") and key.published
+    assert key.fingerprints == ("EB693B3035CD5710E231E123A4B469963BF863CC",)
+    # A mirror that copies NVIDIA's tree: its copy of the key, NVIDIA's fingerprint.
+    mirror = repo.key_plan({"source": "nvidia_repo"}, DEBIAN12, "x86_64", "file:///srv/mirror/debian12/x86_64/", "")
+    assert mirror.location == "file:///srv/mirror/debian12/x86_64/3bf863cc.pub"
+    # repo_key_fingerprints replaces the data's (a rotation the data does not know yet).
+    rotated = repo.key_plan({"source": "nvidia_repo", "repo_key_fingerprints": [FPR_A]}, DEBIAN12, "x86_64", "file:///m/", "")
+    assert rotated.fingerprints == (FPR_A,) and not rotated.published
+
+
+def test_a_tree_without_a_known_key_names_repo_key_and_why_the_source_was_chosen(monkeypatch):
+    monkeypatch.setattr(repo._compat, "NVIDIA_REPO_KEYS", {})
+    with pytest.raises(ModuleError, match="source: auto chose NVIDIA's CUDA repository because it was asked.*repo_key_fingerprints.*source: distro"):
+        repo.key_plan({"source": "auto"}, DEBIAN12, "x86_64", "https://x/", "it was asked")
+
+
+def test_a_missing_key_file_on_a_mirror_says_what_to_do():
+    key = repo.KeyPlan("file:///srv/mirror/3bf863cc.pub", (FPR_A,), "NVIDIA's published key for debian12 (3bf863cc.pub)", True)
+    with pytest.raises(ModuleError, match="does not exist .*The mirror lacks NVIDIA's key file"):
+        repo.load_key(key, {}, lambda url: b"", lambda path: None)
 
 
 def test_fileset_plans_then_writes_atomically_with_mode_and_removes(tmp_path):
