@@ -75,13 +75,23 @@ DRIVER_BRANCHES: dict[str, dict[str, str]] = {
 # NVIDIA's CUDA repository signing keys, per repository tree (NVIDIA's layout under
 # https://developer.download.nvidia.com/compute/cuda/repos/<tree>/<arch>/): the key
 # file in the tree's directory and the fingerprints it may carry. Used when repo_key
-# is empty; a mirror with its own key passes repo_key and repo_key_fingerprints.
+# is empty; a mirror with its own key passes repo_key and repo_key_fingerprints, and
+# repo_key_fingerprints replaces these when NVIDIA rotates a key before this data does.
+# Checked 2026-12-02 against NVIDIA/cuda-repo-management issues #30, #34, #39 (the key
+# ids, which tree is signed by which) and the fingerprints that scripts pinning these
+# keys carry (third-party; they agree with NVIDIA's key ids). A tree not listed (rhel10,
+# Fedora: fingerprints not confirmed) needs repo_key and repo_key_fingerprints.
 NVIDIA_REPO_KEYS_CHECKED = "2026-12-02"
+_KEY_2022 = ("3bf863cc.pub", ("EB693B3035CD5710E231E123A4B469963BF863CC",))  # RSA 4096, SHA-1 bound; replaced 7FA2AF80 in April 2022
+_KEY_RPM = ("D42D0685.pub", ("610C7B14E068A878070DA4E99CD0A493D42D0685",))  # rpm gpg-pubkey-d42d0685-62589a51
 NVIDIA_REPO_KEYS: dict[str, tuple[str, tuple[str, ...]]] = {
-    # The 2022 key (3BF863CC, RSA 4096, SHA-1 binding), which replaced 7FA2AF80 on 2022-04-27.
-    "debian12": ("3bf863cc.pub", ("EB693B3035CD5710E231E123A4B469963BF863CC",)),
-    "ubuntu2204": ("3bf863cc.pub", ("EB693B3035CD5710E231E123A4B469963BF863CC",)),
-    "ubuntu2404": ("3bf863cc.pub", ("EB693B3035CD5710E231E123A4B469963BF863CC",)),
+    "debian12": _KEY_2022,
+    "ubuntu2204": _KEY_2022,
+    "ubuntu2404": _KEY_2022,
+    # Debian 13's apt rejects SHA-1 bound keys from 2026-02-01; NVIDIA signs only the debian13 tree with this key (#39).
+    "debian13": ("8793F200.pub", ("02182E60104FCDC26EAE1B8597A5D4CB8793F200",)),
+    "rhel8": _KEY_RPM,
+    "rhel9": _KEY_RPM,
 }
 
 

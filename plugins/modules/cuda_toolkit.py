@@ -164,6 +164,14 @@ source_reason:
   type: str
   returned: success
   sample: Debian 13 carries CUDA 12.4, the release asked
+repo_key_fingerprints:
+  description:
+    - The fingerprints of the keys in the repository key file the package source trusts, after they were checked
+      (NVIDIA's repository); empty for the distribution's own sources.
+  type: list
+  elements: str
+  returned: success
+  sample: [EB693B3035CD5710E231E123A4B469963BF863CC]
 pkg_mgr:
   description: The package manager used.
   type: str

@@ -25,6 +25,16 @@ description:
   - Then installs the driver, the DKMS kernel module package and the kernel headers, C(nvidia-smi) and the persistence
     daemon; holds the driver's packages (apt-mark hold, dnf versionlock) so that upgrades cannot replace them under a
     running job; blacklists nouveau (and rebuilds the initramfs when that changed); enables C(nvidia-persistenced).
+  - From NVIDIA's repository on Debian and Ubuntu, a branch is held the way NVIDIA does it now. From R590 the packages
+    carry no branch in their names, so C(nvidia-driver-pinning-<branch>) (an apt preferences file of NVIDIA's) is
+    installed first, then the unversioned C(nvidia-open) or C(cuda-drivers). Before R590 the branch metas
+    C(nvidia-open-<branch>) and C(cuda-drivers-<branch>) are installed, after the branch's pinning package where the
+    repository carries one. Their components depend C(>=) on each other and reach newer branches. Before the driver is
+    installed, the candidates apt would take and the simulated install are checked to be on the branch, and anything
+    outside it is refused with the fix.
+  - NVIDIA's repository key is checked by fingerprint before it is written (O(repo_key_fingerprints), or NVIDIA's
+    published key for the tree when O(repo_key) is empty), so O(source=nvidia_repo) needs no key options on an online
+    host.
   - A branch change unholds, upgrades and holds again. O(state=absent) unholds and removes the driver's packages and the
     blacklist file.
   - Says whether a reboot is needed, the way M(mlinfra.mlhost.host_facts) does (driver installed but not loaded, or
@@ -118,14 +128,19 @@ EXAMPLES = r"""
   mlinfra.mlhost.nvidia_driver:
     branch: "535"
 
-- name: Branch 580 with the open modules from a mirror of NVIDIA's repository
+- name: Branch 590 from NVIDIA's own repository (its published key, checked by fingerprint; pinned with nvidia-driver-pinning-590)
+  mlinfra.mlhost.nvidia_driver:
+    branch: "590"
+    source: nvidia_repo
+
+- name: Branch 580 with the open modules from a mirror of NVIDIA's repository that signs with its own key
   mlinfra.mlhost.nvidia_driver:
     branch: "580"
     flavor: open
     source: nvidia_repo
     repo_url: https://mirror.example.internal/nvidia/cuda/repos/debian12/x86_64/
-    repo_key: /etc/mlhost/keys/nvidia-cuda.pub
-    repo_key_sha256: "{{ nvidia_key_sha256 }}"
+    repo_key: https://mirror.example.internal/nvidia/mirror-key.asc
+    repo_key_fingerprints: ["0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567"]
 
 - name: Remove the driver
   mlinfra.mlhost.nvidia_driver:
@@ -177,6 +192,14 @@ source_reason:
   type: str
   returned: success
   sample: Debian 12 carries branch 535, the branch asked
+repo_key_fingerprints:
+  description:
+    - The fingerprints of the keys in the repository key file the package source trusts, after they were checked
+      (NVIDIA's repository); empty for the distribution's own sources.
+  type: list
+  elements: str
+  returned: success
+  sample: [EB693B3035CD5710E231E123A4B469963BF863CC]
 flavor:
   description: The flavor chosen.
   type: str
