@@ -14,6 +14,18 @@ from __future__ import annotations
 
 # device id (lower-case hex) -> (name, architecture)
 NVIDIA_GPUS: dict[str, tuple[str, str]] = {
+    # Maxwell and Pascal (the branches after R580 no longer support them, nor Volta): checked against Debian 12's
+    # pci.ids package (0.0~2023.04.11-1).
+    "13bd": ("NVIDIA Tesla M10", "maxwell"),
+    "13f2": ("NVIDIA Tesla M60", "maxwell"),
+    "17fd": ("NVIDIA Tesla M40", "maxwell"),
+    "15f7": ("NVIDIA Tesla P100 PCIe 12GB", "pascal"),
+    "15f8": ("NVIDIA Tesla P100 PCIe 16GB", "pascal"),
+    "15f9": ("NVIDIA Tesla P100 SXM2 16GB", "pascal"),
+    "1b38": ("NVIDIA Tesla P40", "pascal"),
+    "1bb3": ("NVIDIA Tesla P4", "pascal"),
+    "1b06": ("NVIDIA GeForce GTX 1080 Ti", "pascal"),
+    "1b80": ("NVIDIA GeForce GTX 1080", "pascal"),
     # Volta
     "1db1": ("NVIDIA Tesla V100 SXM2 16GB", "volta"),
     "1db4": ("NVIDIA Tesla V100 PCIe 16GB", "volta"),
@@ -24,6 +36,11 @@ NVIDIA_GPUS: dict[str, tuple[str, str]] = {
     "1df6": ("NVIDIA Tesla V100S PCIe 32GB", "volta"),
     # Turing
     "1eb8": ("NVIDIA Tesla T4", "turing"),
+    "1e04": ("NVIDIA GeForce RTX 2080 Ti", "turing"),
+    "1e07": ("NVIDIA GeForce RTX 2080 Ti Rev. A", "turing"),
+    "1e30": ("NVIDIA Quadro RTX 6000/8000", "turing"),
+    "1e36": ("NVIDIA Quadro RTX 6000", "turing"),
+    "1e78": ("NVIDIA Quadro RTX 6000/8000", "turing"),
     # Ampere
     "20b0": ("NVIDIA A100 SXM4 40GB", "ampere"),
     "20b1": ("NVIDIA A100 PCIe 40GB", "ampere"),

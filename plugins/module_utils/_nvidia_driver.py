@@ -31,6 +31,19 @@ BLACKLIST = (
     + "blacklist nouveau\noptions nouveau modeset=0\n"
 ).encode()
 PERSISTENCE_UNIT = "nvidia-persistenced.service"
+# unattended-upgrades: Package-Blacklist entries are regular expressions matched at the start of a package name
+# (unattended-upgrades 0.70 and later); apt appends the items of a list given in several files, so this file adds
+# to the administrator's list in 50unattended-upgrades instead of replacing it.
+UNATTENDED_FILE = "/etc/apt/apt.conf.d/51mlhost-nvidia-no-unattended-upgrades"
+UNATTENDED_PATTERNS = ("nvidia-", "libnvidia-", "libcuda", "cuda-", "firmware-nvidia-", "xserver-xorg-video-nvidia")
+UNATTENDED = (
+    "// Managed by mlinfra.mlhost: edits here are overwritten.\n"
+    "// The NVIDIA driver, CUDA and fabric manager change only when the collection is asked to change them:\n"
+    "// unattended-upgrades skips these (regular expressions, matched at the start of a package name).\n"
+    "Unattended-Upgrade::Package-Blacklist {\n"
+    + "".join(f'    "{pattern}";\n' for pattern in UNATTENDED_PATTERNS)
+    + "};\n"
+).encode()
 ENABLED_STATES = ("enabled", "static", "alias", "indirect", "generated")
 INITRAMFS_TOOLS = (["update-initramfs", "-u", "-k", "all"], ["dracut", "--force", "--regenerate-all"])
 NOTHING = _nvidia_repo.NOTHING
@@ -45,6 +58,21 @@ OPEN_MODULES_FROM = "515"
 # (cuda-drivers-<b>, nvidia-open-<b>) name it; their components depend ">=" and reach newer branches, so the
 # pinning package is installed first for those too where the repository carries it.
 PINNING_FROM = 590
+
+# Secure Boot: a DKMS-built module loads only when signed by a key the firmware trusts. DKMS (3.x on Debian and
+# Ubuntu) signs with its Machine Owner Key pair, made on first use; Ubuntu's shim-signed keeps its own.
+MOK_CERTIFICATES = ("/var/lib/dkms/mok.pub", "/var/lib/shim-signed/mok/MOK.der")
+
+
+def mok_enrolled(output: str) -> bool | None:
+    """``mokutil --test-key CERT``: True when it says the key is enrolled, False when not, None otherwise."""
+    text = (output or "").lower()
+    if "is already enrolled" in text:
+        return True
+    if "is not enrolled" in text:
+        return False
+    return None
+
 
 # Globs of the packages that make up an installed driver (held together), per package manager.
 APT_DRIVER_GLOBS = ["nvidia-*", "libnvidia-*", "libcuda1", "libcuda1-*", "xserver-xorg-video-nvidia*", "firmware-nvidia-*", "cuda-drivers*"]
@@ -127,10 +155,55 @@ def pick_source(params: dict[str, t.Any], distro: dict[str, t.Any]) -> tuple[str
     return "nvidia_repo", f"{name} has no NVIDIA driver in its own repositories"
 
 
-def pick_flavor(flavor: str, branch: str | None) -> str:
-    """auto: NVIDIA's open kernel modules from branch 560 on (NVIDIA's default since then), else proprietary."""
+# The GPUs a branch and a flavor can drive (NVIDIA's driver release notes and deprecation notices, checked
+# 2026-12-02): R590 dropped Maxwell, Pascal and Volta, so R580 (long-term support to 2028-06) is their last
+# branch; the open kernel modules run Turing and newer only; Blackwell runs on the open modules only.
+LEGACY_ARCHITECTURES = ("maxwell", "pascal", "volta")
+LAST_LEGACY_BRANCH = "580"
+BEFORE_TURING = ("kepler", "maxwell", "pascal", "volta")
+OPEN_ONLY = ("blackwell",)
+
+
+def gpu_names(gpus: list[dict[str, t.Any]], architectures: t.Iterable[str]) -> str:
+    wanted = set(architectures)
+    names = sorted({f"{g['name']} ({g['architecture']}, {g['pci']})" for g in gpus if g.get("architecture") in wanted})
+    return ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+
+
+def pick_flavor(flavor: str, branch: str | None, gpus: list[dict[str, t.Any]] | None = None) -> str:
+    """The flavor for the host's GPUs: auto takes open for Blackwell, proprietary before Turing, and else the open
+    modules from branch 560 on (NVIDIA's default since then). A flavor or branch the GPUs cannot run is refused."""
+    gpus = gpus or []
+    archs = {g.get("architecture") for g in gpus}
+    old, new = archs & set(BEFORE_TURING), archs & set(OPEN_ONLY)
+    if branch and int(branch) > int(LAST_LEGACY_BRANCH) and archs & set(LEGACY_ARCHITECTURES):
+        raise ModuleError(
+            f"Driver branch {branch} does not support this host's {gpu_names(gpus, LEGACY_ARCHITECTURES)}: NVIDIA dropped "
+            f"Maxwell, Pascal and Volta after R{LAST_LEGACY_BRANCH}. Ask for branch {LAST_LEGACY_BRANCH} (long-term support), "
+            f"the last that drives them. {NOTHING}"
+        )
+    if old and new:
+        raise ModuleError(
+            f"This host mixes GPUs older than Turing ({gpu_names(gpus, BEFORE_TURING)}), which need the proprietary kernel "
+            f"modules, with Blackwell GPUs ({gpu_names(gpus, OPEN_ONLY)}), which need the open ones: no one driver flavor "
+            f"runs both. Move one kind to another host. {NOTHING}"
+        )
+    if flavor == "open" and old:
+        raise ModuleError(
+            f"flavor open cannot drive this host's {gpu_names(gpus, BEFORE_TURING)}: NVIDIA's open kernel modules run Turing "
+            f"and newer GPUs only. Set flavor: proprietary (or auto). {NOTHING}"
+        )
+    if flavor == "proprietary" and new:
+        raise ModuleError(
+            f"flavor proprietary cannot drive this host's {gpu_names(gpus, OPEN_ONLY)}: Blackwell GPUs run on NVIDIA's open "
+            f"kernel modules only. Set flavor: open (or auto). {NOTHING}"
+        )
     if flavor != "auto":
         return flavor
+    if new:
+        return "open"
+    if old:
+        return "proprietary"
     return "open" if branch and int(branch) >= 560 else "proprietary"
 
 
@@ -193,7 +266,7 @@ def make_layout(params: dict[str, t.Any], root: t.Any, distro: dict[str, t.Any],
             "from source: distro. Use source: nvidia_repo (NVIDIA's CUDA repository, or repo_url for a mirror) for "
             f"branch {branch}, or ask for branch {carried}. {NOTHING}"
         )
-    flavor = pick_flavor(params["flavor"], branch or carried)
+    flavor = pick_flavor(params["flavor"], branch or carried, _nvidia.pci_gpus(root) if params["state"] == "present" else [])
     kernel = kernel or platform.release()
     packages, versioned, stream = driver_packages(distro, source, flavor, branch, kernel, params.get("server_packages", True))
     if params["hold"]:
@@ -284,7 +357,7 @@ def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], par
     if layout.branch and layout.source == "nvidia_repo" and not pin_pending:
         wrong = {p: upstream[p] for p, b in branches.items() if b != layout.branch}
         if wrong:
-            refuse_out_of_branch(layout, wrong, "would take")
+            refuse_out_of_branch(layout, wrong, "would take", bool(layout.pin) and not pin_skip)
     distinct = sorted(set(v for v in upstream.values() if v))
     if len(distinct) > 1:
         listing = ", ".join(f"{p} {upstream[p]}" for p in layout.versioned if p in upstream)
@@ -316,11 +389,13 @@ def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], par
     return skip + pin_skip, candidates
 
 
-def refuse_out_of_branch(layout: Layout, wrong: dict[str, str], verb: str) -> t.NoReturn:
+def refuse_out_of_branch(layout: Layout, wrong: dict[str, str], verb: str, pinned: bool) -> t.NoReturn:
+    """``pinned``: the branch's pinning package is (or is about to be) installed."""
     listing = ", ".join(f"{p} {v}" for p, v in sorted(wrong.items()))
     pin = (f"{layout.pin} is installed and should keep apt on the branch: check /etc/apt/preferences.d for a pin of "
-           "higher priority" if layout.pin and layout.pin not in wrong else
-           f"the repository has no {layout.pin} to hold apt to the branch: mirror it, or ask for the branch offered")
+           "higher priority" if pinned else
+           f"the repository has no {layout.pin or 'pinning package'} to hold apt to the branch: mirror it, or ask for the "
+           "branch offered")
     raise ModuleError(
         f"NVIDIA's repository {verb} driver packages outside branch {layout.branch} ({listing}): the branch's metas "
         f"depend '>=' on components that reach newer branches, and {pin}. Nothing was installed."
@@ -355,6 +430,7 @@ class Driver(Worker):
         self.warnings: list[str] = []
         self.skipped: list[str] = []  # headers the source lacks, found when the check waits for the refresh
         self.pin_pending = False  # the branch's pinning package is to be installed before the driver
+        self.secure_boot = "unknown"  # read when an install is planned
         self._steps: list[dict[str, t.Any]] = []
 
     def _fetch(self, url: str) -> bytes:
@@ -376,7 +452,7 @@ class Driver(Worker):
         except PackageError as exc:
             raise package_failure(exc) from exc
         result = {"pkg_mgr": pm.name, "source": layout.source, "source_reason": layout.source_reason, "flavor": layout.flavor,
-                  "branch": layout.branch, "repo_key_fingerprints": layout.key_fingerprints}
+                  "branch": layout.branch, "repo_key_fingerprints": layout.key_fingerprints, "secure_boot": self.secure_boot}
         result.update(self._report(layout, after, installing, distro))
         result["actions"] = [step["action"] for step in steps]
         diff = [c.diff() for step in steps for c in step.get("changes", [])]
@@ -410,9 +486,41 @@ class Driver(Worker):
                 after.update({n: (before[n][0], True) for n in unheld})
         if params["blacklist_nouveau"]:
             self._plan_blacklist({BLACKLIST_FILE: BLACKLIST}, steps)
+        if pm.name == "apt":
+            self._plan_files({UNATTENDED_FILE: UNATTENDED if params["exclude_from_automatic_upgrades"] else None}, steps)
         if params["persistence"]:
             self._plan_persistence(steps)
         return steps, after, installing
+
+    def _check_secure_boot(self, in_container: bool) -> None:
+        """On a Secure Boot host a DKMS module that is not signed by an enrolled key never loads: refuse the install
+        unless the MOK certificate DKMS signs with is there and enrolled (mokutil --test-key)."""
+        def run(argv: list[str]) -> t.Any:
+            program = self.runner.find(argv[0], ["/usr/bin", "/usr/sbin", "/bin", "/sbin"])
+            return self.runner.run([program] + argv[1:], check=False) if program else None
+
+        self.secure_boot = "unknown" if in_container else _distro.secure_boot_fact(self.root, None, run)
+        if self.secure_boot != "enabled":
+            return
+        given = self.params.get("mok_certificate") or ""
+        candidates = [given] if given else list(MOK_CERTIFICATES)
+        cert = next((c for c in candidates if self.root.exists(c.lstrip("/"))), None)
+        enroll = ("make DKMS's key pair (dkms generate_mok, or install the dkms package, which makes it), enroll it with "
+                  "mokutil --import /var/lib/dkms/mok.pub, reboot and confirm it in the MOK manager at the console, then rerun")
+        if cert is None:
+            raise ModuleError(
+                f"Secure Boot is enabled, and no Machine Owner Key certificate to sign the DKMS-built nvidia module with was "
+                f"found ({', '.join(candidates)}): the module would be built but refused by the kernel. To sign it, {enroll}; "
+                "or give mok_certificate, the certificate of an enrolled key pair DKMS is set to sign with. Nothing was installed."
+            )
+        result = run(["mokutil", "--test-key", cert])
+        enrolled = mok_enrolled((result.out + result.err) if result is not None else "")
+        if enrolled is not True:
+            said = "mokutil is not on the host" if result is None else ((result.out + result.err).strip()[:200] or f"rc {result.rc}")
+            raise ModuleError(
+                f"Secure Boot is enabled and the MOK certificate {cert} is not enrolled ({said}): the DKMS-built nvidia module "
+                f"would be refused by the kernel. To fix, {enroll}. Nothing was installed."
+            )
 
     def _plan_install(self, pm: PackageManager, layout: Layout, distro: dict[str, t.Any], before: Installed, missing: list[str],
                       source_changes: list[t.Any], branch_change: bool, version_change: bool,
@@ -421,6 +529,7 @@ class Driver(Worker):
         headers the source lacks, in a container)."""
         params = self.params
         in_container = bool(_distro.container_fact(self.root))
+        self._check_secure_boot(in_container)
         # The source can be asked now when its package lists are there and stay as they are; else after the refresh.
         checkable = pm.cache_age() is not None and not source_changes
         skip: list[str] = []
@@ -461,12 +570,17 @@ class Driver(Worker):
         if simulated:
             wrong = out_of_branch(simulated, layout.branch if layout.source == "nvidia_repo" else None)
             if wrong:
-                refuse_out_of_branch(layout, wrong, "would install")
+                refuse_out_of_branch(layout, wrong, "would install", bool(layout.pin) and layout.pin not in skip)
         after: Installed = dict(before)
         for name, version in (simulated or {}).items():
             after[name] = (version, False)
         offered = sorted({_nvidia.upstream_version(candidates[p] or "") for p in layout.versioned if candidates.get(p)} - {None})
-        installing = driver_version_of(after) if simulated else (offered[0] if offered else (params.get("version") or None))
+        if simulated:
+            installing = driver_version_of(after)
+        elif self.pin_pending:
+            installing = params.get("version") or None  # the unpinned candidates are not what apt takes once the pin is in
+        else:
+            installing = offered[0] if offered else (params.get("version") or None)
         if params["hold"]:
             tools = HOLD_TOOLS.get(pm.name, [])
             if simulated is not None:
@@ -480,6 +594,11 @@ class Driver(Worker):
                               "action": f"hold {' '.join(names)} and the driver's other packages of its version, once installed"})
             after.update({n: (after[n][0], True) for n in names if n in after})
         return after, installing
+
+    def _plan_files(self, files: dict[str, bytes | None], steps: list[dict[str, t.Any]]) -> None:
+        changes = self.files.plan(files)
+        if changes:
+            steps.append({"do": "files", "changes": changes, "action": ", ".join(c.action for c in changes)})
 
     def _plan_blacklist(self, files: dict[str, bytes | None], steps: list[dict[str, t.Any]]) -> None:
         changes = self.files.plan(files)
@@ -515,6 +634,8 @@ class Driver(Worker):
                 steps.append({"do": "unhold", "names": held, "action": f"unhold {' '.join(held)}"})
             steps.append({"do": "remove", "names": belong, "action": f"remove {' '.join(belong)}"})
         self._plan_blacklist({BLACKLIST_FILE: None}, steps)
+        if pm.name == "apt":
+            self._plan_files({UNATTENDED_FILE: None}, steps)
         after = {n: v for n, v in before.items() if n not in belong}
         return steps, after, driver_version_of(after)
 
@@ -589,7 +710,7 @@ class Driver(Worker):
                 simulated = pm.simulate([n for n in install if n not in self.skipped]) or {}
                 wrong = out_of_branch(simulated, self.layout.branch)
                 if wrong:
-                    refuse_out_of_branch(self.layout, wrong, "would install")
+                    refuse_out_of_branch(self.layout, wrong, "would install", True)
             return bool(names)
         elif do == "install":
             names = [n for n in step["names"] if n not in self.skipped]

@@ -82,6 +82,28 @@ options:
     description: Enable the C(nvidia-persistenced) service.
     type: bool
     default: true
+  exclude_from_automatic_upgrades:
+    description:
+      - On apt hosts, write C(/etc/apt/apt.conf.d/51mlhost-nvidia-no-unattended-upgrades), a file of the collection's own
+        that adds the driver's package name patterns (C(nvidia-), C(libnvidia-), C(libcuda), C(cuda-),
+        C(firmware-nvidia-), C(xserver-xorg-video-nvidia)) to C(Unattended-Upgrade::Package-Blacklist). apt merges the
+        list with the administrator's own (C(50unattended-upgrades) is never edited), so unattended-upgrades leaves the
+        driver, CUDA and fabric manager alone even where O(hold=false); a driver bumped under running jobs is what
+        gives "Driver/library version mismatch".
+      - On dnf hosts there is nothing to write: C(dnf-automatic) honours the versionlock that O(hold) sets.
+      - O(state=absent) removes the file.
+    type: bool
+    default: true
+  mok_certificate:
+    description:
+      - On a host with Secure Boot enabled, the certificate of the Machine Owner Key that DKMS signs the nvidia module
+        with. Before an install, the module checks the certificate exists and C(mokutil --test-key) says it is enrolled,
+        and refuses otherwise (a module the kernel refuses to load is a driver that "installed fine" and does not work),
+        naming the steps to enroll it.
+      - Empty looks for DKMS's own (C(/var/lib/dkms/mok.pub)) and Ubuntu's shim-signed one (C(/var/lib/shim-signed/mok/MOK.der)).
+      - Not read without Secure Boot, or in a container (the host's kernel loads the module there).
+    type: str
+    default: ""
   kernel_headers:
     description:
       - Install the headers of the running kernel, which DKMS needs to build the module. Missing from the sources, they
@@ -192,6 +214,11 @@ source_reason:
   type: str
   returned: success
   sample: Debian 12 carries branch 535, the branch asked
+secure_boot:
+  description: Secure Boot as read when an install was planned (C(enabled), C(disabled), C(unknown); C(unknown) when nothing was installed).
+  type: str
+  returned: success
+  sample: disabled
 repo_key_fingerprints:
   description:
     - The fingerprints of the keys in the repository key file the package source trusts, after they were checked
@@ -246,6 +273,8 @@ ARGUMENT_SPEC = {
     "hold": {"type": "bool", "default": True},
     "blacklist_nouveau": {"type": "bool", "default": True},
     "persistence": {"type": "bool", "default": True},
+    "exclude_from_automatic_upgrades": {"type": "bool", "default": True},
+    "mok_certificate": {"type": "str", "default": ""},
     "kernel_headers": {"type": "bool", "default": True},
     "server_packages": {"type": "bool", "default": True},
     **PACKAGE_OPTIONS,

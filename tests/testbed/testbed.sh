@@ -4,7 +4,10 @@
 #
 #   tests/testbed/testbed.sh dockerd   install (docker.io) and start dockerd when absent
 #   tests/testbed/testbed.sh images    build the Debian 12 / 13 base images when absent
-#   tests/testbed/testbed.sh all       both (default)
+#   tests/testbed/testbed.sh standin   build the stand-in NVIDIA apt repositories
+#                                      (tests/testbed/nvidia_standin_repo.sh) under
+#                                      $MLHOST_TESTBED_CACHE/nvidia-standin when absent
+#   tests/testbed/testbed.sh all       all three (default)
 #   tests/testbed/testbed.sh tag NAME  the image tag NAME (debian12, debian13) gets
 #
 # dockerd runs with --bridge=none --iptables=false: test containers use the
@@ -115,11 +118,18 @@ SOURCES
   docker tag "$tag" "mlhost-testbed/${name}:latest"
 }
 
+# The stand-in NVIDIA repositories (stand-in packages, test-bed keys): the
+# nvidia_repo scenario mounts them read-only at /srv/nvidia-standin.
+standin_repo() {
+  bash "$(dirname "${BASH_SOURCE[0]}")/nvidia_standin_repo.sh" "$CACHE/nvidia-standin"
+}
+
 cmd=${1:-all}
 case "$cmd" in
   dockerd) ensure_dockerd ;;
   images) apt_caches; build_image debian12 bookworm; build_image debian13 trixie ;;
-  all) ensure_dockerd; apt_caches; build_image debian12 bookworm; build_image debian13 trixie ;;
+  standin) standin_repo ;;
+  all) ensure_dockerd; apt_caches; build_image debian12 bookworm; build_image debian13 trixie; standin_repo ;;
   tag) image_tag "$2" ;;
-  *) echo "usage: $0 [dockerd|images|all]" >&2; exit 2 ;;
+  *) echo "usage: $0 [dockerd|images|standin|all]" >&2; exit 2 ;;
 esac

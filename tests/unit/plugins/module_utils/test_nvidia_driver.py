@@ -24,7 +24,8 @@ SOURCES = "deb http://deb.debian.org/debian {c} main\ndeb http://deb.debian.org/
 
 def params(**overrides):
     base = {"branch": "", "version": "", "flavor": "auto", "source": "auto", "repo_url": "", "repo_key": "", "repo_key_sha256": "",
-            "hold": True, "blacklist_nouveau": True, "persistence": True, "kernel_headers": True, "server_packages": True,
+            "hold": True, "blacklist_nouveau": True, "persistence": True, "exclude_from_automatic_upgrades": True, "mok_certificate": "", "kernel_headers": True,
+            "server_packages": True,
             "state": "present", "pkg_mgr": "auto", "update_cache": True, "cache_valid_time": 86400, "lock_timeout": 300}
     base.update(overrides)
     return base
@@ -214,6 +215,7 @@ def test_a_provisioned_host_reruns_with_two_commands_and_no_change(debian, monke
     root = debian("12", {
         _nvidia_repo.DEBIAN_COMPONENTS_FILE.lstrip("/"): components[_nvidia_repo.DEBIAN_COMPONENTS_FILE].decode(),
         nd.BLACKLIST_FILE.lstrip("/"): nd.BLACKLIST.decode(),
+        nd.UNATTENDED_FILE.lstrip("/"): nd.UNATTENDED.decode(),
     })
     installed = "".join(
         f"{name}\thi \t535.309.01-0+deb12u1\n" for name in ("nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi", "libcuda1")
@@ -275,7 +277,7 @@ def test_a_branch_change_unholds_upgrades_and_holds_again_in_check_mode(debian, 
     assert any(a.startswith("hold ") and "cuda-drivers-550" in a for a in actions)
     assert [d["before_header"] for d in result["diff"]] == [
         "/etc/apt/keyrings/mlhost-nvidia-cuda.asc", "/etc/apt/sources.list.d/mlhost-nvidia-cuda.sources",
-        "/etc/apt/preferences.d/mlhost-nvidia-cuda"]
+        "/etc/apt/preferences.d/mlhost-nvidia-cuda", nd.UNATTENDED_FILE]
     assert any("checked after the lists are refreshed" in w for w in result["warnings"])
     assert not __import__("os").path.exists(root.path("etc/apt/sources.list.d/mlhost-nvidia-cuda.sources"))
     assert len(runner.calls) == 1
@@ -344,6 +346,7 @@ def test_check_mode_is_the_plan_the_real_run_carries_out(debian, monkeypatch):
         "hold libcuda1 nvidia-alternative nvidia-driver nvidia-kernel-dkms nvidia-persistenced nvidia-smi",
         f"write {nd.BLACKLIST_FILE}",
         "rebuild the initramfs (update-initramfs)",
+        f"write {nd.UNATTENDED_FILE}",
         f"enable {nd.PERSISTENCE_UNIT}",
     ]
     # The real run is the plan's commands, then exactly the plan's steps, then one query of the result.
@@ -429,6 +432,7 @@ def test_a_container_rerun_without_headers_in_the_sources_changes_nothing(debian
     kernel = "6.18.44-custom"
     components = layout(params(branch="535"), debian("12"), kernel=kernel).files
     root = debian("12", {".dockerenv": "", nd.BLACKLIST_FILE.lstrip("/"): nd.BLACKLIST.decode(),
+                         nd.UNATTENDED_FILE.lstrip("/"): nd.UNATTENDED.decode(),
                          _nvidia_repo.DEBIAN_COMPONENTS_FILE.lstrip("/"): components[_nvidia_repo.DEBIAN_COMPONENTS_FILE].decode()})
     monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
     monkeypatch.setattr(platform, "release", lambda: kernel)
@@ -444,3 +448,194 @@ def test_a_container_rerun_without_headers_in_the_sources_changes_nothing(debian
     result = run_worker(nd.Driver, make_host(params(branch="535"), runner, sysroot=root))
     assert result["changed"] is False and result["actions"] == [], result["actions"]
     assert names[-1] not in result["packages"]
+
+
+def test_unattended_upgrades_drop_in_adds_to_the_admins_list_and_goes_with_state_absent(debian, monkeypatch):
+    """The drop-in is a file of our own with anchored patterns; hold=false keeps it; the option off or absent removes it."""
+    text = nd.UNATTENDED.decode()
+    assert text.startswith("// Managed by mlinfra.mlhost") and "Unattended-Upgrade::Package-Blacklist {" in text
+    assert all(f'    "{p}";' in text for p in ("nvidia-", "libnvidia-", "libcuda", "cuda-"))
+    assert nd.UNATTENDED_FILE.startswith("/etc/apt/apt.conf.d/51") and "50unattended-upgrades" not in nd.UNATTENDED_FILE
+    root = debian("12", {nd.UNATTENDED_FILE.lstrip("/"): nd.UNATTENDED.decode()})
+    steps: list = []
+    driver = nd.Driver(make_host(params(exclude_from_automatic_upgrades=False), FakeRunner({}), sysroot=root))
+    driver._plan_files({nd.UNATTENDED_FILE: None}, steps)
+    assert [s["action"] for s in steps] == [f"remove {nd.UNATTENDED_FILE}"]
+
+
+# NVIDIA's packaging from R590 (stand-in shapes: tests/testbed/nvidia_standin_repo.sh; real apt against them: the
+# nvidia_repo scenario, and the captures in fixtures/nvidia_standin/).
+
+
+class Candidates:
+    """A package manager that answers candidates() only (what apt-cache policy would say)."""
+
+    name = "apt"
+
+    def __init__(self, offered):
+        self.offered = offered
+        self.asked = []
+
+    def candidates(self, names):
+        self.asked.append(list(names))
+        return {n: self.offered.get(n) for n in names}
+
+
+@pytest.mark.parametrize(
+    "flavor, branch, packages, pin, required",
+    [
+        ("open", "590", ["nvidia-open"], "nvidia-driver-pinning-590", True),
+        ("proprietary", "595", ["cuda-drivers"], "nvidia-driver-pinning-595", True),
+        ("open", "580", ["nvidia-open-580"], "nvidia-driver-pinning-580", False),
+        ("proprietary", "550", ["cuda-drivers-550"], "nvidia-driver-pinning-550", False),
+        ("open", None, ["nvidia-open"], None, False),
+    ],
+)
+def test_from_r590_the_branch_is_held_by_nvidias_pinning_package(debian, flavor, branch, packages, pin, required):
+    root = debian("12", {"srv/k.asc": fixture_text("openpgp/test-rsa3072-sha512.asc")})
+    p = params(source="nvidia_repo", flavor=flavor, branch=branch or "", repo_key="/srv/k.asc")
+    got = nd.make_layout(p, root, _distro.distro_facts(root), _packages.Apt(FakeRunner({})), lambda url: b"", "6.1.0-28-amd64")
+    assert got.packages == packages and got.pin == pin and got.pin_required is required
+
+
+def test_rhel_and_the_distribution_have_no_pinning_package(debian):
+    assert layout(params(branch="535"), debian("12")).pin is None
+    names, versioned, stream = nd.driver_packages(ROCKY9, "nvidia_repo", "open", "590", "5.14.0")
+    assert stream == "nvidia-driver:590-open" and "nvidia-open" not in names
+
+
+def repo_layout(debian, branch, flavor="open"):
+    root = debian("12", {"srv/k.asc": fixture_text("openpgp/test-rsa3072-sha512.asc")})
+    p = params(source="nvidia_repo", flavor=flavor, branch=branch, repo_key="/srv/k.asc", kernel_headers=False)
+    return nd.make_layout(p, root, _distro.distro_facts(root), _packages.Apt(FakeRunner({})), lambda url: b"", "6.1.0-28-amd64"), p
+
+
+def test_a_repository_without_the_r590_pinning_package_is_refused_naming_it(debian):
+    lay, p = repo_layout(debian, "590")
+    pm = Candidates({"nvidia-open": "595.45.04-1"})
+    with pytest.raises(ModuleError, match="has no nvidia-driver-pinning-590: from R590 .*holds apt to branch 590. Mirror it"):
+        nd.check_candidates(pm, lay, ["nvidia-open"], p, DEBIAN12, False, [], pin_pending=True)
+    assert pm.asked == [["nvidia-open", "nvidia-driver-pinning-590"]]
+
+
+def test_with_the_pin_pending_the_unpinned_candidate_is_not_held_against_the_branch(debian):
+    """Before the pin is in, apt offers the newest (595); the branch is checked once the pin is installed."""
+    lay, p = repo_layout(debian, "590")
+    warnings: list = []
+    skip, offered = nd.check_candidates(Candidates({"nvidia-open": "595.45.04-1", "nvidia-driver-pinning-590": "590-1"}), lay,
+                                        ["nvidia-open"], p, DEBIAN12, False, warnings, pin_pending=True)
+    assert skip == [] and offered["nvidia-open"] == "595.45.04-1"
+    assert any("nvidia-driver-pinning-590 is installed first" in w for w in warnings)
+
+
+def test_with_the_pin_in_place_a_candidate_outside_the_branch_is_refused(debian):
+    """An administrator's pin of higher priority (or a broken mirror) would still move apt past the branch."""
+    lay, p = repo_layout(debian, "590")
+    with pytest.raises(ModuleError, match="outside branch 590 \\(nvidia-open 595.45.04\\).*check /etc/apt/preferences.d"):
+        nd.check_candidates(Candidates({"nvidia-open": "595.45.04-1"}), lay, ["nvidia-open"], p, DEBIAN12, False, [])
+    skip, dummy = nd.check_candidates(Candidates({"nvidia-open": "590.48.01-1"}), lay, ["nvidia-open"], p, DEBIAN12, False, [])
+    assert skip == []
+
+
+def test_before_r590_a_missing_pinning_package_is_skipped_and_the_simulated_install_is_checked(debian):
+    """Debian's cuda-drivers-580 depends '>=' and pulls 595 components when nothing pins (fixtures/nvidia_standin capture)."""
+    lay, p = repo_layout(debian, "580", flavor="proprietary")
+    skip, dummy = nd.check_candidates(Candidates({"cuda-drivers-580": "580.95.05-1"}), lay, ["cuda-drivers-580"], p, DEBIAN12,
+                                      False, [], pin_pending=True)
+    assert skip == ["nvidia-driver-pinning-580"]
+    wrong = nd.out_of_branch(installed_in_capture("nvidia_standin/cuda_drivers_580_unpinned.txt"), "580")
+    assert wrong and all(v.startswith("595.") for v in wrong.values()) and "cuda-drivers-580" not in wrong
+    with pytest.raises(ModuleError, match="would install driver packages outside branch 580 .*has no nvidia-driver-pinning-580"):
+        nd.refuse_out_of_branch(lay, wrong, "would install", False)
+    assert nd.out_of_branch(installed_in_capture("nvidia_standin/cuda_drivers_580_pinned.txt"), "580") == {}
+
+
+def installed_in_capture(name):
+    """name -> version of the dpkg-query listing at the end of a stand-in capture."""
+    text = fixture_text(name)
+    listing = text.split("$ dpkg-query -W", 1)[1].splitlines()[1:]
+    return {line.split()[0]: line.split()[1] for line in listing if len(line.split()) >= 2 and not line.startswith(("[", "$"))}
+
+
+def gpu(device, arch, pci="0000:17:00.0"):
+    return {"pci": pci, "device_id": device, "name": f"GPU {device}", "architecture": arch}
+
+
+@pytest.mark.parametrize(
+    "flavor, branch, gpus, expected",
+    [
+        ("auto", "580", [gpu("1db1", "volta")], "proprietary"),        # before Turing: proprietary only
+        ("auto", "535", [gpu("2901", "blackwell")], "open"),           # Blackwell: open only, whatever the branch
+        ("auto", "580", [gpu("2330", "hopper")], "open"),              # NVIDIA's default from 560
+        ("auto", "550", [gpu("2330", "hopper")], "proprietary"),
+        ("auto", "580", [], "open"),
+        ("open", "580", [gpu("1eb8", "turing")], "open"),
+    ],
+)
+def test_the_flavor_follows_the_gpus(flavor, branch, gpus, expected):
+    assert nd.pick_flavor(flavor, branch, gpus) == expected
+
+
+@pytest.mark.parametrize(
+    "flavor, branch, gpus, words",
+    [
+        ("auto", "590", [gpu("15f8", "pascal")], "Driver branch 590 does not support this host's GPU 15f8 \\(pascal.*Ask for branch 580"),
+        ("auto", "595", [gpu("1db1", "volta"), gpu("2330", "hopper", "0000:18:00.0")], "dropped Maxwell, Pascal and Volta"),
+        ("open", "580", [gpu("1db1", "volta")], "flavor open cannot drive .*Turing and newer GPUs only"),
+        ("proprietary", "580", [gpu("2901", "blackwell")], "flavor proprietary cannot drive .*open kernel modules only"),
+        ("auto", "580", [gpu("1db1", "volta"), gpu("2901", "blackwell", "0000:18:00.0")], "no one driver flavor runs both"),
+    ],
+)
+def test_a_branch_or_flavor_the_gpus_cannot_run_is_refused(flavor, branch, gpus, words):
+    with pytest.raises(ModuleError, match=words) as info:
+        nd.pick_flavor(flavor, branch, gpus)
+    assert info.value.msg.endswith("Nothing was changed.")
+
+
+def test_the_gpus_are_read_from_pci_before_anything_changes(debian, tree):
+    """A Tesla P100 on the PCI bus (a fixture tree) and branch 590 asked: refused in the plan, no command run."""
+    root = debian("12", {"sys/bus/pci/devices/0000:17:00.0/vendor": "0x10de\n", "sys/bus/pci/devices/0000:17:00.0/device": "0x15f8\n",
+                         "sys/bus/pci/devices/0000:17:00.0/class": "0x030200\n"})
+    runner = FakeRunner({})
+    with pytest.raises(ModuleError, match="NVIDIA Tesla P100 PCIe 16GB \\(pascal, 0000:17:00.0\\)"):
+        run_worker(nd.Driver, make_host(params(branch="590", source="nvidia_repo"), runner, sysroot=root))
+    assert runner.calls == []
+
+
+SECURE_BOOT_ON = "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+
+
+def secure_boot_driver(debian, extra, responses, programs):
+    root = debian("12", {SECURE_BOOT_ON: "\x06\x00\x00\x00\x01", **extra})
+    driver = nd.Driver(make_host(params(branch="535"), FakeRunner(responses, programs), sysroot=root))
+    return driver
+
+
+def test_secure_boot_without_a_mok_certificate_is_refused_before_the_install(debian):
+    driver = secure_boot_driver(debian, {}, {}, {})
+    with pytest.raises(ModuleError, match="Secure Boot is enabled, and no Machine Owner Key certificate .*/var/lib/dkms/mok.pub.*"
+                                          "mokutil --import /var/lib/dkms/mok.pub.*Nothing was installed"):
+        driver._check_secure_boot(False)
+
+
+def test_secure_boot_with_a_mok_that_is_not_enrolled_is_refused_with_mokutils_words(debian):
+    responses = {("/usr/bin/mokutil", "--test-key", "/var/lib/dkms/mok.pub"): (0, "/var/lib/dkms/mok.pub is not enrolled\n", "")}
+    driver = secure_boot_driver(debian, {"var/lib/dkms/mok.pub": "cert"}, responses, {"mokutil": "/usr/bin/mokutil"})
+    with pytest.raises(ModuleError, match="MOK certificate /var/lib/dkms/mok.pub is not enrolled \\(/var/lib/dkms/mok.pub is not enrolled\\)"):
+        driver._check_secure_boot(False)
+
+
+def test_secure_boot_with_an_enrolled_mok_goes_on_and_a_container_is_not_read(debian):
+    responses = {("/usr/bin/mokutil", "--test-key", "/var/lib/dkms/mok.pub"): (1, "/var/lib/dkms/mok.pub is already enrolled\n", "")}
+    driver = secure_boot_driver(debian, {"var/lib/dkms/mok.pub": "cert"}, responses, {"mokutil": "/usr/bin/mokutil"})
+    driver._check_secure_boot(False)
+    assert driver.secure_boot == "enabled"
+    container = secure_boot_driver(debian, {}, {}, {})
+    container._check_secure_boot(True)
+    assert container.secure_boot == "unknown"
+
+
+@pytest.mark.parametrize("text, expected", [("x is already enrolled", True), ("x is not enrolled", False), ("", None),
+                                            ("Failed to read x", None)])
+def test_mokutil_test_key_output(text, expected):
+    assert nd.mok_enrolled(text) is expected
