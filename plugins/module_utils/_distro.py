@@ -117,6 +117,93 @@ def kernel_fact(root: Sysroot) -> str | None:
     return None
 
 
+# A kernel release as a directory or file name: an ASCII digit first, then what releases are made of
+# (6.1.0-28-amd64, 5.14.0-427.13.1.el9_4.x86_64, 6.8.0-1015-aws, 6.6.31+rpt-rpi-v8).
+_KERNEL_RELEASE = re.compile(r"[0-9][0-9A-Za-z.+_~-]{0,199}")
+# Where kernel modules live: /lib/modules, and /usr/lib/modules for trees whose /lib is not (yet) a link to it.
+MODULES_DIRS = ("lib/modules", "usr/lib/modules")
+GRUBENV_PATHS = ("boot/grub/grubenv", "boot/grub2/grubenv")
+
+
+def kernel_sort_key(release: str) -> tuple[tuple[int, int, str], ...]:
+    """Kernel releases in version order (6.1.0-9 before 6.1.0-28): numbers compare as numbers and after words, as
+    rpm's version comparison has it (5.14.0-427.13.1.el9_4 after 5.14.0-427.el9), words as text.
+
+    An approximation of ``sort -V`` and rpm's order, which GRUB's scripts and BLS use to put the newest kernel first."""
+    return tuple((1, int(part), "") if part.isdigit() else (0, 0, part) for part in re.findall(r"[0-9]+|[A-Za-z]+", release))
+
+
+def _holds_kernel(root: Sysroot, base: str, release: str) -> bool:
+    """A modules directory of an installed kernel: its module tree or depmod's index.
+
+    A directory with only ``updates/`` (what DKMS leaves of a removed kernel) or only a ``build`` link (Debian's
+    linux-headers package ships that link, so it outlives the kernel image) is not one."""
+    return root.isdir(base, release, "kernel") or root.exists(base, release, "modules.dep")
+
+
+def installed_kernels(root: Sysroot) -> list[str]:
+    """Kernel releases installed in the tree, oldest first: ``/lib/modules/<release>/`` directories that hold a
+    kernel's modules, and ``/boot/vmlinuz-<release>`` images (RHEL's ``vmlinuz-0-rescue-*`` left out)."""
+    found = set()
+    for base in MODULES_DIRS:
+        for release in root.listdir(base):
+            if _KERNEL_RELEASE.fullmatch(release) and _holds_kernel(root, base, release):
+                found.add(release)
+    for name in root.listdir("boot"):
+        release = name[len("vmlinuz-"):] if name.startswith("vmlinuz-") else ""
+        if _KERNEL_RELEASE.fullmatch(release) and "rescue" not in release:
+            found.add(release)
+    return sorted(found, key=kernel_sort_key)
+
+
+def kernel_named_in(text: str, kernels: list[str]) -> str | None:
+    """The installed kernel a boot entry names: ``gnulinux-6.1.0-28-amd64-advanced-<uuid>``, a BLS id
+    ``<machine-id>-5.14.0-427.el9.x86_64``, ``/boot/vmlinuz-<release>``; the longest when several fit."""
+    best = None
+    for release in kernels:
+        if re.search(rf"(?<![0-9A-Za-z.]){re.escape(release)}(?![0-9A-Za-z.+_~])", text):
+            if best is None or len(release) > len(best):
+                best = release
+    return best
+
+
+def grub_default_setting(root: Sysroot) -> str:
+    """GRUB_DEFAULT from /etc/default/grub and the /etc/default/grub.d/*.cfg files that override it (GRUB's 0 when unset)."""
+    setting = "0"
+    for path in ["etc/default/grub"] + sorted(p.lstrip("/") for p in root.glob("etc/default/grub.d/*.cfg")):
+        setting = parse_kv_file(root.read(path, limit=65536)).get("GRUB_DEFAULT", setting)
+    return setting
+
+
+def default_kernel(root: Sysroot, distro: dict[str, t.Any], kernels: list[str], run: t.Callable[[list[str]], t.Any]) -> tuple[str | None, str | None]:
+    """(the kernel the boot loader starts when nobody picks one, how that was read).
+
+    How, in order: ``grubby`` (RHEL family, live system only, where it is installed); GRUB_DEFAULT=saved and the
+    grubenv's ``saved_entry`` (``/boot/grub/grubenv``, ``/boot/grub2/grubenv``); a GRUB_DEFAULT that names a
+    kernel; else ``newest``, a heuristic: GRUB's scripts list the newest kernel first and boot entry 0 by default.
+    A one-shot ``grub-reboot`` (grubenv ``next_entry``) and boot loaders other than GRUB are not read.
+    """
+    if not kernels:
+        return None, None
+    if distro.get("family") == "redhat" and root.live:
+        result = run(["grubby", "--default-kernel"])
+        named = kernel_named_in(result.out, kernels) if result is not None and result.rc == 0 else None
+        if named:
+            return named, "grubby"
+    setting = grub_default_setting(root)
+    if setting == "saved":
+        for candidate in GRUBENV_PATHS:
+            entry = parse_kv_file(root.read(candidate, limit=65536)).get("saved_entry")
+            named = kernel_named_in(entry, kernels) if entry else None
+            if named:
+                return named, "grubenv"
+    elif setting not in ("", "0"):
+        named = kernel_named_in(setting, kernels)
+        if named:
+            return named, "grub_default"
+    return kernels[-1], "newest"
+
+
 _CGROUP_HINTS = (
     ("kubepods", "kubernetes"),
     ("docker", "docker"),

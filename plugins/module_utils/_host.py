@@ -8,6 +8,10 @@ PRIVATE to the collection: no compatibility promise outside it.
 commands only through ``run`` (the one door), and only when ``root`` is the
 live system: an image tree has no driver to talk to. It never fails for a
 missing file or program; what cannot be known is null or ``unknown``.
+
+Whether a reboot is needed (``reboot_reasons``) and whether one would leave the host without its driver
+(``reboot_blockers``: the default boot kernel lacks the DKMS-built nvidia module) are separate answers; the
+second never makes the first more likely.
 """
 
 from __future__ import annotations
@@ -79,6 +83,68 @@ def nvidia_smi(root: Sysroot, run: Run) -> tuple[list[dict[str, t.Any]], str | N
     return rows, cuda, "ok"
 
 
+DKMS_PROGRAMS = ("usr/sbin/dkms", "usr/bin/dkms", "sbin/dkms")
+NO_DRIVER = "skipped: no NVIDIA GPU or driver"
+
+
+def _no_command(argv: list[str]) -> None:
+    """The door for readers that may run nothing (no NVIDIA GPU or driver to ask about): every program is missing."""
+    return None
+
+
+def dkms_status(root: Sysroot, run: Run) -> tuple[list[dict[str, t.Any]], str]:
+    """(the nvidia* DKMS entries, how they were read: dkms, files or not_found).
+
+    The live system runs ``dkms status`` (its files, when it fails and prints no status line); a sysroot is never
+    run in: its ``/var/lib/dkms`` and ``/lib/modules`` are read, when the tree has a dkms program."""
+    if not root.live:
+        if not any(root.exists(program) for program in DKMS_PROGRAMS):
+            return [], "not_found"
+        return _nvidia.dkms_tree_status(root), "files"
+    result = run(["dkms", "status"])
+    if result is None:
+        return [], "not_found"
+    entries = _nvidia.parse_dkms_status(result.out)
+    if result.rc != 0 and not entries:
+        return _nvidia.dkms_tree_status(root), "files"
+    return entries, "dkms"
+
+
+def dkms_facts(root: Sysroot, run: Run, distro: dict[str, t.Any], installed_version: str | None, wanted: bool) -> dict[str, t.Any]:
+    """``nvidia.dkms``: the DKMS nvidia module per installed kernel. With nothing NVIDIA on the host (``wanted``
+    false) no command runs and nothing of DKMS is read; the kernels are listed all the same."""
+    door = run if wanted else _no_command
+    kernels = _distro.installed_kernels(root)
+    default, default_source = _distro.default_kernel(root, distro, kernels, door)
+    status, source = dkms_status(root, run) if wanted else ([], NO_DRIVER)
+    version, missing, ok = _nvidia.dkms_driver_check(status, kernels, installed_version)
+    return {
+        "status": status,
+        "source": source,
+        "version": version,
+        "kernels": kernels,
+        "running_kernel": _distro.kernel_fact(root),
+        "default_kernel": default,
+        "default_kernel_source": default_source,
+        "missing": missing,
+        "ok": ok,
+    }
+
+
+def reboot_blockers(nvidia: dict[str, t.Any]) -> list[str]:
+    """Why a reboot now would bring the host up without its NVIDIA driver: a reason not to reboot (or to fix the
+    build first), never one to reboot. Only the default boot kernel counts; other kernels without the module show
+    in ``nvidia.dkms.missing``."""
+    dkms = nvidia.get("dkms") or {}
+    default = dkms.get("default_kernel")
+    if dkms.get("ok") is not False or default not in dkms.get("missing", []):
+        return []
+    return [
+        f"the nvidia DKMS module {dkms['version']} is not installed for kernel {default} (the default boot kernel): "
+        "a reboot would come up without the driver"
+    ]
+
+
 def reboot_reasons(nvidia: dict[str, t.Any], root: Sysroot) -> list[str]:
     reasons = []
     installed = nvidia["installed_version"]
@@ -105,7 +171,8 @@ def gather(root: Sysroot, run: Run, environ_path: str | None = None) -> dict[str
     loaded_version, loaded_flavor = _nvidia.loaded_driver(root)
     packages, package_source = installed_packages(root, pkg_mgr, run)
     installed_version, driver_packages = _nvidia.installed_driver(packages)
-    smi, smi_cuda, smi_status = nvidia_smi(root, run) if (gpus or installed_version or loaded_version) else ([], None, "skipped: no NVIDIA GPU or driver")
+    wanted = bool(gpus or installed_version or loaded_version or root.glob(f"{_nvidia.DKMS_TREE}/nvidia*"))
+    smi, smi_cuda, smi_status = nvidia_smi(root, run) if (gpus or installed_version or loaded_version) else ([], None, NO_DRIVER)
 
     cuda_source = None
     cuda_driver_api = smi_cuda
@@ -131,6 +198,7 @@ def gather(root: Sysroot, run: Run, environ_path: str | None = None) -> dict[str
         "smi_status": smi_status,
         "cuda_driver_api": cuda_driver_api,
         "cuda_driver_api_source": cuda_source,
+        "dkms": dkms_facts(root, run, distro, installed_version, wanted),
     }
     reasons = reboot_reasons(nvidia, root)
     return {
@@ -149,6 +217,7 @@ def gather(root: Sysroot, run: Run, environ_path: str | None = None) -> dict[str
         "conda": _conda.conda_installs(root),
         "reboot_required": bool(reasons),
         "reboot_reasons": reasons,
+        "reboot_blockers": reboot_blockers(nvidia),
     }
 
 

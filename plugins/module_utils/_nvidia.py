@@ -271,3 +271,159 @@ def parse_smi_cuda_version(text: str) -> str | None:
     """'CUDA Version: 13.0' from nvidia-smi's banner."""
     match = re.search(r"CUDA Version\s*:\s*(\d+\.\d+)", text)
     return match.group(1) if match else None
+
+
+# DKMS: is the NVIDIA kernel module built and installed for every installed kernel?
+#
+# ``dkms status`` lines for the nvidia* modules (dkms.in's do_status and do_status_weak):
+#   nvidia/535.261.03, 6.1.0-28-amd64, x86_64: installed        dkms 2.8.7 and later
+#   nvidia, 535.104.05, 6.1.0-13-amd64, x86_64: installed       dkms 2.8.5 and earlier, and every installed-weak line
+#   nvidia/590.48.01: added                                     registered, built for no kernel (also ``broken``)
+# then the state (added, built, installed, installed-weak, broken) and remarks: ``(original_module exists)``,
+# ``(WARNING! Diff between built and installed module!)``, ``from <kernel built for>`` after installed-weak.
+# Distributions name the module differently: nvidia (Ubuntu, NVIDIA's repositories), nvidia-current and
+# nvidia-current-open (Debian), nvidia-open, nvidia-srv; nvidia-fs (GPUDirect Storage) is no driver.
+_DKMS_LINE = re.compile(
+    r"(?P<module>nvidia[A-Za-z0-9_.+-]*)(?:/|,[ \t]*)(?P<version>[0-9A-Za-z][0-9A-Za-z.+~_-]*)"
+    r"(?:,[ \t]*(?P<kernel>[0-9][0-9A-Za-z.+~_-]*),[ \t]*(?P<arch>[0-9A-Za-z_-]+))?"
+    r":[ \t]*(?P<state>[a-z][a-z-]*)(?P<detail>.*)"
+)
+_DKMS_NAME = re.compile(r"nvidia[A-Za-z0-9_.+-]{0,99}")
+_DKMS_VERSION = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+~_-]{0,99}")
+# DKMS's own test for a kernel directory below <module>/<version>/ is the glob +([0-9]).*
+_DKMS_KERNEL_DIR = re.compile(r"[0-9]+\.[0-9A-Za-z.+~_-]{0,199}")
+_DRIVER_VERSION = re.compile(r"[0-9]{3,}\.[0-9]+(?:\.[0-9]+)?")
+DKMS_TREE = "var/lib/dkms"
+# Where DKMS installs a module below /lib/modules/<kernel>: Debian, Ubuntu, Arch (updates/dkms), Fedora and the
+# RHEL family (extra), SUSE (updates).
+DKMS_INSTALL_DIRS = ("updates/dkms", "extra", "updates")
+DKMS_INSTALLED_STATES = ("installed", "installed-weak")
+MAX_DKMS_LINE = 1024
+MAX_DKMS_ENTRIES = 1024
+
+
+def _dkms_entry(module: str, version: str, kernel: str | None, arch: str | None, state: str, detail: str | None = None) -> dict[str, t.Any]:
+    return {"module": module, "version": version, "kernel": kernel, "arch": arch, "state": state, "detail": detail}
+
+
+def parse_dkms_status(text: str | None) -> list[dict[str, t.Any]]:
+    """The nvidia* lines of ``dkms status`` (both generations): ``[{module, version, kernel, arch, state, detail}]``.
+
+    ``kernel`` and ``arch`` are None for an ``added`` or ``broken`` module; ``detail`` holds what follows the
+    state (``(original_module exists)``, ``from 6.1.0-13-amd64``), else None. Other modules, warnings, ``Error!``
+    lines and anything that is no status line are left out; so are lines over 1 KiB and lines with NUL bytes."""
+    entries: list[dict[str, t.Any]] = []
+    for line in (text or "").splitlines():
+        line = line.strip()
+        match = _DKMS_LINE.fullmatch(line) if len(line) <= MAX_DKMS_LINE and "\x00" not in line else None
+        if not match:
+            continue
+        detail = match.group("detail").strip() or None
+        entries.append(_dkms_entry(match.group("module"), match.group("version"), match.group("kernel"), match.group("arch"),
+                                   match.group("state"), detail))
+        if len(entries) >= MAX_DKMS_ENTRIES:
+            break
+    return entries
+
+
+def _dkms_active_links(root: Sysroot, module: str) -> dict[tuple[str, str], str]:
+    """(kernel, arch) -> version, from the ``kernel-<kernel>-<arch>`` links DKMS makes when it installs a build
+    (their target is ``<version>/<kernel>/<arch>``); ``dkms status`` says installed where one points at a build."""
+    active = {}
+    for name in root.listdir(DKMS_TREE, module):
+        target = root.readlink(DKMS_TREE, module, name) if name.startswith("kernel-") else None
+        parts = (target or "").rstrip("/").split("/")
+        if len(parts) >= 3 and name == f"kernel-{parts[-2]}-{parts[-1]}":
+            active[(parts[-2], parts[-1])] = parts[-3]
+    return active
+
+
+def _dkms_source_present(root: Sysroot, module: str, version: str) -> bool | None:
+    """True when the version's ``source`` link leads to a directory in the tree, False when it leads nowhere
+    (DKMS calls the module broken), None when there is no ``source``: not a version DKMS knows."""
+    base = f"{DKMS_TREE}/{module}/{version}"
+    target = root.readlink(base, "source")
+    if target is None:
+        return True if root.isdir(base, "source") else None
+    return root.isdir(target if target.startswith("/") else f"{base}/{target}")
+
+
+def _dkms_files_installed(root: Sysroot, built: str, kernel: str) -> bool:
+    """Whether every module file DKMS built (``nvidia.ko``, ``nvidia-uvm.ko.xz``, ...) is in one of the directories
+    DKMS installs to below ``/lib/modules/<kernel>``."""
+    names = [name for name in root.listdir(built) if ".ko" in name]
+    if not names:
+        return False
+    return any(all(root.exists(base, kernel, where, name) for name in names) for base in ("lib/modules", "usr/lib/modules")
+               for where in DKMS_INSTALL_DIRS)
+
+
+def _dkms_build_state(root: Sysroot, module: str, version: str, kernel: str, arch: str, linked: str | None) -> tuple[str, str | None]:
+    """installed when the built module files are in /lib/modules/<kernel> and DKMS's link for that kernel points at
+    this build (or there is no link at all, as in a tree copied without it); else built."""
+    files = _dkms_files_installed(root, f"{DKMS_TREE}/{module}/{version}/{kernel}/{arch}/module", kernel)
+    if files and linked in (version, None):
+        return "installed", None if linked else "no DKMS kernel link; the module files are in /lib/modules"
+    if linked == version:
+        return "built", "DKMS's kernel link says installed, but the module files are not in /lib/modules"
+    return "built", None
+
+
+def _dkms_version_entries(root: Sysroot, module: str, version: str, active: dict[tuple[str, str], str]) -> list[dict[str, t.Any]]:
+    present = _dkms_source_present(root, module, version)
+    if present is None:
+        return []
+    if not present:
+        return [_dkms_entry(module, version, None, None, "broken", "the source directory is missing")]
+    entries = []
+    base = f"{DKMS_TREE}/{module}/{version}"
+    for kernel in root.listdir(base):
+        if not _DKMS_KERNEL_DIR.fullmatch(kernel):
+            continue
+        for arch in root.listdir(base, kernel):
+            if root.isdir(base, kernel, arch, "module"):
+                state, detail = _dkms_build_state(root, module, version, kernel, arch, active.get((kernel, arch)))
+                entries.append(_dkms_entry(module, version, kernel, arch, state, detail))
+    return entries or [_dkms_entry(module, version, None, None, "added")]
+
+
+def dkms_tree_status(root: Sysroot) -> list[dict[str, t.Any]]:
+    """What ``dkms status`` says of the nvidia* modules, read from the files instead of running it (for a sysroot).
+
+    ``/var/lib/dkms/<module>/<version>/`` with a ``source`` is registered (added; broken when the source is gone);
+    ``<version>/<kernel>/<arch>/module/`` is a build (built); a build whose module files are in
+    ``/lib/modules/<kernel>/updates/dkms`` (``extra``, ``updates``) and that DKMS's ``kernel-<kernel>-<arch>`` link
+    points at, or that has no such link, is installed. installed-weak (RHEL's weak-updates links) is not read."""
+    entries: list[dict[str, t.Any]] = []
+    for module in root.listdir(DKMS_TREE):
+        if not _DKMS_NAME.fullmatch(module) or not root.isdir(DKMS_TREE, module):
+            continue
+        active = _dkms_active_links(root, module)
+        for version in root.listdir(DKMS_TREE, module):
+            if _DKMS_VERSION.fullmatch(version) and version != "original_module" and not version.startswith("kernel-"):
+                entries.extend(_dkms_version_entries(root, module, version, active))
+    return entries[:MAX_DKMS_ENTRIES]
+
+
+def _driver_version_key(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in version.split("."))
+
+
+def dkms_driver_check(entries: list[dict[str, t.Any]], kernels: list[str], installed_version: str | None) -> tuple[str | None, list[str], bool | None]:
+    """(the driver version checked, the installed kernels it is not installed for, ok).
+
+    Entries count when their version is a driver version (535.261.03: nvidia-fs 2.17.5 is not the driver). The
+    version checked is the installed driver's (from the packages) when DKMS has it, none when DKMS does not (the
+    installed driver's modules come from elsewhere: precompiled packages, a stale registration), and DKMS's newest
+    when no package says which driver is installed. ok is None when there is no version to check or no installed
+    kernel is known, True when every installed kernel has it installed (installed or installed-weak), else False."""
+    versions = {e["version"] for e in entries if _DRIVER_VERSION.fullmatch(e["version"])}
+    if installed_version:
+        version = installed_version if installed_version in versions else None
+    else:
+        version = max(versions, key=_driver_version_key) if versions else None
+    if version is None or not kernels:
+        return version, [], None
+    have = {e["kernel"] for e in entries if e["version"] == version and e["state"] in DKMS_INSTALLED_STATES}
+    missing = [kernel for kernel in kernels if kernel not in have]
+    return version, missing, not missing

@@ -74,6 +74,13 @@ class Sysroot:
         except OSError:
             return None
 
+    def readlink(self, *parts: str) -> str | None:
+        """A symlink's target text, as written (DKMS's ``kernel-<kver>-<arch>`` and ``source`` links)."""
+        try:
+            return os.readlink(self.path(*parts))
+        except OSError:
+            return None
+
     def realpath(self, *parts: str) -> str:
         """Resolve a path inside the root, the result as seen from inside it."""
         full = os.path.realpath(self.path(*parts))

@@ -24,8 +24,17 @@ description:
     version the driver supports.
   - CUDA toolkits (C(/usr/local/cuda-*) and the distribution's C(nvidia-cuda-toolkit)), Python
     interpreters on C(PATH) and conda installations in common prefixes.
+  - The NVIDIA kernel module built by DKMS, per installed kernel (C(nvidia.dkms)), on the live system from
+    C(dkms status) (the 3.x lines, C(module/version, kernel, arch), and the 2.x lines, C(module, version, kernel,
+    arch), each followed by the state), for a O(sysroot) from C(/var/lib/dkms) and
+    C(/lib/modules) without running anything; the installed kernels from C(/lib/modules) and C(/boot/vmlinuz-*); the
+    default boot kernel from C(grubby) (RHEL family, live system), GRUB's C(saved_entry) or C(GRUB_DEFAULT), else
+    the newest installed kernel (a heuristic; GRUB boots its first entry, the newest kernel, unless told otherwise).
   - Whether a reboot is required, and why (driver installed but not loaded, installed and loaded
     versions differ, nouveau loaded beside an installed NVIDIA driver, C(/run/reboot-required)).
+  - Whether a reboot would bring the host up without its driver (C(reboot_blockers)), when the default boot kernel
+    lacks the installed driver's DKMS-built module. This is a reason to hold a reboot back, never one to reboot;
+    it does not change C(reboot_required).
   - Never fails because a program or file is missing; what cannot be known is V(null) or V(unknown).
 author:
   - mlinfra.mlhost developers (@mlinfra)
@@ -41,7 +50,7 @@ options:
   smi_timeout:
     description:
       - Seconds after which a hanging C(nvidia-smi) (a wedged GPU) is killed; its data is then V([])
-        and C(nvidia.smi_status) says why.
+        and C(nvidia.smi_status) says why. C(dkms status) and C(grubby) run under the same limit.
     type: int
     default: 30
 extends_documentation_fragment:
@@ -74,9 +83,9 @@ EXAMPLES = r"""
   mlinfra.mlhost.host_facts:
     sysroot: /srv/images/gpu-node
 
-- name: Reboot only where the driver needs it
+- name: Reboot only where the driver needs it, and not into a kernel without it
   ansible.builtin.reboot:
-  when: ansible_facts.mlhost.reboot_required
+  when: ansible_facts.mlhost.reboot_required and not ansible_facts.mlhost.reboot_blockers
 """
 
 RETURN = r"""
@@ -172,6 +181,115 @@ ansible_facts:
             smi_status: ok
             cuda_driver_api: "13.0"
             cuda_driver_api_source: nvidia-smi
+            dkms: {status: [{module: nvidia, version: 580.95.05, kernel: 6.1.0-28-amd64, arch: x86_64, state: installed,
+                             detail: null}],
+                   source: dkms, version: 580.95.05, kernels: [6.1.0-27-amd64, 6.1.0-28-amd64],
+                   running_kernel: 6.1.0-27-amd64, default_kernel: 6.1.0-28-amd64, default_kernel_source: newest,
+                   missing: [6.1.0-27-amd64], ok: false}
+          contains:
+            dkms:
+              description:
+                - The NVIDIA kernel module built by DKMS, for each installed kernel, so that a kernel update that left the
+                  driver behind is seen before a reboot.
+                - Only modules whose name starts with C(nvidia) are read (C(nvidia), Debian's C(nvidia-current) and
+                  C(nvidia-current-open), C(nvidia-open), C(nvidia-srv), ...); of those, only entries whose version is a
+                  driver version (C(535.261.03)) count as the driver, so C(nvidia-fs) 2.x (GPUDirect Storage) is listed
+                  but never checked.
+              type: dict
+              returned: always
+              contains:
+                status:
+                  description:
+                    - One entry per line of C(dkms status) about an nvidia* module (or what the file reader finds), with
+                      C(module), C(version), C(kernel) and C(arch) (V(null) for an V(added) or V(broken) module),
+                      C(state) (V(added), V(built), V(installed), V(installed-weak) or V(broken); another word a future
+                      dkms prints is kept as it is) and C(detail), what follows the state (V((original_module exists\)),
+                      V((WARNING! Diff between built and installed module!\)), V(from <kernel>) after V(installed-weak)),
+                      else V(null).
+                    - The file reader (O(sysroot) other than V(/), or C(dkms status) failing without a status line) takes
+                      C(/var/lib/dkms/<module>/<version>/) with a C(source) as V(added) (V(broken) when the source is
+                      gone), C(<version>/<kernel>/<arch>/module/) as V(built), and a build as V(installed) when its module
+                      files are in C(/lib/modules/<kernel>/updates/dkms) (or C(extra), C(updates)) and DKMS's
+                      C(kernel-<kernel>-<arch>) link points at it or there is no such link. It does not see
+                      V(installed-weak).
+                    - At most 1024 entries; lines over 1 KiB, lines with NUL bytes and other lines (warnings, C(Error!))
+                      are left out.
+                  type: list
+                  elements: dict
+                  returned: always
+                  sample: [{module: nvidia, version: 580.95.05, kernel: 6.1.0-28-amd64, arch: x86_64, state: installed,
+                            detail: null}]
+                source:
+                  description:
+                    - "How C(status) was read. V(dkms) (C(dkms status) ran, live system only), V(files) (the file
+                      reader), V(not_found) (no C(dkms) program on the live system's C(PATH), or none at
+                      C(/usr/sbin/dkms), C(/usr/bin/dkms) or C(/sbin/dkms) in the O(sysroot)), or
+                      V(skipped: no NVIDIA GPU or driver) (no GPU on the bus, no driver installed or loaded and no
+                      C(/var/lib/dkms/nvidia*); nothing of DKMS is read and no command runs)."
+                  type: str
+                  returned: always
+                  sample: dkms
+                version:
+                  description:
+                    - The driver version checked against the kernels. It is the installed driver's version
+                      (C(nvidia.installed_version)) when DKMS has that version; V(null) when DKMS does not (the
+                      installed driver's modules come from elsewhere, such as precompiled packages, or the registration
+                      is stale), and DKMS's newest driver version when no package says which driver is installed (a
+                      C(.run) install).
+                  type: str
+                  returned: always
+                  sample: 580.95.05
+                kernels:
+                  description:
+                    - Installed kernel releases, oldest first (version order), from C(/lib/modules/<release>/) directories
+                      with a C(kernel/) directory or a C(modules.dep) (also below C(/usr/lib/modules)), and
+                      C(/boot/vmlinuz-<release>) images, rescue images left out.
+                    - A modules directory with only C(updates/) (what DKMS leaves of a removed kernel) or only a
+                      C(build) link (Debian's linux-headers package ships it) is not a kernel. V([]) in a container
+                      without C(/lib/modules).
+                  type: list
+                  elements: str
+                  returned: always
+                  sample: [6.1.0-27-amd64, 6.1.0-28-amd64]
+                running_kernel:
+                  description: The running kernel's release, as C(kernel) above; V(null) for a O(sysroot) with no C(/proc).
+                  type: str
+                  returned: always
+                  sample: 6.1.0-27-amd64
+                default_kernel:
+                  description:
+                    - The installed kernel the boot loader starts when nobody picks one; V(null) when no kernel is
+                      installed. C(default_kernel_source) says how it was read.
+                  type: str
+                  returned: always
+                  sample: 6.1.0-28-amd64
+                default_kernel_source:
+                  description:
+                    - V(grubby) (C(grubby --default-kernel), RHEL family and live system only), V(grubenv) (C(GRUB_DEFAULT=saved)
+                      in C(/etc/default/grub) or C(/etc/default/grub.d/*.cfg), and the C(saved_entry) of
+                      C(/boot/grub/grubenv) or C(/boot/grub2/grubenv) names an installed kernel), V(grub_default)
+                      (C(GRUB_DEFAULT) itself names one), or V(newest), a heuristic (the newest installed kernel,
+                      which GRUB lists first and boots by default). A one-shot C(grub-reboot) and boot loaders other than
+                      GRUB are not read. V(null) when no kernel is installed.
+                  type: str
+                  returned: always
+                  sample: newest
+                missing:
+                  description:
+                    - Installed kernels for which C(version) is not V(installed) (or V(installed-weak)), whether built only,
+                      not built, or not even tried. V([]) when C(ok) is V(null).
+                  type: list
+                  elements: str
+                  returned: always
+                  sample: [6.1.0-27-amd64]
+                ok:
+                  description:
+                    - V(true) when every installed kernel has C(version) installed, V(false) when one lacks it (see
+                      C(missing)), V(null) when there is nothing to check - no DKMS nvidia module of the installed
+                      driver registered (precompiled modules, no driver), no C(dkms), or no installed kernel known.
+                  type: bool
+                  returned: always
+                  sample: false
         cuda_toolkits:
           description: CUDA toolkits present, oldest first; C(default) marks the one C(/usr/local/cuda) points at.
           type: list
@@ -203,6 +321,20 @@ ansible_facts:
           elements: str
           returned: always
           sample: ["nvidia driver 550.163.01 installed, 535.261.03 loaded"]
+        reboot_blockers:
+          description:
+            - Why a reboot now would bring the host up without its NVIDIA driver, one sentence each; V([]) when nothing
+              stands in the way.
+            - A blocker is there when C(nvidia.dkms.ok) is V(false) and the default boot kernel
+              (C(nvidia.dkms.default_kernel)) is among C(nvidia.dkms.missing). Other kernels without the module show in
+              C(nvidia.dkms.missing) only.
+            - It is a reason to hold a reboot back (or to build the module first, C(dkms autoinstall -k <kernel>)), never
+              one to reboot; C(reboot_required) and C(reboot_reasons) do not count it.
+          type: list
+          elements: str
+          returned: always
+          sample: ["the nvidia DKMS module 535.261.03 is not installed for kernel 6.1.0-28-amd64 (the default boot kernel):
+                    a reboot would come up without the driver"]
 """
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._host import HostFacts
