@@ -29,7 +29,7 @@ options:
         compatibility data lists for the tree (see docs/compatibility.md, with the date it was checked). A tree the data
         does not list (C(rhel10), Fedora) needs O(repo_key) and O(repo_key_fingerprints); the refusal says why O(source=auto)
         chose NVIDIA's repository.
-      - The key file is read as OpenPGP packets before anything is written: a file that is not a public key (an HTML
+      - The key file is read as OpenPGP packets before anything is written. A file that is not a public key (an HTML
         error page, a private key, a damaged armor) is refused, and on Debian 13 and later a key bound only by SHA-1
         signatures (which that apt rejects from 2026-02-01) is refused with the fix.
     type: str

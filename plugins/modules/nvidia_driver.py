@@ -90,7 +90,7 @@ options:
         list with the administrator's own (C(50unattended-upgrades) is never edited), so unattended-upgrades leaves the
         driver, CUDA and fabric manager alone even where O(hold=false); a driver bumped under running jobs is what
         gives "Driver/library version mismatch".
-      - On dnf hosts there is nothing to write: C(dnf-automatic) honours the versionlock that O(hold) sets.
+      - On dnf hosts there is nothing to write, since C(dnf-automatic) honours the versionlock that O(hold) sets.
       - O(state=absent) removes the file.
     type: bool
     default: true

@@ -50,7 +50,7 @@ check() {
     local line
     while IFS= read -r line; do echo "#   $line"; done <<<"$body"
     echo
-    echo "$out"
+    printf "%s\n" "$out" | sed "s/\r$//; s/\r/\n/g"
   } >"$CAPTURES/$name.txt"
   local want missing=""
   while IFS= read -r want; do

@@ -30,8 +30,8 @@ SECRET = "s3cr3t-T0KEN"
 
 def driver_params(**overrides):
     base = {"branch": "", "version": "", "flavor": "auto", "source": "auto", "repo_url": "", "repo_key": "", "repo_key_sha256": "",
-            "hold": True, "blacklist_nouveau": True, "persistence": True, "exclude_from_automatic_upgrades": True, "mok_certificate": "", "kernel_headers": True,
-            "server_packages": True,
+            "hold": True, "blacklist_nouveau": True, "persistence": True, "exclude_from_automatic_upgrades": True,
+            "mok_certificate": "", "kernel_headers": True, "server_packages": True,
             "state": "present", "pkg_mgr": "auto", "update_cache": True, "cache_valid_time": 86400, "lock_timeout": 300,
             "proxy_env": {}}
     base.update(overrides)
@@ -146,7 +146,8 @@ def snapshot(top: pathlib.Path) -> dict[str, str]:
 
 @pytest.fixture
 def debian12(tree):
-    return Sysroot(str(tree({"etc/os-release": fixture_text("os-release/debian12"), "proc/modules": "", "usr/bin/apt-get": "", "proc/sys/kernel/arch": "x86_64\n",
+    return Sysroot(str(tree({"etc/os-release": fixture_text("os-release/debian12"), "proc/modules": "", "usr/bin/apt-get": "",
+                             "proc/sys/kernel/arch": "x86_64\n",
                              "etc/apt/sources.list": "deb http://deb.debian.org/debian bookworm main\n"})))
 
 
