@@ -238,6 +238,7 @@ class Toolkit(Worker):
             return (version, *self._pick_source(distro, version, distro_toolkit))
         if source in ("auto", "distro") and distro_toolkit:
             name = _nvidia_driver.distro_name(distro)
+            self._refuse_shadowing(distro_toolkit)
             reason = f"version auto takes the distribution's toolkit: {name} carries CUDA {distro_toolkit}"
             return distro_toolkit, "distro", reason
         if not driver:
@@ -247,6 +248,26 @@ class Toolkit(Worker):
             raise ModuleError(f"Driver {driver} runs no CUDA release known here: install a newer driver first. {NOTHING}")
         source, reason = self._pick_source(distro, version, distro_toolkit)
         return version, source, f"version auto takes the newest CUDA driver {driver} runs ({version}); {reason}"
+
+    def _refuse_shadowing(self, distro_toolkit: str) -> None:
+        """version auto must not make an older distribution toolkit the default over a newer one already installed
+        (a toolkit from NVIDIA's repository or a runfile under /usr/local/cuda-X.Y)."""
+        if self.params["state"] != "present":
+            return
+        newer = [tk for tk in _cuda.cuda_toolkits(self.root, {}, self.runner.run)
+                 if tk["source"] != "distro" and _compat.version_tuple(tk["version"]) > _compat.version_tuple(distro_toolkit)]
+        if not newer:
+            return
+        best = max(newer, key=lambda tk: _compat.version_tuple(tk["version"]))
+        if self.params["set_default"]:
+            raise ModuleError(
+                f"version auto would take the distribution's CUDA {distro_toolkit} and make it the default (CUDA_HOME, "
+                f"/usr/local/cuda) while CUDA {best['version']} is installed at {best['path']}. Set version: "
+                f"\"{best['version']}\" to keep using it, or version: \"{distro_toolkit}\" to install it beside and make it the "
+                f"default on purpose (or set_default: false). {NOTHING}"
+            )
+        self.warnings.append(f"CUDA {best['version']} is installed at {best['path']}; version auto installs the distribution's "
+                             f"{distro_toolkit} beside it and leaves the default as it is.")
 
     def _full_version(self, state: dict[str, str | None]) -> str | None:
         source, version, packages = self.target

@@ -30,6 +30,9 @@ options:
       - The CUDA release, V(12.4) or V(12.4.1) (the update must exist).
       - V(auto) takes the distribution's toolkit with O(source=auto) or O(source=distro), and with O(source=nvidia_repo) the
         newest release the driver runs.
+      - V(auto) never makes an older distribution toolkit the default over a newer one already installed under
+        C(/usr/local/cuda-X.Y). With O(set_default=true) that is refused, naming the release to ask for; with
+        O(set_default=false) the distribution's toolkit is installed beside it, with a warning.
     type: str
   source:
     description:

@@ -236,3 +236,23 @@ def test_a_planned_driver_too_old_is_said_before_the_source_is_chosen(tree):
         ct.Toolkit(host).plan()
     assert info.value.msg.startswith("CUDA 12.4 needs NVIDIA driver >= 550.54.14; this host has 535.261.03 planned")
     assert host.runner.calls == []
+
+
+def test_auto_never_makes_an_older_distribution_toolkit_the_default_over_a_newer_one(debian, monkeypatch):
+    """Debian 13 carries 12.4; CUDA 13.0 from NVIDIA's repository sits in /usr/local/cuda-13.0 (version.json as NVIDIA ships it)."""
+    root = debian("13")
+    os.makedirs(root.path("usr/local/cuda-13.0/bin"))
+    with open(root.path("usr/local/cuda-13.0/version.json"), "w", encoding="utf-8") as handle:
+        handle.write('{"cuda": {"name": "CUDA SDK", "version": "13.0.2"}}')
+    runner = FakeRunner({QUERY: (1, fixture_text("dpkg/query-nvidia-debian13.txt"), "")})
+    with pytest.raises(ModuleError, match='would take the distribution.s CUDA 12.4 and make it the default .* CUDA 13.0 is installed at '
+                                          '/usr/local/cuda-13.0. Set version: "13.0"'):
+        run_worker(ct.Toolkit, make_host(params(version="auto"), runner, check_mode=True, sysroot=root))
+    assert all(call[0] == "dpkg-query" for call in runner.calls)
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: None)
+    runner = FakeRunner({
+        QUERY: (1, fixture_text("dpkg/query-nvidia-debian13.txt"), ""),
+        ("dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n", "nvidia-cuda-toolkit"): (1, "", ""),
+    })
+    beside = run_worker(ct.Toolkit, make_host(params(version="auto", set_default=False), runner, check_mode=True, sysroot=root))
+    assert beside["version"] == "12.4" and any("leaves the default as it is" in w for w in beside["warnings"])
