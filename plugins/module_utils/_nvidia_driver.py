@@ -294,11 +294,16 @@ def driver_version_of(packages: Installed) -> str | None:
     return version
 
 
+def upstream_of(version: str | None) -> str | None:
+    """The driver version in a package version ('1:590.48.01-1' -> '590.48.01'), or None."""
+    return _nvidia.upstream_version(version.split(":", 1)[-1]) if version else None
+
+
 def members(packages: Installed, driver: str | None, wanted: list[str]) -> list[str]:
     """The installed packages that belong to the driver: those of its version, and those asked for."""
     chosen = []
     for name, (version, dummy) in sorted(packages.items()):
-        upstream = _nvidia.upstream_version(version.split(":", 1)[-1]) if version else None
+        upstream = upstream_of(version)
         if name in wanted or (driver and upstream == driver):
             chosen.append(name)
     return chosen
@@ -346,18 +351,15 @@ def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], par
         )
     upstream = {p: _nvidia.upstream_version(candidates[p] or "") for p in layout.versioned if candidates.get(p)}
     branches = {p: v.split(".")[0] for p, v in upstream.items() if v}
-    if layout.branch and layout.source == "distro":
-        wrong = {p: upstream[p] for p, b in branches.items() if b != layout.branch}
-        if wrong:
-            offered = sorted(set(wrong.values()))[0]
-            raise ModuleError(
-                f"The distribution offers driver {offered} (branch {offered.split('.')[0]}), not branch {layout.branch}. "
-                f"Use source: nvidia_repo for branch {layout.branch}, or ask for branch {offered.split('.')[0]}. Nothing was installed."
-            )
-    if layout.branch and layout.source == "nvidia_repo" and not pin_pending:
-        wrong = {p: upstream[p] for p, b in branches.items() if b != layout.branch}
-        if wrong:
-            refuse_out_of_branch(layout, wrong, "would take", bool(layout.pin) and not pin_skip)
+    wrong = {p: upstream[p] for p, b in branches.items() if b != layout.branch} if layout.branch else {}
+    if wrong and layout.source == "distro":
+        offered = sorted(set(wrong.values()))[0]
+        raise ModuleError(
+            f"The distribution offers driver {offered} (branch {offered.split('.')[0]}), not branch {layout.branch}. "
+            f"Use source: nvidia_repo for branch {layout.branch}, or ask for branch {offered.split('.')[0]}. Nothing was installed."
+        )
+    if wrong and layout.source == "nvidia_repo" and not pin_pending:
+        refuse_out_of_branch(layout, wrong, "would take", bool(layout.pin) and not pin_skip)
     distinct = sorted(set(v for v in upstream.values() if v))
     if len(distinct) > 1:
         listing = ", ".join(f"{p} {upstream[p]}" for p in layout.versioned if p in upstream)
@@ -408,7 +410,7 @@ def out_of_branch(simulated: dict[str, str], branch: str | None) -> dict[str, st
         return {}
     wrong = {}
     for name, version in simulated.items():
-        upstream = _nvidia.upstream_version(version.split(":", 1)[-1]) if version else None
+        upstream = upstream_of(version)
         if upstream and _nvidia.is_driver_package(name) and upstream.split(".")[0] != branch:
             wrong[name] = upstream
     return wrong
@@ -431,7 +433,6 @@ class Driver(Worker):
         self.skipped: list[str] = []  # headers the source lacks, found when the check waits for the refresh
         self.pin_pending = False  # the branch's pinning package is to be installed before the driver
         self.secure_boot = "unknown"  # read when an install is planned
-        self._steps: list[dict[str, t.Any]] = []
 
     def _fetch(self, url: str) -> bytes:
         return self.host.fetch(url).read()
@@ -563,7 +564,7 @@ class Driver(Worker):
             steps.append({"do": "stream", "stream": layout.module_stream, "action": f"enable dnf module stream {layout.module_stream}"})
         if self.pin_pending:
             steps.append({"do": "pin", "names": [layout.pin], "missing": missing, "in_container": in_container,
-                          "action": f"install {layout.pin} (holds apt to branch {layout.branch}), then check that the driver's "
+                          "then": to_install, "action": f"install {layout.pin} (holds apt to branch {layout.branch}), then check that the driver's "
                           "candidates are on the branch"})
         steps.append({"do": "install", "names": to_install, "action": f"install {' '.join(to_install)}"})
         simulated = pm.simulate(to_install) if checkable and not self.pin_pending else None
@@ -595,16 +596,16 @@ class Driver(Worker):
             after.update({n: (after[n][0], True) for n in names if n in after})
         return after, installing
 
-    def _plan_files(self, files: dict[str, bytes | None], steps: list[dict[str, t.Any]]) -> None:
+    def _plan_files(self, files: dict[str, bytes | None], steps: list[dict[str, t.Any]]) -> bool:
+        """A files step for those of ``files`` that differ from what is wanted; True when there is one."""
         changes = self.files.plan(files)
         if changes:
             steps.append({"do": "files", "changes": changes, "action": ", ".join(c.action for c in changes)})
+        return bool(changes)
 
     def _plan_blacklist(self, files: dict[str, bytes | None], steps: list[dict[str, t.Any]]) -> None:
-        changes = self.files.plan(files)
-        if not changes:
+        if not self._plan_files(files, steps):
             return
-        steps.append({"do": "files", "changes": changes, "action": ", ".join(c.action for c in changes)})
         for argv in INITRAMFS_TOOLS:
             program = self.runner.find(argv[0], ["/usr/sbin", "/sbin"])
             if program:
@@ -670,7 +671,6 @@ class Driver(Worker):
     # Applying ----------------------------------------------------------------------
     def apply(self, plan: Plan) -> dict[str, t.Any] | None:
         packages_changed = False
-        self._steps = plan.steps
         try:
             for step in plan.steps:
                 packages_changed |= self._do(self.pm, step)
@@ -706,8 +706,7 @@ class Driver(Worker):
                 skipped, dummy = check_candidates(pm, self.layout, step["missing"], self.params, self.distro,
                                                   step["in_container"], self.warnings, False)
                 self.skipped = sorted(set(self.skipped) | set(skipped))
-                install = next((s["names"] for s in self._steps if s["do"] == "install"), [])
-                simulated = pm.simulate([n for n in install if n not in self.skipped]) or {}
+                simulated = pm.simulate([n for n in step["then"] if n not in self.skipped]) or {}
                 wrong = out_of_branch(simulated, self.layout.branch)
                 if wrong:
                     refuse_out_of_branch(self.layout, wrong, "would install", True)
