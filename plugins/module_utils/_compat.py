@@ -21,6 +21,9 @@ _CUDA_VERSION = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
 _DRIVER = re.compile(r"[0-9]{3}(?:\.[0-9]{1,3}){1,2}")
 _TORCH_VERSION = re.compile(r"([0-9]+)\.([0-9]+)(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+[A-Za-z0-9.]+)?")
 
+# The day the tables below were last compared with NVIDIA's release notes.
+CUDA_RELEASES_CHECKED = "2026-12-02"
+
 # CUDA toolkit release (major.minor.update) -> minimum Linux x86_64 driver
 # (release notes, Table 3). 11.0.2 is 11.0's GA; 11.0.1 was a release candidate.
 CUDA_RELEASES: dict[str, str] = {
@@ -226,6 +229,26 @@ def _cuda_key(cuda: str, name: str = "") -> str:
             known = sorted({".".join(r.split(".")[:2]) for r in CUDA_RELEASES}, key=version_tuple)
             raise ValueError(f"CUDA {cuda} does not exist or is not known here (known: {', '.join(known)}).")
     return key
+
+
+def newest_cuda() -> str:
+    """The newest CUDA release in the data ('13.0.2')."""
+    return max(CUDA_RELEASES, key=version_tuple)
+
+
+def cuda_newer_than_data(cuda: str) -> bool:
+    """Is ``cuda`` a release after the newest one in the data (a newer minor, or a newer update of the newest minor)?
+
+    Such a release may exist (NVIDIA releases every few months; the data was checked on CUDA_RELEASES_CHECKED): where
+    the package source can be read, the source decides. A release inside the data's range that the data does not
+    list (12.7) does not exist. Shapes other than major.minor[.update] are not newer (``_cuda_key`` refuses them)."""
+    if not isinstance(cuda, str) or not _CUDA_VERSION.fullmatch(cuda):
+        return False
+    asked = version_tuple(cuda)
+    newest = version_tuple(newest_cuda())
+    if asked[:2] != newest[:2]:
+        return asked[:2] > newest[:2]
+    return len(asked) == 3 and asked > newest
 
 
 def cuda_min_driver(cuda: str) -> str:

@@ -44,6 +44,8 @@ def major_minor(version: str, option: str = "version") -> str:
         raise ModuleError(
             f"{option} {version!r} is not a CUDA version: give major.minor or major.minor.update in digits 0-9, for example 12.4. {NOTHING}"
         )
+    if _compat.cuda_newer_than_data(version):
+        return ".".join(version.split(".")[:2])
     try:
         key = _compat._cuda_key(version)
     except ValueError as exc:
@@ -85,13 +87,26 @@ def planned_driver(value: str) -> str:
 
 
 def check_compatible(version: str, driver: str | None, origin: str, minor_compat: bool) -> dict[str, t.Any]:
-    """{min_driver, compatible}; raises ModuleError naming the fix when the driver is too old."""
+    """{min_driver, compatible}; raises ModuleError naming the fix when the driver is too old.
+
+    A release newer than the data has no known minimum: only the floor of its major (minor-version compatibility) is
+    checked, and compatible stays None (the caller warns)."""
+    shown = (driver if not driver.endswith(".999.99") else f"branch {driver.split('.')[0]}") if driver else ""
+    if origin == "planned":
+        origin = "planned (driver_version)"
+    if _compat.cuda_newer_than_data(version):
+        floor = _compat.MINOR_VERSION_COMPAT.get(version.split(".")[0])
+        if driver and floor and _compat.version_tuple(driver) < _compat.version_tuple(floor):
+            raise ModuleError(
+                f"CUDA {version} needs NVIDIA driver >= {floor} at the very least (every CUDA {version.split('.')[0]}.x "
+                f"does); this host has {shown} {origin}. Install driver branch {floor.split('.')[0]} or newer "
+                "(nvidia_driver branch / mlhost_nvidia_driver_branch). Nothing was changed.",
+                min_driver=None,
+            )
+        return {"min_driver": None, "compatible": None}
     minimum = _compat.cuda_min_driver(version)
     if not driver:
         return {"min_driver": minimum, "compatible": None}
-    shown = driver if not driver.endswith(".999.99") else f"branch {driver.split('.')[0]}"
-    if origin == "planned":
-        origin = "planned (driver_version)"
     if _compat.cuda_driver_compatible(driver, version, minor_compat):
         return {"min_driver": minimum, "compatible": True}
     best = _compat.max_cuda_for_driver(driver)
@@ -104,6 +119,17 @@ def check_compatible(version: str, driver: str | None, origin: str, minor_compat
         + ". Nothing was changed.",
         min_driver=minimum,
     )
+
+
+def offered_toolkits(pm: PackageManager) -> list[str]:
+    """The CUDA releases (major.minor, oldest first) the configured sources offer as cuda-toolkit-X-Y; [] without
+    package lists."""
+    versions = set()
+    for name in pm.offered("cuda-toolkit-"):
+        match = re.fullmatch(r"cuda-toolkit-([0-9]{1,2})-([0-9]{1,2})", name)
+        if match:
+            versions.add(f"{int(match.group(1))}.{int(match.group(2))}")
+    return sorted(versions, key=_compat.version_tuple)
 
 
 def profile_script(cuda_home: str, with_paths: bool) -> bytes:
@@ -183,15 +209,22 @@ class Toolkit(Worker):
         result: dict[str, t.Any] = {"version": version, "source": source, "source_reason": reason,
                                     "driver_version": driver if origin != "planned" else params["driver_version"],
                                     "driver_origin": origin, "pkg_mgr": pm.name}
+        newer = _compat.cuda_newer_than_data(version)
+        if newer:
+            self.warnings.append(
+                f"CUDA {version} is newer than this collection's compatibility data (checked {_compat.CUDA_RELEASES_CHECKED}, "
+                f"newest {_compat.newest_cuda()}): the package source decides whether it exists, and its minimum driver is "
+                "not known here (only its major's floor was checked). Check NVIDIA's release notes for the driver it needs."
+            )
         if params["state"] == "present":
             result.update(check_compatible(version, driver, origin, params["allow_minor_version_compat"]))
-            if driver is None:
+            if driver is None and not newer:
                 self.warnings.append(
                     f"No NVIDIA driver is installed and no driver_version was given: CUDA {version} needs >= {result['min_driver']} to run "
                     "(compiling works without one)."
                 )
         else:
-            result.update(min_driver=_compat.cuda_min_driver(version), compatible=None)
+            result.update(min_driver=None if newer else _compat.cuda_min_driver(version), compatible=None)
         packages = ["nvidia-cuda-toolkit"] if source == "distro" else [f"cuda-toolkit-{version.replace('.', '-')}"]
         path = DISTRO_PATH if source == "distro" else f"/usr/local/cuda-{version}"
         nvcc = "/usr/bin/nvcc" if source == "distro" else f"{path}/bin/nvcc"
@@ -247,6 +280,18 @@ class Toolkit(Worker):
         if not version:
             raise ModuleError(f"Driver {driver} runs no CUDA release known here: install a newer driver first. {NOTHING}")
         source, reason = self._pick_source(distro, version, distro_toolkit)
+        offered = offered_toolkits(self.pm) if source == "nvidia_repo" else []
+        if offered:
+            # The repository (or mirror) is read: the newest toolkit it offers that the driver runs.
+            runs = [v for v in offered if not _compat.cuda_newer_than_data(v) and _compat.cuda_driver_compatible(driver, v)]
+            if not runs:
+                raise ModuleError(
+                    f"version auto: the repository offers CUDA {', '.join(offered)}, and driver {driver} runs none of them "
+                    f"(it runs CUDA <= {version}). Install a newer driver, or set version. {NOTHING}"
+                )
+            best = max(runs, key=_compat.version_tuple)
+            return best, source, (f"version auto takes the newest CUDA the repository offers that driver {driver} runs "
+                                  f"({best}; offered: {', '.join(offered)}); {reason}")
         return version, source, f"version auto takes the newest CUDA driver {driver} runs ({version}); {reason}"
 
     def _refuse_shadowing(self, distro_toolkit: str) -> None:
@@ -314,10 +359,12 @@ class Toolkit(Worker):
         candidates = pm.candidates(missing)
         absent = [p for p in missing if not candidates.get(p)]
         if absent:
+            offered = offered_toolkits(pm) if source == "nvidia_repo" else []
             raise ModuleError(
                 f"The {source} source has no {', '.join(absent)}: "
                 + ("check that Debian's non-free component is reachable. " if source == "distro" else
-                   "check repo_url (NVIDIA's repository or its mirror) carries that toolkit. ")
+                   "check repo_url (NVIDIA's repository or its mirror) carries that toolkit"
+                   + (f"; it offers CUDA {', '.join(offered)}. " if offered else "; it offers no cuda-toolkit-X-Y package. "))
                 + "Nothing was installed."
             )
         if self.params["check_space"]:

@@ -316,6 +316,32 @@ def package_failure(exc: PackageError) -> ModuleError:
                        stderr=getattr(result, "err", None), cmd=getattr(exc, "cmd", None))
 
 
+# The packages whose names carry a driver branch in NVIDIA's repositories: the pinning packages (R590 on), the
+# branch metas before them (apt), and the dnf module's branch packages.
+BRANCH_PACKAGE_PREFIXES = ("nvidia-driver-pinning-", "cuda-drivers-", "nvidia-open-")
+
+
+def offered_branches(pm: PackageManager) -> list[str]:
+    """The driver branches the configured sources offer, read from the names of their branch packages (oldest first);
+    [] when the package lists cannot be read."""
+    branches: set[str] = set()
+    for prefix in BRANCH_PACKAGE_PREFIXES:
+        for name in pm.offered(prefix):
+            tail = name[len(prefix):]
+            if re.fullmatch(r"[0-9]{3}", tail):
+                branches.add(tail)
+    return sorted(branches)
+
+
+def offered_note(pm: PackageManager) -> str:
+    """'; it offers branches 580, 590' (empty when unknown), for the refusals."""
+    try:
+        branches = offered_branches(pm)
+    except PackageError:
+        return ""
+    return f"; it offers driver branch{'es' if len(branches) > 1 else ''} {', '.join(branches)}" if branches else ""
+
+
 def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], params: dict[str, t.Any], distro: dict[str, t.Any],
                      in_container: bool, warnings: list[str], pin_pending: bool = False) -> tuple[list[str], dict[str, str | None]]:
     """Refuse a source that lacks a package, carries another branch or mismatched versions.
@@ -333,7 +359,7 @@ def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], par
             raise ModuleError(
                 f"NVIDIA's repository (or the mirror) has no {layout.pin}: from R{PINNING_FROM} the driver packages carry no "
                 f"branch in their names, and {layout.pin} is what holds apt to branch {layout.branch}. Mirror it with the "
-                "driver packages, or leave branch empty to take the newest driver. Nothing was installed."
+                f"driver packages, or leave branch empty to take the newest driver{offered_note(pm)}. Nothing was installed."
             )
         pin_skip = [layout.pin]
         pin_pending = False  # nothing will pin: the candidates seen now are the ones apt takes
@@ -345,6 +371,11 @@ def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], par
         hint = ""
         if layout.source == "distro" and distro.get("id") == "debian":
             hint = " Debian carries the driver in non-free (and contrib for the open kernel modules): check that those sources are reachable."
+        if layout.source == "nvidia_repo":
+            raise ModuleError(
+                f"NVIDIA's repository (or the mirror) has no {', '.join(absent)} for this host{offered_note(pm)}. Ask for a "
+                "branch it carries, or point repo_url at a mirror that carries this one. Nothing was installed."
+            )
         raise ModuleError(
             f"The {layout.source} source has no {', '.join(absent)} for this host.{hint} Set source: nvidia_repo (or "
             "repo_url for a mirror) for other branches. Nothing was installed."

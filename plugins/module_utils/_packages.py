@@ -36,6 +36,8 @@ PACKAGE_MANAGER_OPTIONS: dict[str, dict[str, t.Any]] = {
     "lock_timeout": {"type": "int", "default": 300},
 }
 APT_STAMP = "/var/lib/apt/periodic/update-success-stamp"
+# A package-name prefix offered() may query: no glob or option characters reach the command line.
+OFFERED_PREFIX = re.compile(r"[a-z0-9][a-z0-9.+-]{1,63}")
 
 
 class PackageError(ModuleError):
@@ -96,6 +98,11 @@ class PackageManager:
         """name -> version of every package an install of ``names`` would bring (dependencies included);
         None when the backend cannot tell without changing the host (no package lists, no simulation)."""
         return None
+
+    def offered(self, prefix: str) -> dict[str, str]:
+        """name -> candidate version of every package in the sources whose name starts with ``prefix``
+        ('cuda-toolkit-'), in two commands at most; {} when there are no package lists yet."""
+        return {}
 
     def space(self, names: list[str]) -> tuple[int | None, int | None]:
         """(download bytes, installed bytes) an install of ``names`` needs; (None, None) when unknown."""
@@ -265,6 +272,15 @@ class Apt(PackageManager):
         found = parse_apt_candidates(result.out)
         return {name: found.get(name) for name in names}
 
+    def offered(self, prefix: str) -> dict[str, str]:
+        if not OFFERED_PREFIX.fullmatch(prefix) or self.cache_age() is None:
+            return {}
+        result = self._run(["apt-cache", "pkgnames", prefix], "apt-cache pkgnames", "Check the apt sources.")
+        names = sorted({n.strip() for n in result.out.splitlines() if n.strip().startswith(prefix)})
+        if not names:
+            return {}
+        return {n: v for n, v in self.candidates(names).items() if v}
+
     def held(self) -> set[str]:
         result = self._run(["apt-mark", "showhold"], "apt-mark showhold", "Check dpkg's state.")
         return {line.strip().split(":")[0] for line in result.out.splitlines() if line.strip()}
@@ -343,6 +359,21 @@ class Dnf(PackageManager):
 
     def cache_age(self) -> float | None:
         return None  # dnf keeps its own metadata_expire; makecache is cheap when fresh
+
+    def offered(self, prefix: str) -> dict[str, str]:
+        if not OFFERED_PREFIX.fullmatch(prefix):
+            return {}
+        result = self._run(
+            ["dnf", "-q", "repoquery", "--latest-limit", "1", "--qf", "%{name}\\t%{version}-%{release}\\n", prefix + "*"],
+            "dnf repoquery",
+            "Check the dnf repositories.",
+        )
+        found: dict[str, str] = {}
+        for line in result.out.splitlines():
+            name, tab, version = line.partition("\t")
+            if tab and name.strip().startswith(prefix) and version.strip():
+                found.setdefault(name.strip(), version.strip())
+        return found
 
     def refresh(self, valid_time: int, force: bool = False) -> bool:
         self._run(

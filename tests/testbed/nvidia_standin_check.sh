@@ -147,4 +147,12 @@ versions
 run cat /usr/share/doc/nvidia-container-toolkit/STAND-IN
 run ls -l /usr/share/keyrings/cuda-archive-keyring.gpg'
 
+check toolkits_offered debian12 "cuda-toolkit-12-8;;cuda-toolkit-13-0;;[exit status 0]" "which CUDA toolkits and driver branches the repository offers (apt-cache pkgnames, then policy)" '
+source_file debian12/x86_64 standin-a.gpg
+apt-get update -qq
+run apt-cache pkgnames cuda-toolkit-
+run apt-cache policy cuda-toolkit-12-8 cuda-toolkit-13-0
+run apt-cache pkgnames nvidia-driver-pinning-
+run apt-cache pkgnames cuda-drivers-'
+
 exit "$FAILED"

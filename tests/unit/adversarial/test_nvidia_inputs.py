@@ -109,7 +109,8 @@ DRIVER = [
 ]
 TOOLKIT = [
     ({"version": "12.7"}, "version", "CUDA 12.7 does not exist", "CUDA 12.7, never released"),
-    ({"version": "13.5"}, "version", "does not exist", "a future CUDA"),
+    ({"version": "99.0", "source": "distro"}, "version", "carries CUDA 11.8, not 99.0", "a future CUDA from the distribution"),
+    ({"version": "12.10"}, "version", "CUDA 12.10 does not exist", "a minor inside the data's range, never released"),
     ({"version": "１２.４"}, "version", "is not a CUDA version", "full-width digits"),
     ({"version": "12.4\n"}, "version", "line break", "trailing newline"),
     ({"version": "12"}, "version", "is not a CUDA version", "major only"),

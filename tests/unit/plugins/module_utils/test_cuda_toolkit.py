@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 import os
+import re
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _cuda_toolkit as ct, _nvidia_driver, _packages
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
@@ -53,7 +54,8 @@ def test_minor_version_compatibility_is_opt_in():
     assert ct.check_compatible("12.4", None, "none", False) == {"min_driver": "550.54.14", "compatible": None}
 
 
-@pytest.mark.parametrize("version, words", [("12.7", "does not exist"), ("13.5", "does not exist"), ("twelve", "is not a CUDA version")])
+@pytest.mark.parametrize("version, words", [("12.7", "does not exist"), ("12.10", "does not exist"), ("11.9", "does not exist"),
+                                            ("12.4.7", "does not exist"), ("twelve", "is not a CUDA version")])
 def test_unknown_releases_are_errors(version, words):
     with pytest.raises(ModuleError, match=words):
         ct.check_options(params(version=version))
@@ -256,3 +258,154 @@ def test_auto_never_makes_an_older_distribution_toolkit_the_default_over_a_newer
     })
     beside = run_worker(ct.Toolkit, make_host(params(version="auto", set_default=False), runner, check_mode=True, sysroot=root))
     assert beside["version"] == "12.4" and any("leaves the default as it is" in w for w in beside["warnings"])
+
+
+# The repository as the source of truth: which toolkits it offers (captured from real apt against the STAND-IN
+# repository, fixtures/nvidia_standin/toolkits_offered.txt), and releases newer than the data.
+
+
+def capture_output(name, command):
+    """What ``command`` printed in a stand-in capture (the lines after '$ command', up to its exit status)."""
+    text = fixture_text(name)
+    body = text.split(f"$ {command}\n", 1)[1]
+    return body.split("[exit status", 1)[0]
+
+
+PKGNAMES = ("apt-cache", "pkgnames", "cuda-toolkit-")
+STANDIN_POLICY = ("apt-cache", "policy", "cuda-toolkit-12-8", "cuda-toolkit-13-0")
+
+
+def standin_offers(extra=""):
+    """Runner answers for the stand-in's toolkit listing (``extra``: more names, stood in for a newer repository)."""
+    names = capture_output("nvidia_standin/toolkits_offered.txt", "apt-cache pkgnames cuda-toolkit-") + extra
+    policy = capture_output("nvidia_standin/toolkits_offered.txt", "apt-cache policy cuda-toolkit-12-8 cuda-toolkit-13-0")
+    extra_names = [n for n in extra.split() if n]
+    answers = {PKGNAMES: (0, names, "")}
+    if extra_names:
+        policy += "".join(f"{n}:\n  Installed: (none)\n  Candidate: {n[13:].replace('-', '.')}.0-1\n" for n in extra_names)
+    answers[STANDIN_POLICY + tuple(extra_names)] = (0, policy, "")
+    return answers
+
+
+def test_offered_reads_the_names_then_their_candidates(monkeypatch):
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+    apt = _packages.Apt(FakeRunner(standin_offers()))
+    assert apt.offered("cuda-toolkit-") == {"cuda-toolkit-12-8": "12.8.1-1", "cuda-toolkit-13-0": "13.0.2-1"}
+    assert ct.offered_toolkits(apt) == ["12.8", "13.0"]
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: None)
+    assert _packages.Apt(FakeRunner({})).offered("cuda-toolkit-") == {}    # no lists: nothing to read, no command
+
+
+@pytest.mark.parametrize("prefix", ["", "cuda-toolkit-*", "-o", "a", "cuda toolkit", "cuda-toolkit-\n", "--all-names"])
+def test_offered_runs_no_command_for_a_prefix_that_is_not_a_package_name(prefix, monkeypatch):
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+    assert _packages.Apt(FakeRunner({})).offered(prefix) == {}
+    assert _packages.Dnf(FakeRunner({})).offered(prefix) == {}
+
+
+def test_dnf_offered_parses_repoquery():
+    argv = ("dnf", "-q", "repoquery", "--latest-limit", "1", "--qf", "%{name}\\t%{version}-%{release}\\n", "cuda-toolkit-*")
+    out = "cuda-toolkit-12-8\t12.8.1-1\ncuda-toolkit-13-0\t13.0.2-1\nnot-a-match\t1-1\n\ngarbage line\n"
+    assert _packages.Dnf(FakeRunner({argv: (0, out, "")})).offered("cuda-toolkit-") == {
+        "cuda-toolkit-12-8": "12.8.1-1", "cuda-toolkit-13-0": "13.0.2-1"}
+
+
+def test_the_newest_release_in_the_data_and_what_is_newer():
+    newest = _compat.newest_cuda()
+    major, minor, update = (int(p) for p in newest.split("."))
+    assert _compat.cuda_newer_than_data(f"{major}.{minor + 1}") and _compat.cuda_newer_than_data(f"{major + 1}.0")
+    assert _compat.cuda_newer_than_data(f"{major}.{minor}.{update + 1}")
+    assert not _compat.cuda_newer_than_data(newest) and not _compat.cuda_newer_than_data(f"{major}.{minor}")
+    assert not _compat.cuda_newer_than_data("12.7") and not _compat.cuda_newer_than_data("12.10")
+    for hostile in ("", "13", "99.99.99.99", "１３.９", "13.9\n", None, 13.9):
+        assert not _compat.cuda_newer_than_data(hostile)
+
+
+def newer_release():
+    major, minor = (int(p) for p in _compat.newest_cuda().split(".")[:2])
+    return f"{major}.{minor + 1}"
+
+
+def test_a_release_newer_than_the_data_is_taken_from_the_repository_with_a_warning(debian, monkeypatch):
+    """The repository offers a toolkit the data does not list yet: planned, with the major's floor checked and a warning."""
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+    newer = newer_release()
+    name = "cuda-toolkit-" + newer.replace(".", "-")
+    root = debian("12")
+    runner = FakeRunner({QUERY: (1, "", ""),
+                         ("dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n", name): (1, "", ""),
+                         ("apt-cache", "policy", name): (0, f"{name}:\n  Installed: (none)\n  Candidate: {newer}.0-1\n", ""),
+                         ("apt-get", "-q", "--assume-no", "-o", "DPkg::Lock::Timeout=300", "--no-install-recommends", "install",
+                          name): (1, "Need to get 1,000 kB of archives.\nAfter this operation, 2,000 kB of additional disk space will be used.\n", "")})
+    p = params(version=newer, source="nvidia_repo", repo_key="/k.pub", repo_key_sha256="0" * 64, driver_version="620")
+    monkeypatch.setattr(ct.Toolkit, "_plan_present", _no_sources(ct.Toolkit._plan_present))
+    result = run_worker(ct.Toolkit, make_host(p, runner, check_mode=True, sysroot=root))
+    assert result["version"] == newer and result["min_driver"] is None and result["compatible"] is None
+    assert any(f"CUDA {newer} is newer than this collection's compatibility data (checked {_compat.CUDA_RELEASES_CHECKED}" in w
+               for w in result["warnings"])
+    assert result["packages"] == [name] and f"install {name}" in result["actions"]
+
+
+def _no_sources(plan_present):
+    """_plan_present with the package source files taken as already in place (the key and sources are tested elsewhere)."""
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _nvidia_repo
+
+    def wrapped(self, *args, **kwargs):
+        original = _nvidia_repo.source_files
+        _nvidia_repo.source_files = lambda *a, **k: ({}, [])
+        try:
+            return plan_present(self, *args, **kwargs)
+        finally:
+            _nvidia_repo.source_files = original
+    return wrapped
+
+
+def test_a_newer_release_still_needs_its_majors_driver_floor():
+    major = _compat.newest_cuda().split(".")[0]
+    floor = _compat.MINOR_VERSION_COMPAT[major]
+    with pytest.raises(ModuleError, match=rf"needs NVIDIA driver >= {floor} at the very least .* this host has 470.256.02 installed"):
+        ct.check_compatible(newer_release(), "470.256.02", "installed", False)
+    assert ct.check_compatible(newer_release(), floor, "installed", False) == {"min_driver": None, "compatible": None}
+
+
+def test_a_newer_release_is_refused_from_the_distribution(debian):
+    with pytest.raises(ModuleError, match=rf"carries CUDA 11\.8, not {re.escape(newer_release())}: use source: nvidia_repo"):
+        run_worker(ct.Toolkit, make_host(params(version=newer_release(), source="distro"), FakeRunner({}), sysroot=debian("12")))
+
+
+def test_a_toolkit_the_repository_lacks_is_refused_naming_what_it_offers(debian, monkeypatch):
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+    monkeypatch.setattr(ct.Toolkit, "_plan_present", _no_sources(ct.Toolkit._plan_present))
+    answers = standin_offers()
+    answers.update({QUERY: (1, "", ""),
+                    ("dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n", "cuda-toolkit-12-4"): (1, "", ""),
+                    ("apt-cache", "policy", "cuda-toolkit-12-4"): (0, "", "")})
+    p = params(version="12.4", source="nvidia_repo", repo_key="/k.pub", repo_key_sha256="0" * 64, driver_version="590")
+    with pytest.raises(ModuleError) as info:
+        run_worker(ct.Toolkit, make_host(p, FakeRunner(answers), check_mode=True, sysroot=debian("12")))
+    assert info.value.msg == ("The nvidia_repo source has no cuda-toolkit-12-4: check repo_url (NVIDIA's repository or its mirror) "
+                              "carries that toolkit; it offers CUDA 12.8, 13.0. Nothing was installed.")
+
+
+@pytest.mark.parametrize("driver, expected", [("590.48.01", "13.0"), ("570.124.06", "12.8")])
+def test_auto_takes_the_newest_toolkit_the_repository_offers_that_the_driver_runs(driver, expected, tree, monkeypatch):
+    """Ubuntu 24.04 carries 12.0 but auto with source nvidia_repo reads the repository: the stand-in offers 12.8 and 13.0
+    (and, stood in for a newer repository, a release newer than the data, which auto never takes)."""
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+    monkeypatch.setattr(ct.Toolkit, "_plan_present", lambda self, *a: ([], {}))
+    root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/debian12"), "usr/bin/dpkg": ""})))
+    extra = "cuda-toolkit-" + newer_release().replace(".", "-") + "\n"
+    runner = FakeRunner(standin_offers(extra))
+    p = params(version="auto", source="nvidia_repo", repo_key="/k.pub", driver_version=driver)
+    result = run_worker(ct.Toolkit, make_host(p, runner, check_mode=True, sysroot=root))
+    assert result["version"] == expected
+    assert result["source_reason"].startswith(f"version auto takes the newest CUDA the repository offers that driver {driver} runs "
+                                              f"({expected}; offered: 12.8, 13.0, {newer_release()})")
+
+
+def test_auto_refuses_when_the_repository_offers_nothing_the_driver_runs(tree, monkeypatch):
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+    root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/debian12"), "usr/bin/dpkg": ""})))
+    p = params(version="auto", source="nvidia_repo", repo_key="/k.pub", driver_version="550.163.01")
+    with pytest.raises(ModuleError, match=r"the repository offers CUDA 12.8, 13.0, and driver 550.163.01 runs none of them \(it runs CUDA <= 12.4\)"):
+        run_worker(ct.Toolkit, make_host(p, FakeRunner(standin_offers()), check_mode=True, sysroot=root))

@@ -472,13 +472,16 @@ class Candidates:
 
     name = "apt"
 
-    def __init__(self, offered):
-        self.offered = offered
+    def __init__(self, known):
+        self.known = known
         self.asked = []
 
     def candidates(self, names):
         self.asked.append(list(names))
-        return {n: self.offered.get(n) for n in names}
+        return {n: self.known.get(n) for n in names}
+
+    def offered(self, prefix):
+        return {n: v for n, v in self.known.items() if n.startswith(prefix) and v}
 
 
 @pytest.mark.parametrize(
@@ -516,6 +519,27 @@ def test_a_repository_without_the_r590_pinning_package_is_refused_naming_it(debi
     with pytest.raises(ModuleError, match="has no nvidia-driver-pinning-590: from R590 .*holds apt to branch 590. Mirror it"):
         nd.check_candidates(pm, lay, ["nvidia-open"], p, DEBIAN12, False, [], pin_pending=True)
     assert pm.asked == [["nvidia-open", "nvidia-driver-pinning-590"]]
+
+
+def test_a_branch_the_repository_lacks_is_refused_naming_the_branches_it_offers(debian):
+    """The branch names of the stand-in repository, as real apt-cache pkgnames listed them (toolkits_offered.txt)."""
+    text = fixture_text("nvidia_standin/toolkits_offered.txt")
+    names = []
+    for command in ("apt-cache pkgnames nvidia-driver-pinning-", "apt-cache pkgnames cuda-drivers-"):
+        names += text.split(f"$ {command}\n", 1)[1].split("[exit status", 1)[0].split()
+    assert names == ["nvidia-driver-pinning-580", "nvidia-driver-pinning-590", "nvidia-driver-pinning-595", "cuda-drivers-580"]
+    known = {n: "1-1" for n in names}
+    lay, p = repo_layout(debian, "610")
+    with pytest.raises(ModuleError, match="has no nvidia-driver-pinning-610: .*take the newest driver; it offers driver branches "
+                                          "580, 590, 595. Nothing was installed."):
+        nd.check_candidates(Candidates(dict(known, **{"nvidia-open": "595.45.04-1"})), lay, ["nvidia-open"], p, DEBIAN12, False, [],
+                            pin_pending=True)
+    lay, p = repo_layout(debian, "570", flavor="proprietary")
+    with pytest.raises(ModuleError) as info:
+        nd.check_candidates(Candidates(known), lay, ["cuda-drivers-570"], p, DEBIAN12, False, [], pin_pending=False)
+    assert info.value.msg == ("NVIDIA's repository (or the mirror) has no cuda-drivers-570 for this host; it offers driver branches "
+                              "580, 590, 595. Ask for a branch it carries, or point repo_url at a mirror that carries this one. "
+                              "Nothing was installed.")
 
 
 def test_with_the_pin_pending_the_unpinned_candidate_is_not_held_against_the_branch(debian):
