@@ -28,8 +28,13 @@ options:
   version:
     description:
       - The CUDA release, V(12.4) or V(12.4.1) (the update must exist).
-      - V(auto) takes the distribution's toolkit with O(source=auto) or O(source=distro), and with O(source=nvidia_repo) the
-        newest release the driver runs.
+      - A release newer than the collection's compatibility data (a later minor, or a later update of the newest one) is
+        left to the package source. With O(source=nvidia_repo) it is installed when the repository offers it, with a
+        warning; its minimum driver is not known, so only its major's minor-version floor is checked. A release inside
+        the data's range that NVIDIA never released (12.7) is refused.
+      - V(auto) takes the distribution's toolkit with O(source=auto) or O(source=distro). With O(source=nvidia_repo) it
+        takes the newest release the driver runs, among those the repository offers once its package lists are on the
+        host (otherwise the newest in the data).
       - V(auto) never makes an older distribution toolkit the default over a newer one already installed under
         C(/usr/local/cuda-X.Y). With O(set_default=true) that is refused, naming the release to ask for; with
         O(set_default=false) the distribution's toolkit is installed beside it, with a warning.
@@ -121,7 +126,7 @@ nvcc:
   returned: success
   sample: /usr/local/cuda-12.4/bin/nvcc
 min_driver:
-  description: The minimum driver this release needs (NVIDIA's table).
+  description: The minimum driver this release needs (NVIDIA's table); null for a release newer than the data.
   type: str
   returned: success
   sample: 550.54.14
