@@ -21,7 +21,9 @@ _CUDA_VERSION = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)?")
 _DRIVER = re.compile(r"[0-9]{3}(?:\.[0-9]{1,3}){1,2}")
 _TORCH_VERSION = re.compile(r"([0-9]+)\.([0-9]+)(?:\.[0-9]+)*(?:(?:a|b|rc)[0-9]+)?(?:\.post[0-9]+)?(?:\.dev[0-9]+)?(?:\+[A-Za-z0-9.]+)?")
 
-# The day the tables below were last compared with NVIDIA's release notes.
+# The day the tables below were last compared with NVIDIA's release notes. Rows after 13.0 were read in copies of
+# NVIDIA's pages kept in public repositories (the stored copies of NVIDIA's own pages end before Table 3); 13.5 is
+# not listed: its driver branch and version string were not found on 2026-12-02, so the package source decides.
 CUDA_RELEASES_CHECKED = "2026-12-02"
 
 # CUDA toolkit release (major.minor.update) -> minimum Linux x86_64 driver
@@ -46,6 +48,14 @@ CUDA_RELEASES: dict[str, str] = {
     "12.8.0": "570.26", "12.8.1": "570.124.06",
     "12.9.0": "575.51.03", "12.9.1": "575.57.08",
     "13.0.0": "580.65.06", "13.0.1": "580.82.07", "13.0.2": "580.95.05",
+    "13.1.0": "590.44.01", "13.1.1": "590.48.01",
+    "13.2.0": "595.45.04", "13.2.1": "595.58.03", "13.2.2": "595.71.05",
+    # 13.3: from third-party quotes of Table 3 (the runfiles' bundled driver agrees); NVIDIA's own page was not read.
+    "13.3.0": "610.43.02", "13.3.1": "610.43.02",
+    # From 13.4 NVIDIA gives a driver branch, not a minimum release ("Corresponding driver branch": 13.4 R615; update
+    # releases of a minor use the same branch), and numbers the GA 13.4.1 (13.4.0 was a developer preview with its
+    # own driver; the third digit is a build number): a bare branch here means any driver of that branch or newer.
+    "13.4.1": "615", "13.4.2": "615",
 }
 
 # CUDA major -> minimum driver for minor-version compatibility (release notes, Table 2):
@@ -61,7 +71,8 @@ for _release, _driver in CUDA_RELEASES.items():
 
 # NVIDIA data-center driver branches: designation and end of life (year-month).
 # Source: NVIDIA Data Center Drivers, "Supported Drivers and CUDA Toolkit Versions"
-# (the R615 edition lists R535, R580, R595, R610; earlier editions the older ones).
+# (the R620 edition lists R580, R595 and R620, the R615 edition R535, R580, R595 and R610; earlier editions the
+# older ones).
 # "ltsb" long-term support, "pb" production, "nfb" new feature. A branch that is not
 # here is still installable; the module only cannot say whether it is supported.
 DRIVER_BRANCHES: dict[str, dict[str, str]] = {
@@ -73,6 +84,7 @@ DRIVER_BRANCHES: dict[str, dict[str, str]] = {
     "580": {"designation": "ltsb", "eol": "2028-06"},
     "595": {"designation": "pb", "eol": "2027-03"},
     "610": {"designation": "nfb", "eol": "2026-08"},
+    "620": {"designation": "ltsb", "eol": "2029-09"},  # the R620 edition (checked 2026-12-02); R615/R616 not listed
 }
 
 # NVIDIA's CUDA repository signing keys, per repository tree (NVIDIA's layout under
