@@ -24,12 +24,12 @@ import shutil
 import tempfile
 import typing as t
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda, _distro, _host, _nvidia
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda, _distro, _gpu_health, _host, _nvidia
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
-CHECKS = ("nvidia_smi", "nvcc", "python")
+CHECKS = ("nvidia_smi", "gpu_health", "nvcc", "python")
 FRAMEWORKS = ("auto", "torch", "jax", "none")
 NO_DRIVER_MARKERS = ("couldn't communicate with the nvidia driver", "no devices were found", "driver/library version mismatch")
 
@@ -157,6 +157,8 @@ class StackCheck:
         drv = self.driver()
         if drv["gpus"] or drv["installed_version"] or drv["loaded_version"] or self.find("nvidia-smi"):
             names.append("nvidia_smi")
+        if drv["loaded_version"]:
+            names.append("gpu_health")
         if self.nvcc_path():
             names.append("nvcc")
         if self.p.get("python_env"):
@@ -187,6 +189,43 @@ class StackCheck:
                           f"NVIDIA driver {drv['installed_version']} is installed but not loaded (no "
                           f"/proc/driver/nvidia/version; nvidia-smi: {status.split(': ', 2)[-1]}). Reboot the host to load it.")
         return result("nvidia_smi", "failed", f"nvidia-smi {status}")
+
+    def check_gpu_health(self) -> dict[str, t.Any]:
+        """The named health checks (_gpu_health): GPU count, ECC, retired pages, remapped rows, the PCIe link width,
+        persistence mode, the NVSwitch fabric, Xid errors since boot. A query that fails is a failed check."""
+        drv = self.driver()
+        if not self.root.live:
+            return result("gpu_health", "skipped", "The sysroot is not the live system: nothing to ask nvidia-smi about.")
+        query = self.run(["nvidia-smi", "-q"], timeout=self.p.get("timeout"))
+        if query is None:
+            return result("gpu_health", "failed" if drv["installed_version"] or self.explicit("gpu_health") else "skipped",
+                          "nvidia-smi is not on PATH: the GPUs' health cannot be read.")
+        if query.rc != 0:
+            lowered = (query.out + query.err).lower()
+            if drv["reboot_pending"] and (query.rc == 9 or any(m in lowered for m in NO_DRIVER_MARKERS)):
+                return result("gpu_health", "reboot_pending", "Not checked: the driver is installed, not loaded (reboot pending).")
+            return result("gpu_health", "failed", f"nvidia-smi -q failed (rc={query.rc}): {_tail(query.err + query.out, 3)}. "
+                          "A health query that fails counts as unhealthy.")
+        smi = _gpu_health.parse_smi_q(query.out)
+        xids, xid_error = self.kernel_xids()
+        fabric_needed = any(_gpu_health.known(g["fabric_state"]) and str(g["fabric_state"]).lower() != "not supported"
+                            for g in smi["gpus"])
+        health = _gpu_health.assess(smi, xids, xid_error, drv["gpus"], int(self.p.get("expected_gpus") or 0), fabric_needed)
+        bad = [h for h in health if not h["ok"]]
+        if bad:
+            return result("gpu_health", "failed", " | ".join(f"{h['name']}: {h['detail']}" for h in bad), health=health)
+        return result("gpu_health", "ok", f"{len(smi['gpus'])} GPU(s) healthy: " + ", ".join(h["name"] for h in health) + ".",
+                      health=health)
+
+    def kernel_xids(self) -> tuple[list[dict[str, t.Any]] | None, str | None]:
+        """The Xid lines of this boot's kernel log (journalctl -k -b, else dmesg); (None, why) when neither reads."""
+        tried = []
+        for argv in (["journalctl", "-k", "-b", "--no-pager", "-q", "-o", "short-monotonic"], ["dmesg"]):
+            got = self.run(argv, timeout=self.p.get("timeout"))
+            if got is not None and got.rc == 0:
+                return _gpu_health.parse_xids(got.out), None
+            tried.append(f"{argv[0]}: {'not found' if got is None else _tail(got.err + got.out, 1) or f'rc={got.rc}'}")
+        return None, "; ".join(tried)
 
     def check_nvcc(self) -> dict[str, t.Any]:
         nvcc = self.nvcc_path()
@@ -285,6 +324,7 @@ class StackCheck:
 
 _SKIP_REASON = {
     "nvidia_smi": "No NVIDIA GPU or driver on this host.",
+    "gpu_health": "No loaded NVIDIA driver to ask about the GPUs' health.",
     "nvcc": "No CUDA toolkit (nvcc) on this host.",
     "python": "No python_env given.",
 }
@@ -319,6 +359,9 @@ def check_options(params: dict[str, t.Any]) -> None:
         raise ModuleError(f"checks names python but python_env is not set. Set python_env to the venv to check. {NOTHING}")
     _checked_dir("python_env", params.get("python_env"))
     _checked_dir("cuda_home", params.get("cuda_home"))
+    expected = params.get("expected_gpus", 0)
+    if isinstance(expected, bool) or not isinstance(expected, int) or not 0 <= expected <= 1024:
+        raise ModuleError(f"expected_gpus must be a whole number from 0 (not checked) to 1024, got {expected!r}. {NOTHING}")
     timeout = params.get("timeout")
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT:
         raise ModuleError(f"timeout must be at least 1 second and at most {MAX_TIMEOUT}, got {timeout!r}. {NOTHING}")

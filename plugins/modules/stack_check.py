@@ -19,6 +19,17 @@ description:
     When the NVIDIA driver is installed but its kernel module is not loaded (C(nvidia-smi) exits 9,
     "couldn't communicate with the NVIDIA driver", no C(/proc/driver/nvidia/version)) the status is
     V(reboot_pending), not V(failed).
+  - C(gpu_health) reads C(nvidia-smi -q) and this boot's kernel log (C(journalctl -k -b), else C(dmesg)), and
+    judges every GPU by named checks. C(gpu_count) compares nvidia-smi's GPUs with the PCI bus (and with
+    O(expected_gpus)). C(ecc) fails on uncorrectable ECC errors (volatile or aggregate). C(retired_pages) fails on
+    pages retired for double-bit errors or a retirement pending, and C(remapped_rows) on a row remapping that is
+    pending or failed. C(pcie_link) fails on a link trained below its width (an idle link's lower generation is
+    power saving, not a fault). C(persistence_mode) fails when it is off. C(fabric) runs on NVSwitch nodes, where
+    the fabric must be Completed/Success. C(xid) fails on Xid codes that mean a GPU fault (48, 61-64, 74, 79, 92,
+    94, 95, 119, 120, 140) and lists the others.
+  - A health query that fails (nvidia-smi -q exits non-zero, a kernel log that cannot be read, a counter the check
+    needs that is not printed) is a failed check, never a healthy one. With the driver installed but not loaded the
+    status is V(reboot_pending).
   - C(nvcc) compiles a small vector-add CUDA program into a temporary directory (removed afterwards)
     and, where an NVIDIA driver is loaded, runs it and checks the sums.
   - C(python) runs the interpreter of the venv O(python_env), imports its framework (O(framework)) and,
@@ -36,8 +47,14 @@ options:
       - A check named here that cannot run (no C(nvcc), no O(python_env)) fails.
     type: list
     elements: str
-    choices: [nvidia_smi, nvcc, python]
+    choices: [nvidia_smi, gpu_health, nvcc, python]
     default: []
+  expected_gpus:
+    description:
+      - The number of GPUs the host must have (C(gpu_health)'s C(gpu_count) check). V(0) only checks that
+        nvidia-smi lists every NVIDIA GPU on the PCI bus.
+    type: int
+    default: 0
   python_env:
     description: The path of a virtual environment (made by M(mlinfra.mlhost.python_env) or otherwise) to check.
     type: path
@@ -90,6 +107,11 @@ EXAMPLES = r"""
     python_env: /opt/envs/torch
     framework: torch
 
+- name: An HGX node must show 8 healthy GPUs and its NVSwitch fabric up
+  mlinfra.mlhost.stack_check:
+    checks: [nvidia_smi, gpu_health]
+    expected_gpus: 8
+
 - name: Collect the checks for a report without failing
   mlinfra.mlhost.stack_check:
     fail_on_error: false
@@ -99,10 +121,11 @@ EXAMPLES = r"""
 RETURN = r"""
 checks:
   description:
-    - One entry per check, in the order nvidia_smi, nvcc, python.
+    - One entry per check, in the order nvidia_smi, gpu_health, nvcc, python.
     - C(status) is V(ok), V(failed), V(skipped) or V(reboot_pending); C(ok) is false only for V(failed).
     - Checks add their own keys (C(gpus) for nvidia_smi, C(nvcc), C(version) and C(ran) for nvcc,
-      C(env), C(framework), C(framework_version) and C(gpu) for python).
+      C(env), C(framework), C(framework_version) and C(gpu) for python, C(health) for gpu_health, the named checks,
+      each with C(name), C(ok), C(detail) and per GPU C(gpus) (C(pci), C(ok), C(detail)), the Xid lines in C(xids)).
   returned: always
   type: list
   elements: dict
@@ -143,6 +166,7 @@ ARGUMENT_SPEC = {
     "framework": {"type": "str", "default": "auto"},
     "cuda_home": {"type": "path"},
     "timeout": {"type": "int", "default": 300},
+    "expected_gpus": {"type": "int", "default": 0},
     "fail_on_error": {"type": "bool", "default": True},
 }
 

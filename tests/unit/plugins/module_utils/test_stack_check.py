@@ -80,7 +80,7 @@ def test_cpu_host_with_no_env_skips_everything(tree):
     checker, runner = make(tree, {"etc/os-release": fixture_text("os-release/debian12"), "var/lib/dpkg/status": ""}, {}, {})
     outcome = checker.run_all()
     assert [(c["name"], c["status"]) for c in outcome["checks"]] == [
-        ("nvidia_smi", "skipped"), ("nvcc", "skipped"), ("python", "skipped")]
+        ("nvidia_smi", "skipped"), ("gpu_health", "skipped"), ("nvcc", "skipped"), ("python", "skipped")]
     assert outcome["failed_checks"] == [] and outcome["reboot_pending"] is False
     assert runner.calls == []
 
@@ -241,3 +241,33 @@ def test_probe_script_runs_here_and_prints_json(tmp_path):
     out = subprocess.run([sys.executable, "-I", "-c", _stack_check.PROBE, "mlhost_no_such_module", "0"],
                          capture_output=True, text=True, check=True)
     assert json.loads(out.stdout)["error"].startswith("ModuleNotFoundError")
+
+
+JOURNAL = ("journalctl", "-k", "-b", "--no-pager", "-q", "-o", "short-monotonic")
+
+
+def test_gpu_health_runs_where_the_driver_is_loaded(tree):
+    """nvidia-smi -q and the kernel log are stand-ins (fixtures/smi_q/, hand-written in their layouts)."""
+    data = fixture_text("smi_q/hgx-h100-ecc-errors.txt")
+    checker, runner = make(tree, h100_files(loaded=True),
+                           {("nvidia-smi", "-q"): (0, data, ""), JOURNAL: (0, fixture_text("smi_q/kernel-log-xid.txt"), "")},
+                           {"checks": ["gpu_health"]})
+    outcome = checker.run_all()
+    health = by_name(outcome)["gpu_health"]
+    assert health["status"] == "failed" and outcome["failed_checks"] == ["gpu_health"]
+    assert health["detail"].startswith("gpu_count: nvidia-smi lists 8 GPU(s), the PCI bus 1: a GPU on the bus")
+    assert "ecc: 0000:5d:00.0: 2 uncorrectable ECC error(s)" in health["detail"] and "xid: 2 Xid error(s)" in health["detail"]
+    assert runner.calls == [["nvidia-smi", "-q"], list(JOURNAL)]
+
+
+def test_gpu_health_falls_back_to_dmesg_and_a_failed_query_is_unhealthy(tree):
+    healthy = fixture_text("smi_q/pcie-l40s-degraded.txt")
+    checker, runner = make(tree, h100_files(loaded=True),
+                           {("nvidia-smi", "-q"): (0, healthy, ""), JOURNAL: None, ("dmesg",): (1, "", "dmesg: read kernel buffer failed: Operation not permitted\n")},
+                           {"checks": ["gpu_health"]})
+    health = checker.run_all()["checks"][0]
+    assert "xid: the kernel log could not be read (journalctl: not found; dmesg: dmesg: read kernel buffer failed" in health["detail"]
+    checker, _ = make(tree, h100_files(loaded=True), {("nvidia-smi", "-q"): (15, "", "Unable to determine the device handle for GPU0000:17:00.0: Unknown Error\n")},
+                      {"checks": ["gpu_health"]})
+    failed = checker.run_all()["checks"][0]
+    assert failed["status"] == "failed" and failed["detail"].startswith("nvidia-smi -q failed (rc=15): Unable to determine")
