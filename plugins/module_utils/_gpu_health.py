@@ -32,7 +32,7 @@ _XID = re.compile(r"NVRM: Xid \(PCI:([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]
 _FIELD = re.compile(r"^ *(\S.*?)\s+:(?:\s(.*))?$")
 _GPU_HEADER = re.compile(r"GPU ([0-9A-Fa-f]{4,8}:[0-9A-Fa-f]{2}:[0-9A-Fa-f]{2}\.[0-9A-Fa-f])")
 
-Tree = dict[str, t.Any]
+Tree = t.Dict[str, t.Any]
 
 
 def parse_tree(text: str) -> Tree:

@@ -262,12 +262,12 @@ def test_gpu_health_runs_where_the_driver_is_loaded(tree):
 
 def test_gpu_health_falls_back_to_dmesg_and_a_failed_query_is_unhealthy(tree):
     healthy = fixture_text("smi_q/pcie-l40s-degraded.txt")
+    denied = (1, "", "dmesg: read kernel buffer failed: Operation not permitted\n")
     checker, runner = make(tree, h100_files(loaded=True),
-                           {("nvidia-smi", "-q"): (0, healthy, ""), JOURNAL: None, ("dmesg",): (1, "", "dmesg: read kernel buffer failed: Operation not permitted\n")},
-                           {"checks": ["gpu_health"]})
+                           {("nvidia-smi", "-q"): (0, healthy, ""), JOURNAL: None, ("dmesg",): denied}, {"checks": ["gpu_health"]})
     health = checker.run_all()["checks"][0]
     assert "xid: the kernel log could not be read (journalctl: not found; dmesg: dmesg: read kernel buffer failed" in health["detail"]
-    checker, _ = make(tree, h100_files(loaded=True), {("nvidia-smi", "-q"): (15, "", "Unable to determine the device handle for GPU0000:17:00.0: Unknown Error\n")},
-                      {"checks": ["gpu_health"]})
+    broken = (15, "", "Unable to determine the device handle for GPU0000:17:00.0: Unknown Error\n")
+    checker, runner = make(tree, h100_files(loaded=True), {("nvidia-smi", "-q"): broken}, {"checks": ["gpu_health"]})
     failed = checker.run_all()["checks"][0]
     assert failed["status"] == "failed" and failed["detail"].startswith("nvidia-smi -q failed (rc=15): Unable to determine")
