@@ -166,7 +166,10 @@ def max_cuda_for_driver(driver: str) -> str | None:
 
 # PyTorch release (major.minor) -> the CUDA wheel tags published for it on PyTorch's
 # wheel index (download.pytorch.org/whl/<tag>), from PyTorch's "previous versions"
-# install matrix. Later releases are not guessed: an unknown torch version is an error.
+# install matrix. python_env reads the index itself (_torch_wheels): this table is only
+# its fallback when the index cannot be read, and the list of tags torch_cuda takes
+# without asking. Later releases are not guessed here: the index knows them.
+TORCH_CUDA_TAGS_CHECKED = "2025-10-15"  # the 2.9 release; the table was not extended after it
 TORCH_CUDA_TAGS: dict[str, list[str]] = {
     "2.0": ["cu117", "cu118"],
     "2.1": ["cu118", "cu121"],
@@ -179,6 +182,40 @@ TORCH_CUDA_TAGS: dict[str, list[str]] = {
     "2.8": ["cu126", "cu128", "cu129"],
     "2.9": ["cu126", "cu128", "cu130"],
 }
+
+
+# The lowest compute capability of each GPU architecture (_gpu_ids' names): the one a
+# host's oldest GPU of that architecture may have (Maxwell GM107 5.0, Pascal P100 6.0,
+# Ampere A100 8.0, Blackwell B200 10.0). NVIDIA's CUDA GPUs compute capability table.
+ARCHITECTURE_MIN_CC: dict[str, tuple[int, int]] = {
+    "maxwell": (5, 0), "pascal": (6, 0), "volta": (7, 0), "turing": (7, 5), "ampere": (8, 0), "ada": (8, 9),
+    "hopper": (9, 0), "blackwell": (10, 0),
+}
+
+# The oldest compute capability PyTorch's default CUDA wheels still carry kernels for, where
+# a build dropped older ones: (first torch release, first CUDA of the tag, lowest compute
+# capability). A rule holds for that torch release and every later one, and for that CUDA
+# and every later one; a build no rule names keeps Maxwell (5.0). Checked 2026-12-02:
+# PyTorch 2.8.0 release notes ("Removed support for Maxwell, Pascal ... with CUDA 12.8 and
+# 12.9 builds"; the 2.8 cu128 arch list is sm_70..sm_120, Volta kept), pytorch/pytorch#157517
+# (Maxwell/Pascal/Volta deprecation, CUDA 13 cannot target them), pytorch/pytorch#172352 and
+# the dev-discuss post "Dropping Volta support from CUDA-12.8 binaries for release 2.11"
+# (2.11 cu128+: Turing and newer; cu126 keeps 5.0..9.0), pytorch/pytorch#182250 (measured
+# get_arch_list(): 2.10+cu128 from sm_70, 2.11+cu128 from sm_75, 2.11+cu126 from sm_50).
+TORCH_ARCH_FLOORS_CHECKED = "2026-12-02"
+TORCH_ARCH_FLOORS: list[tuple[str, str, tuple[int, int]]] = [
+    ("2.8", "12.8", (7, 0)),
+    ("2.9", "13.0", (7, 5)),
+    ("2.11", "12.8", (7, 5)),
+]
+
+
+def torch_build_min_cc(torch_release: str, tag: str) -> tuple[int, int]:
+    """The lowest compute capability the default torch ``torch_release`` ('2.9') wheels of ``tag`` ('cu128') run on."""
+    have_torch, have_cuda = version_tuple(torch_release)[:2], version_tuple(tag_cuda(tag))
+    floors = [cc for torch, cuda, cc in TORCH_ARCH_FLOORS
+              if have_torch >= version_tuple(torch) and have_cuda >= version_tuple(cuda)]
+    return max(floors, default=(5, 0))
 
 
 def tag_cuda(tag: str) -> str:
