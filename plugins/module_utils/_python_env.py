@@ -326,7 +326,7 @@ class PythonEnv(Worker):
         base = self.p["torch_index_url"].rstrip("/")
         python_tag = "cp" + "".join(python_version.split(".")[:2])
         machine = self.machine
-        text = self.read_simple_page(f"{base}/torch/")
+        text, reached = self.read_simple_page(f"{base}/torch/")
         if text is not None:
             found = _torch_wheels.builds(_torch_wheels.page_files(text), specifier, python_tag, machine)
             if found:
@@ -334,7 +334,9 @@ class PythonEnv(Worker):
         read: list[str] = ["torch/"] if text is not None else []
         found: dict[str, set[str]] = {}
         for tag in _torch_wheels.candidate_tags(cuda) + ["cpu"]:
-            text = self.read_simple_page(f"{base}/{tag}/torch/")
+            if not reached:
+                break  # no answer at all (not a 404): the other pages would only wait as long
+            text, reached = self.read_simple_page(f"{base}/{tag}/torch/")
             if text is None:
                 continue
             read.append(f"{tag}/torch/")
@@ -345,17 +347,19 @@ class PythonEnv(Worker):
                 break  # the newest build that fits: older tags cannot win
         return found, read
 
-    def read_simple_page(self, url: str) -> str | None:
-        """A simple page's text (file:// read directly, a directory's index.html), or None when it cannot be had."""
+    def read_simple_page(self, url: str) -> tuple[str | None, bool]:
+        """(a simple page's text or None, whether the index answered at all: a 404 is an answer, a refused or timed-out
+        connection is not). file:// is read directly (a directory's index.html)."""
         if url.startswith("file://"):
             path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
             path = os.path.join(path, "index.html") if os.path.isdir(path) else path
             data = _files.read_bytes(path)
-            return None if data is None else data.decode("utf-8", "replace")
+            return (None if data is None else data.decode("utf-8", "replace")), True
         try:
-            return self.host.fetch(url, timeout=60, ca_path=self.ca).read().decode("utf-8", "replace")
-        except ModuleError:
-            return None
+            return self.host.fetch(url, timeout=60, ca_path=self.ca).read().decode("utf-8", "replace"), True
+        except ModuleError as exc:
+            status = re.search(r"HTTP status ([0-9]+)", exc.msg)
+            return None, bool(status and 400 <= int(status.group(1)) < 500)
 
     def torch_tag_from_table(self, version: str, cuda: str) -> str:
         """The index could not be read: the dated table of _compat when it knows the release, else a refusal."""

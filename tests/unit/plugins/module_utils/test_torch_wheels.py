@@ -107,7 +107,7 @@ def test_per_build_pages_when_the_page_of_all_builds_is_missing_newest_first_unt
     def without_all(url):
         seen.append(url)
         if url == f"{PYTORCH}/torch/":
-            raise ModuleError("HTTP Error 404")
+            raise ModuleError(f"Downloading {url} failed: HTTP Error 404: Not Found (HTTP status 404).")
         return serve(url)
     plan = plan_of(tmp_path, "580.95.05", ["volta"], ["torch==2.13.0"], fetch=without_all)
     assert plan.result["torch_index"] == "cu126"
@@ -115,10 +115,14 @@ def test_per_build_pages_when_the_page_of_all_builds_is_missing_newest_first_unt
 
 
 def test_an_unreadable_index_falls_back_to_the_dated_table_or_refuses(tmp_path, env_on_disk):
+    seen = []
+
     def down(url):
-        raise ModuleError(f"Downloading {url} failed: <urlopen error [Errno 111] Connection refused>")
+        seen.append(url)
+        raise ModuleError(f"Downloading {url} failed: <urlopen error [Errno 111] Connection refused> (HTTP status -1).")
     plan = plan_of(tmp_path, "550.163.01", ["ampere"], ["torch==2.5.1"], fetch=down)
     assert plan.result["torch_index"] == "cu124"
+    assert seen == [f"{PYTORCH}/torch/"]  # no answer at all: the per-build pages are not tried one by one
     assert any(_compat.TORCH_CUDA_TAGS_CHECKED in w and "could not be read" in w for w in plan.warnings)
     with pytest.raises(ModuleError) as err:
         plan_of(tmp_path, "580.95.05", ["ampere"], ["torch==2.13.0"], fetch=down)
