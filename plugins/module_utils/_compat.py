@@ -229,21 +229,21 @@ def tag_cuda(tag: str) -> str:
 def torch_cuda_tag(torch_version: str, cuda_version: str | None) -> str:
     """The best PyTorch wheel tag for ``torch_version`` on a host whose driver supports ``cuda_version``.
 
-    ``cuda_version`` None (no NVIDIA driver) gives 'cpu'. The tag is the newest one published
-    for that torch release whose CUDA the driver supports; none gives 'cpu'. Raises ValueError
-    for a torch release with no data here.
+    ``cuda_version`` None (no NVIDIA driver) gives 'cpu', for any torch release. The tag is the
+    newest one published for that torch release whose CUDA the driver supports; none gives 'cpu'.
+    Raises ValueError for a torch release with no data here (python_env reads the index instead).
     """
     match = _TORCH_VERSION.fullmatch(torch_version) if isinstance(torch_version, str) else None
     if not match:
         raise ValueError(f"torch_version {torch_version!r} is not a torch version (for example 2.5.1, 2.5.1+cu124)")
     release = f"{match.group(1)}.{match.group(2)}"
+    if not cuda_version:
+        return "cpu"  # no driver: cpu, whatever the torch release
     if release not in TORCH_CUDA_TAGS:
         raise ValueError(
-            f"No CUDA wheel data for torch {release} (known: {', '.join(TORCH_CUDA_TAGS)}). "
+            f"No CUDA wheel data for torch {release} (known: {', '.join(TORCH_CUDA_TAGS)}, checked {TORCH_CUDA_TAGS_CHECKED}). "
             "Set torch_cuda to an explicit tag (cuXYZ) or cpu."
         )
-    if not cuda_version:
-        return "cpu"
     if not isinstance(cuda_version, str) or not _CUDA_VERSION.fullmatch(cuda_version):
         raise ValueError(f"cuda_version {cuda_version!r} is not a CUDA version (major.minor, for example 12.4), nor empty for no driver")
     have = version_tuple(cuda_version)
