@@ -169,7 +169,7 @@ def max_cuda_for_driver(driver: str) -> str | None:
 # install matrix. python_env reads the index itself (_torch_wheels): this table is only
 # its fallback when the index cannot be read, and the list of tags torch_cuda takes
 # without asking. Later releases are not guessed here: the index knows them.
-TORCH_CUDA_TAGS_CHECKED = "2025-10-15"  # the 2.9 release; the table was not extended after it
+TORCH_CUDA_TAGS_CHECKED = "2025-10-15"  # current as of torch 2.9 (released that day); not extended since
 TORCH_CUDA_TAGS: dict[str, list[str]] = {
     "2.0": ["cu117", "cu118"],
     "2.1": ["cu118", "cu121"],
