@@ -17,7 +17,8 @@ import pytest
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _python_env, _requirements, _torch_wheels, _venv
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from mlhost_testlib import FIXTURES, make_host
-from test_python_env import env_on_disk, params, runner_for  # noqa: F401  # pylint: disable=unused-import  (env_on_disk: a fixture the tests take)
+# env_on_disk is a pytest fixture the tests below take by name: imported, never called.
+from test_python_env import env_on_disk, params, runner_for  # noqa: F401  # pylint: disable=unused-import
 
 INDEX = FIXTURES / "torch_index"
 PYTORCH = "https://download.pytorch.org/whl"
