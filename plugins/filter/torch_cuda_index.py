@@ -13,7 +13,9 @@ description:
     included, fails naming the filter and the argument, never a guess.
   - The newest CUDA wheel tag published for the torch release whose CUDA version is not above the given one
     (the highest CUDA the host's driver supports, C(ansible_facts.mlhost.nvidia.cuda_driver_api)).
-  - V(cpu) when the CUDA version is empty or no tag fits. An unknown torch release is an error.
+  - V(cpu) when the CUDA version is empty (no driver), for any torch release, or when no tag fits.
+  - With a CUDA version, a torch release the table does not know is an error. The table is current as of torch 2.9
+    (see docs/compatibility.md); the python_env module reads the builds from PyTorch's index instead.
 positional: _input, cuda_version
 options:
   _input:

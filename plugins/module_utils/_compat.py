@@ -178,7 +178,10 @@ def max_cuda_for_driver(driver: str) -> str | None:
 
 # PyTorch release (major.minor) -> the CUDA wheel tags published for it on PyTorch's
 # wheel index (download.pytorch.org/whl/<tag>), from PyTorch's "previous versions"
-# install matrix. Later releases are not guessed: an unknown torch version is an error.
+# install matrix. python_env reads the index itself (_torch_wheels): this table is only
+# its fallback when the index cannot be read, and the list of tags torch_cuda takes
+# without asking. Later releases are not guessed here: the index knows them.
+TORCH_CUDA_TAGS_CHECKED = "2025-10-15"  # current as of torch 2.9 (released that day); not extended since
 TORCH_CUDA_TAGS: dict[str, list[str]] = {
     "2.0": ["cu117", "cu118"],
     "2.1": ["cu118", "cu121"],
@@ -193,6 +196,40 @@ TORCH_CUDA_TAGS: dict[str, list[str]] = {
 }
 
 
+# The lowest compute capability of each GPU architecture (_gpu_ids' names): the one a
+# host's oldest GPU of that architecture may have (Maxwell GM107 5.0, Pascal P100 6.0,
+# Ampere A100 8.0, Blackwell B200 10.0). NVIDIA's CUDA GPUs compute capability table.
+ARCHITECTURE_MIN_CC: dict[str, tuple[int, int]] = {
+    "maxwell": (5, 0), "pascal": (6, 0), "volta": (7, 0), "turing": (7, 5), "ampere": (8, 0), "ada": (8, 9),
+    "hopper": (9, 0), "blackwell": (10, 0),
+}
+
+# The oldest compute capability PyTorch's default CUDA wheels still carry kernels for, where
+# a build dropped older ones: (first torch release, first CUDA of the tag, lowest compute
+# capability). A rule holds for that torch release and every later one, and for that CUDA
+# and every later one; a build no rule names keeps Maxwell (5.0). Checked 2026-12-02:
+# PyTorch 2.8.0 release notes ("Removed support for Maxwell, Pascal ... with CUDA 12.8 and
+# 12.9 builds"; the 2.8 cu128 arch list is sm_70..sm_120, Volta kept), pytorch/pytorch#157517
+# (Maxwell/Pascal/Volta deprecation, CUDA 13 cannot target them), pytorch/pytorch#172352 and
+# the dev-discuss post "Dropping Volta support from CUDA-12.8 binaries for release 2.11"
+# (2.11 cu128+: Turing and newer; cu126 keeps 5.0..9.0), pytorch/pytorch#182250 (measured
+# get_arch_list(): 2.10+cu128 from sm_70, 2.11+cu128 from sm_75, 2.11+cu126 from sm_50).
+TORCH_ARCH_FLOORS_CHECKED = "2026-12-02"
+TORCH_ARCH_FLOORS: list[tuple[str, str, tuple[int, int]]] = [
+    ("2.8", "12.8", (7, 0)),
+    ("2.9", "13.0", (7, 5)),
+    ("2.11", "12.8", (7, 5)),
+]
+
+
+def torch_build_min_cc(torch_release: str, tag: str) -> tuple[int, int]:
+    """The lowest compute capability the default torch ``torch_release`` ('2.9') wheels of ``tag`` ('cu128') run on."""
+    have_torch, have_cuda = version_tuple(torch_release)[:2], version_tuple(tag_cuda(tag))
+    floors = [cc for torch, cuda, cc in TORCH_ARCH_FLOORS
+              if have_torch >= version_tuple(torch) and have_cuda >= version_tuple(cuda)]
+    return max(floors, default=(5, 0))
+
+
 def tag_cuda(tag: str) -> str:
     """'cu124' -> '12.4'; 'cu118' -> '11.8'; 'cu130' -> '13.0'."""
     match = re.fullmatch(r"cu([0-9]{2})([0-9])", tag) if isinstance(tag, str) else None
@@ -204,21 +241,21 @@ def tag_cuda(tag: str) -> str:
 def torch_cuda_tag(torch_version: str, cuda_version: str | None) -> str:
     """The best PyTorch wheel tag for ``torch_version`` on a host whose driver supports ``cuda_version``.
 
-    ``cuda_version`` None (no NVIDIA driver) gives 'cpu'. The tag is the newest one published
-    for that torch release whose CUDA the driver supports; none gives 'cpu'. Raises ValueError
-    for a torch release with no data here.
+    ``cuda_version`` None (no NVIDIA driver) gives 'cpu', for any torch release. The tag is the
+    newest one published for that torch release whose CUDA the driver supports; none gives 'cpu'.
+    Raises ValueError for a torch release with no data here (python_env reads the index instead).
     """
     match = _TORCH_VERSION.fullmatch(torch_version) if isinstance(torch_version, str) else None
     if not match:
         raise ValueError(f"torch_version {torch_version!r} is not a torch version (for example 2.5.1, 2.5.1+cu124)")
     release = f"{match.group(1)}.{match.group(2)}"
+    if not cuda_version:
+        return "cpu"  # no driver: cpu, whatever the torch release
     if release not in TORCH_CUDA_TAGS:
         raise ValueError(
-            f"No CUDA wheel data for torch {release} (known: {', '.join(TORCH_CUDA_TAGS)}). "
+            f"No CUDA wheel data for torch {release} (known: {', '.join(TORCH_CUDA_TAGS)}, checked {TORCH_CUDA_TAGS_CHECKED}). "
             "Set torch_cuda to an explicit tag (cuXYZ) or cpu."
         )
-    if not cuda_version:
-        return "cpu"
     if not isinstance(cuda_version, str) or not _CUDA_VERSION.fullmatch(cuda_version):
         raise ValueError(f"cuda_version {cuda_version!r} is not a CUDA version (major.minor, for example 12.4), nor empty for no driver")
     have = version_tuple(cuda_version)

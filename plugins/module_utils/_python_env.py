@@ -25,7 +25,8 @@ import urllib.parse
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _files, _ownership
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._compat import TORCH_CUDA_TAGS, torch_cuda_tag
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _torch_wheels
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._compat import TORCH_CUDA_TAGS, TORCH_CUDA_TAGS_CHECKED, torch_cuda_tag
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_text
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Host, Plan, Worker
 
@@ -87,6 +88,14 @@ def import_check_of(params: dict[str, t.Any]) -> list[str]:
     if len(value) == 1 and value[0].lower() in ("auto", "true", "yes"):
         return ["auto"]
     return value
+
+
+def _newer_cuda_tag(tag: t.Any) -> bool:
+    """cu126, cu132: a cuXYZ of a CUDA release the data knows, or of one after its newest (cu127 is neither)."""
+    if not isinstance(tag, str) or not re.fullmatch(r"cu[0-9]{3}", tag):
+        return False
+    cuda = _compat.tag_cuda(tag)
+    return cuda in _compat.CUDA_MIN_DRIVER or _compat.cuda_newer_than_data(cuda)
 
 
 def check_options(params: dict[str, t.Any], fetch_wheel: t.Callable[[str, str], tuple[str | None, str]] | None = None) -> dict[str, t.Any]:
@@ -172,9 +181,9 @@ def check_options(params: dict[str, t.Any], fetch_wheel: t.Callable[[str, str], 
             _refuse(f"import_check entry {mask_text(mod)[:80]!r} is not a module name (dotted identifiers, such as torch or "
                     "google.protobuf). Use auto (each requested distribution's own module), off, or module names.")
     tag = params["torch_cuda"]
-    if tag not in ("auto", "cpu", "none") and tag not in KNOWN_TORCH_TAGS:
+    if tag not in ("auto", "cpu", "none") and tag not in KNOWN_TORCH_TAGS and not _newer_cuda_tag(tag):
         _refuse(f"torch_cuda {tag!r} is not valid: use auto, cpu, none, or a CUDA wheel tag PyTorch publishes "
-                f"({', '.join(KNOWN_TORCH_TAGS)}).")
+                f"({', '.join(KNOWN_TORCH_TAGS)}, or cuXYZ of a CUDA release newer than these).")
     if params["state"] == "present" and not params["packages"] and not params["requirements"]:
         _refuse("Nothing to install: give packages or requirements (an empty environment is state: present with a package list).")
     for key, lookup in (("owner", pwd.getpwnam), ("group", grp.getgrnam)):
@@ -198,10 +207,14 @@ def check_options(params: dict[str, t.Any], fetch_wheel: t.Callable[[str, str], 
 class PythonEnv(Worker):
     """One run of python_env against a host, through the one door ``host.runner``."""
 
-    def __init__(self, host: Host, host_cuda: t.Callable[[], str | None] | None = None) -> None:
+    def __init__(self, host: Host, host_cuda: t.Callable[[], str | None] | None = None,
+                 host_gpus: t.Callable[[], list[dict[str, t.Any]]] | None = None) -> None:
         super().__init__(host)
         self.p = self.params
         self._host_cuda = host_cuda
+        self._host_gpus = host_gpus
+        self.torch_notes: list[str] = []
+        self.machine = os.uname().machine  # the wheels' platform: this host's (the module runs on it)
         # The installers (and the packaging wheel's fetch) trust the host's system store unless ca_bundle names another
         # bundle; check_options refuses a ca_bundle that is not there before anything is fetched.
         self.ca = self.p["ca_bundle"] or _venv.system_ca_bundle()
@@ -212,8 +225,19 @@ class PythonEnv(Worker):
         if self._host_cuda is not None:
             return self._host_cuda()
         from ansible_collections.mlinfra.mlhost.plugins.module_utils._host import driver_cuda_level  # pylint: disable=import-outside-toplevel
+        from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia import parse_smi_cuda_version  # pylint: disable=import-outside-toplevel
 
-        return driver_cuda_level(self.host.sysroot, lambda argv: self.runner.run(argv, check=False))
+        def run(argv: list[str]) -> t.Any:
+            return self.runner.run(argv, check=False)
+
+        level = driver_cuda_level(self.host.sysroot, run)
+        if level and self.host.sysroot.live:
+            # A driver newer than the data runs a newer CUDA than the table can say: nvidia-smi's banner tells.
+            banner = run(["nvidia-smi"])
+            smi = parse_smi_cuda_version(banner.out) if banner is not None and banner.rc == 0 else None
+            if smi and _compat.version_tuple(smi) > _compat.version_tuple(level):
+                return smi
+        return level
 
     # --- the interpreter ---------------------------------------------------
     def interpreter(self) -> tuple[str, str]:
@@ -256,22 +280,117 @@ class PythonEnv(Worker):
         return data
 
     # --- the request ---------------------------------------------------------
-    def torch_index(self, reqs: list[t.Any]) -> str | None:
+    def torch_index(self, reqs: list[t.Any], python_version: str) -> str | None:
+        """The PyTorch build (cpu, cuXYZ) to install from, or None (no torch asked, torch_cuda none, or offline: the
+        wheelhouse decides). auto: cpu without a driver (nothing is fetched); else the builds the index has for the
+        pinned torch, the newest the driver runs and the oldest GPU has kernels in (``_torch_wheels.choose``)."""
         names = {rq.canonical(r.name): r for r in reqs}
         if not any(n in names for n in TORCH_FAMILY) or self.p["torch_cuda"] == "none" or self.p["offline"]:
             return None
         tag = self.p["torch_cuda"]
-        if tag == "auto":
-            torch = names.get("torch")
-            pinned = [s.version for s in (torch.specifier if torch else []) if s.operator in ("==", "===", "~=")]
-            if not pinned:
-                _refuse("torch_cuda: auto needs torch pinned (torch==2.5.1 or torch~=2.5.0) to pick its CUDA wheels; "
-                        "pin it, or set torch_cuda to cpu or a tag such as cu124.")
-            try:
-                tag = torch_cuda_tag(pinned[0].replace(".*", ""), self.host_cuda())
-            except ValueError as exc:
-                _refuse(f"torch_cuda: auto: {exc}")
+        if tag != "auto":
+            return tag
+        torch = names.get("torch")
+        pinned = [s.version for s in (torch.specifier if torch else []) if s.operator in ("==", "===", "~=")]
+        if not pinned:
+            _refuse("torch_cuda: auto needs torch pinned (torch==2.5.1 or torch~=2.5.0) to pick its CUDA wheels; "
+                    "pin it, or set torch_cuda to cpu or a tag such as cu124.")
+        label = _torch_wheels.installed_label(pinned[0])
+        if label:
+            return label  # torch==2.5.1+cu124 names its build itself
+        cuda = self.host_cuda()
+        if not cuda:
+            return "cpu"
+        version = pinned[0].replace(".*", "")
+        found, read = self.torch_builds(torch.specifier, python_version, cuda)
+        if not read:
+            return self.torch_tag_from_table(version, cuda)
+        best = _torch_wheels.newest(found)
+        where = f"{mask_text(self.p['torch_index_url'])} ({', '.join(read)})"
+        python_tag = "cp" + "".join(python_version.split(".")[:2])
+        if best is None:
+            _refuse(f"torch_cuda: auto: the PyTorch index {where} has no torch {torch.specifier} wheel for {python_tag} on "
+                    f"Linux {self.machine}. Pin a torch release that has one for this Python, or set torch_cuda.")
+        min_cc = self.host_min_cc()
+        chosen, passed = _torch_wheels.choose(best[0], best[1], cuda, min_cc)
+        if chosen is None:
+            _refuse(f"torch_cuda: auto: torch {best[0]} on {where} has builds {', '.join(sorted(best[1]))}, and none runs on "
+                    f"this host: {'; '.join(passed)}. Pin a torch release with a build that fits, or set torch_cuda.")
+        self.torch_notes = [f"torch_cuda: auto took {chosen} for torch {best[0]}: {note}" for note in passed if "no kernels" in note]
+        return chosen
+
+    def torch_builds(self, specifier: t.Any, python_version: str, cuda: str) -> tuple[dict[str, set[str]], list[str]]:
+        """({version: builds}, the pages read) for the pinned torch on this Python and machine: the page of all builds
+        (``<torch_index_url>/torch/``), else (a mirror of some builds only) each ``<tag>/torch/`` page the driver could
+        run, newest first, until one holds a build of it."""
+        base = self.p["torch_index_url"].rstrip("/")
+        python_tag = "cp" + "".join(python_version.split(".")[:2])
+        machine = self.machine
+        text, reached = self.read_simple_page(f"{base}/torch/")
+        if text is not None:
+            found = _torch_wheels.builds(_torch_wheels.page_files(text), specifier, python_tag, machine)
+            if found:
+                return found, ["torch/"]
+        read: list[str] = ["torch/"] if text is not None else []
+        found: dict[str, set[str]] = {}
+        for tag in _torch_wheels.candidate_tags(cuda) + ["cpu"]:
+            if not reached:
+                break  # no answer at all (not a 404): the other pages would only wait as long
+            text, reached = self.read_simple_page(f"{base}/{tag}/torch/")
+            if text is None:
+                continue
+            read.append(f"{tag}/torch/")
+            for version, tags in _torch_wheels.builds(_torch_wheels.page_files(text), specifier, python_tag, machine, tag).items():
+                found.setdefault(version, set()).update(tags)
+            best = _torch_wheels.newest(found)
+            if best and _torch_wheels.choose(best[0], best[1] - {"cpu"}, cuda, self.host_min_cc())[0]:
+                break  # the newest build that fits: older tags cannot win
+        return found, read
+
+    def read_simple_page(self, url: str) -> tuple[str | None, bool]:
+        """(a simple page's text or None, whether the index answered at all: a 404 is an answer, a refused or timed-out
+        connection is not). file:// is read directly (a directory's index.html)."""
+        if url.startswith("file://"):
+            path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+            path = os.path.join(path, "index.html") if os.path.isdir(path) else path
+            data = _files.read_bytes(path)
+            return (None if data is None else data.decode("utf-8", "replace")), True
+        try:
+            return self.host.fetch(url, timeout=60, ca_path=self.ca).read().decode("utf-8", "replace"), True
+        except ModuleError as exc:
+            status = re.search(r"HTTP status ([0-9]+)", exc.msg)
+            return None, bool(status and 400 <= int(status.group(1)) < 500)
+
+    def torch_tag_from_table(self, version: str, cuda: str) -> str:
+        """The index could not be read: the dated table of _compat when it knows the release, else a refusal."""
+        base = mask_text(self.p["torch_index_url"])
+        try:
+            tag = torch_cuda_tag(version, cuda)
+        except ValueError:
+            _refuse(f"torch_cuda: auto: the PyTorch index {base} could not be read (neither torch/ nor a <tag>/torch/ page "
+                    f"answered), and torch {version} is newer than the offline table (checked {TORCH_CUDA_TAGS_CHECKED}). "
+                    "Set torch_index_url to a reachable mirror (file:// works), or set torch_cuda to cpu or a tag such as cu128.")
+        floor = _compat.torch_build_min_cc(version, tag) if tag != "cpu" else None
+        min_cc = self.host_min_cc()
+        if floor and min_cc is not None and min_cc < floor:
+            _refuse(f"torch_cuda: auto: the PyTorch index {base} could not be read, and the table's choice {tag} for torch "
+                    f"{version} has no kernels for this host's compute capability {min_cc[0]}.{min_cc[1]}. Set torch_cuda.")
+        self.torch_notes = [f"the PyTorch index {base} could not be read: {tag} was taken from the table of torch builds "
+                            f"checked {TORCH_CUDA_TAGS_CHECKED}"]
         return tag
+
+    def host_min_cc(self) -> tuple[int, int] | None:
+        """The lowest compute capability among the host's NVIDIA GPUs of a known architecture (None: none known)."""
+        ccs = [_compat.ARCHITECTURE_MIN_CC[g["architecture"]] for g in self.host_gpus()
+               if g.get("architecture") in _compat.ARCHITECTURE_MIN_CC]
+        return min(ccs) if ccs else None
+
+    def host_gpus(self) -> list[dict[str, t.Any]]:
+        if self._host_gpus is not None:
+            return self._host_gpus()
+        from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia import pci_gpus  # pylint: disable=import-outside-toplevel
+
+        return pci_gpus(self.host.sysroot)
 
     def fetch_wheel(self, name: str, sha256: str) -> tuple[str | None, str]:
         """A verified copy of the wheel ``name`` (sha256 ``sha256``) for the plan, from a find_links directory or the
@@ -305,6 +424,11 @@ class PythonEnv(Worker):
 
     # --- the plan ----------------------------------------------------------------
     def plan(self) -> Plan:
+        plan = self._plan()
+        plan.warnings.extend(self.torch_notes)
+        return plan
+
+    def _plan(self) -> Plan:
         p = self.p
         checked = check_options(p, self.fetch_wheel)
         path, lock = checked["path"], checked["lock"]
@@ -323,7 +447,7 @@ class PythonEnv(Worker):
         python, python_version = self.interpreter()
         reqs = checked["reqs"]
         wanted_names = sorted({rq.canonical(r.name) for r in reqs})
-        tag = self.torch_index(reqs)
+        tag = self.torch_index(reqs, python_version)
         backend = p["backend"]
         have_uv = os.access(self.tool["uv"], os.X_OK)
         if backend == "auto":
@@ -337,6 +461,8 @@ class PythonEnv(Worker):
         same_python = current is not None and current["python"].rsplit(".", 1)[0] == python_version.rsplit(".", 1)[0]
         unmet = [r for r in reqs if not (current and rq.satisfied(r, current["packages"], current["markers"]))]
         dropped = sorted(set((state or {}).get("requested_names", [])) - set(wanted_names))
+        if current and tag:  # another torch build (2.5.1+cpu installed, cu124 chosen) is a change too
+            unmet += [r for r in reqs if r not in unmet and _torch_build_differs(current["packages"].get(rq.canonical(r.name)), r, tag)]
         base["installed"] = before
         self.work.update(before=before, python=python, reqs=reqs, names=wanted_names, tag=tag, backend=backend)
 
@@ -518,6 +644,13 @@ class PythonEnv(Worker):
 
     def lock_text(self, packages: dict[str, str], names: list[str]) -> str:
         return rq.lock_text(_user_packages(packages, names), f"python_env: exact pins of {self.work['path']}.")
+
+
+def _torch_build_differs(installed: str | None, req: t.Any, tag: str) -> bool:
+    """Is ``req`` (a torch-family requirement) installed from another build than ``tag`` (its local label)?"""
+    if installed is None or rq.canonical(req.name) not in TORCH_FAMILY:
+        return False
+    return _torch_wheels.installed_label(installed) != tag
 
 
 def _user_packages(packages: dict[str, str], requested: list[str]) -> dict[str, str]:

@@ -111,6 +111,12 @@ def canonical(name: str) -> str:
     return _pk()[1].canonicalize_name(name)
 
 
+def packaging_part(name: str) -> t.Any:
+    """One of the loaded ``packaging`` modules (requirements, utils, version, specifiers, markers)."""
+    _pk()
+    return _MODULES[name]
+
+
 class RequirementError(ModuleError):
     """A requirement line that is refused; its message shows the line masked (it may hold a token)."""
 

@@ -86,6 +86,9 @@ try:
         if want == "torch":
             out["gpu"] = {"available": bool(mod.cuda.is_available()), "count": int(mod.cuda.device_count()),
                           "cuda": getattr(mod.version, "cuda", None)}
+            if out["gpu"]["available"]:
+                out["gpu"]["arch_list"] = [str(a) for a in mod.cuda.get_arch_list()]
+                out["gpu"]["capabilities"] = ["%d.%d" % mod.cuda.get_device_capability(i) for i in range(out["gpu"]["count"])]
         elif want == "jax":
             devices = [d for d in mod.devices() if d.platform == "gpu"] if hasattr(mod, "devices") else []
             out["gpu"] = {"available": bool(devices), "count": len(devices), "cuda": None}
@@ -98,6 +101,23 @@ except Exception as exc:
     out["error"] = "%s: %s" % (type(exc).__name__, exc)
 print(json.dumps(out))
 """
+
+
+def arch_covers(arch_list: list[str], capability: str) -> bool:
+    """Does torch's ``get_arch_list()`` (sm_75, sm_90a, compute_120) hold code a GPU of ``capability`` ('8.6') runs:
+    a cubin of its major and a minor at most its own, or PTX of at most its capability (JIT-compiled)?"""
+    match = re.fullmatch(r"([0-9]+)\.([0-9]+)", capability or "")
+    if not match:
+        return True  # not known: nothing to say
+    have = (int(match.group(1)), int(match.group(2)))
+    for arch in arch_list:
+        found = re.fullmatch(r"(sm|compute)_([0-9]+)([0-9])[af]?", arch)
+        if not found:
+            continue
+        kind, built = found.group(1), (int(found.group(2)), int(found.group(3)))
+        if (kind == "sm" and built[0] == have[0] and built[1] <= have[1]) or (kind == "compute" and built <= have):
+            return True
+    return False
 
 
 def result(name: str, status: str, detail: str, **extra: t.Any) -> dict[str, t.Any]:
@@ -292,7 +312,13 @@ class StackCheck:
                 hint = (f" (torch built for CUDA {gpu.get('cuda')})" if gpu and gpu.get("cuda") else
                         " (a CPU-only build? set torch_cuda on the env)" if framework == "torch" else "")
                 return result("python", "failed", f"{base} but it does not see the GPU{hint}.", **extra)
-            return result("python", "ok", f"{base} and sees {gpu['count']} GPU(s).", **extra)
+            uncovered = sorted(set(c for c in gpu.get("capabilities") or [] if not arch_covers(gpu.get("arch_list") or [], c)))
+            if framework == "torch" and uncovered and gpu.get("arch_list"):
+                return result("python", "failed", f"{base} (CUDA {gpu.get('cuda')}, built for {', '.join(gpu['arch_list'])}) but has "
+                              f"no kernels for this host's GPU compute capability {', '.join(uncovered)}. Rebuild the env with "
+                              "torch_cuda: auto (it passes over builds without them) or a tag whose builds keep them (cu126).", **extra)
+            built = f" (CUDA {gpu['cuda']})" if framework == "torch" and gpu.get("cuda") else ""
+            return result("python", "ok", f"{base}{built} and sees {gpu['count']} GPU(s).", **extra)
         if gpu_live and gpu:
             return result("python", "ok", f"{base}; NVML sees {gpu['count']} GPU(s).", **extra)
         if drv["reboot_pending"]:

@@ -72,9 +72,14 @@ options:
   torch_cuda:
     description:
       - Which PyTorch wheels to install when C(torch), C(torchvision) or C(torchaudio) is requested.
-      - V(auto) picks the newest CUDA tag published for the pinned torch release that this host's NVIDIA driver
-        supports, and V(cpu) when there is no driver. V(cpu) or a tag such as V(cu124) forces one;
-        V(none) leaves the index alone (PyPI's default torch wheels).
+      - V(auto) reads which builds the PyTorch index (O(torch_index_url)) has for the pinned torch, this Python and this
+        machine, and picks the newest CUDA build that this host's NVIDIA driver runs and that still has kernels for the
+        host's oldest GPU (CUDA 12.8+ builds of torch 2.8+ dropped Maxwell and Pascal, CUDA 13 builds and torch 2.11+
+        CUDA 12.8+ builds Volta), else V(cpu). A host without a driver gets V(cpu) whatever the torch version, with
+        nothing fetched. When the index cannot be read, a dated table decides for the torch releases it knows.
+      - V(cpu) or a tag such as V(cu124) forces one; V(none) leaves the index alone (PyPI's default torch wheels).
+      - Another build in an existing environment (C(2.5.1+cpu) where V(cu124) is chosen) is a change, and the
+        environment is rebuilt. With O(offline=true) no index is read and the wheelhouse holds the build.
     type: str
     default: auto
   import_check:
@@ -92,7 +97,10 @@ options:
     elements: str
     default: [auto]
   torch_index_url:
-    description: The base of PyTorch's wheel index (a mirror may serve it); the tag is appended.
+    description:
+      - The base of PyTorch's wheel index (a mirror may serve it, C(file://) too); the tag is appended.
+      - V(torch_cuda=auto) reads its page of all builds, C(<torch_index_url>/torch/), else the per-build pages
+        C(<torch_index_url>/<tag>/torch/).
     type: str
     default: https://download.pytorch.org/whl
   lock_file:

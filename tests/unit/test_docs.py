@@ -119,5 +119,10 @@ def test_compatibility_page_shows_every_table_row():
         assert f"| {release} | {driver} |" in text, release
     for release, tags in _compat.TORCH_CUDA_TAGS.items():
         assert f"| {release} | {', '.join(tags)} |" in text, release
+    assert f"checked {_compat.TORCH_CUDA_TAGS_CHECKED}" in text and f"checked {_compat.TORCH_ARCH_FLOORS_CHECKED}" in text
+    for torch, cuda, (major, minor) in _compat.TORCH_ARCH_FLOORS:
+        assert f"| {torch} | {cuda} | {major}.{minor} (" in text, (torch, cuda)
+    for arch, (major, minor) in _compat.ARCHITECTURE_MIN_CC.items():
+        assert f"{arch.capitalize()} {major}.{minor}" in text, arch
     for branch, data in _compat.DRIVER_BRANCHES.items():
         assert f"| {branch} | {_compat.DESIGNATIONS[data['designation']]} | {data['eol']} |" in text, branch

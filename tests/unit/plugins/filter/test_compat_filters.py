@@ -24,3 +24,9 @@ def test_unknown_versions_fail_with_the_filter_name():
     with pytest.raises(AnsibleFilterError) as err:
         FILTERS["cuda_min_driver"]("12.7")
     assert "mlinfra.mlhost.cuda_min_driver" in str(err.value) and "12.7" in str(err.value)
+
+
+def test_torch_cuda_index_without_a_driver_is_cpu_for_a_release_the_table_lacks():
+    assert FILTERS["torch_cuda_index"]("2.13.0", None) == "cpu"
+    with pytest.raises(AnsibleFilterError):
+        FILTERS["torch_cuda_index"]("2.13.0", "12.8")

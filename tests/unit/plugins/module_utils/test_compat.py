@@ -85,3 +85,23 @@ def test_torch_tags_are_real_cuda_releases():
         for tag in tags:
             cuda = _compat.tag_cuda(tag)
             assert cuda in _compat.CUDA_MIN_DRIVER or cuda == "11.7", tag
+
+
+@pytest.mark.parametrize("torch", ["2.13.0", "2.10.0", "3.0.0", "2.9.1"])
+def test_no_driver_is_cpu_for_any_torch_release(torch):
+    assert _compat.torch_cuda_tag(torch, None) == "cpu"
+    assert _compat.torch_cuda_tag(torch, "") == "cpu"
+
+
+def test_a_release_the_table_lacks_still_fails_with_a_driver_and_names_the_date():
+    with pytest.raises(ValueError) as err:
+        _compat.torch_cuda_tag("2.13.0", "12.8")
+    assert _compat.TORCH_CUDA_TAGS_CHECKED in str(err.value)
+
+
+def test_the_arch_floors_only_rise():
+    """A later torch or a later CUDA never runs on older GPUs than an earlier one (the rules carry forward)."""
+    for torch in ("2.7", "2.8", "2.9", "2.10", "2.11", "2.13"):
+        floors = [_compat.torch_build_min_cc(torch, tag) for tag in ("cu118", "cu126", "cu128", "cu129", "cu130", "cu132")]
+        assert floors == sorted(floors), torch
+    assert set(_compat.ARCHITECTURE_MIN_CC) >= {"maxwell", "pascal", "volta", "turing", "ampere", "ada", "hopper", "blackwell"}

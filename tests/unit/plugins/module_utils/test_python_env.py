@@ -57,7 +57,7 @@ def runner_for(tmp_path, packages):
 
 def run(p, runner, check_mode, host_cuda):
     """plan, then apply unless check mode: the entry's order. Returns (plan, result)."""
-    worker = _python_env.PythonEnv(make_host(p, runner, check_mode), host_cuda)
+    worker = _python_env.PythonEnv(make_host(p, runner, check_mode), host_cuda, lambda: [])  # no GPU read from this machine
     plan = worker.plan()
     result = dict(plan.result)
     if plan.changed and not check_mode:
@@ -100,7 +100,8 @@ def test_torch_auto_needs_a_pin(tmp_path, env_on_disk):
 
 def test_torch_auto_follows_the_driver(tmp_path, env_on_disk):
     runner = runner_for(tmp_path, {})
-    result = run(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: "12.2")[1]
+    index = (pathlib.Path(__file__).parents[3] / "fixtures" / "torch_index" / "whl").as_uri()  # a stand-in of PyTorch's
+    result = run(params(tmp_path, packages=["torch==2.5.1"], torch_index_url=index), runner, True, lambda: "12.2")[1]
     assert result["torch_index"] == "cu121"
     result = run(params(tmp_path, packages=["torch==2.5.1"]), runner, True, lambda: None)[1]
     assert result["torch_index"] == "cpu"

@@ -214,7 +214,40 @@ def test_torch_that_sees_the_gpu(tree):
     checker, _runner = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
                             {"checks": ["python"], "python_env": ENV, "framework": "torch"})
     py = checker.run_all()["checks"][0]
-    assert py["status"] == "ok" and py["detail"].endswith("imports torch 2.5.1+cu124 and sees 8 GPU(s).")
+    assert py["status"] == "ok" and py["detail"].endswith("imports torch 2.5.1+cu124 (CUDA 12.4) and sees 8 GPU(s).")
+
+
+# Hand-written in the shape torch prints (get_arch_list() of torch 2.11.0+cu128 as reported in pytorch/pytorch#182250;
+# get_device_capability() of a V100 is (7, 0)): no captured output of a GPU host is at hand.
+ARCH_2_11_CU128 = ["sm_75", "sm_80", "sm_86", "sm_90", "sm_100", "sm_120"]
+ARCH_2_11_CU126 = ["sm_50", "sm_60", "sm_70", "sm_75", "sm_80", "sm_86", "sm_90"]
+
+
+@pytest.mark.parametrize("arch, capability, covered", [
+    (ARCH_2_11_CU128, "7.0", False), (ARCH_2_11_CU128, "7.5", True), (ARCH_2_11_CU128, "8.9", True),  # Ada runs sm_86
+    (ARCH_2_11_CU128, "12.0", True), (ARCH_2_11_CU128, "10.3", True), (ARCH_2_11_CU128, "6.1", False),
+    (ARCH_2_11_CU126, "6.1", True), (ARCH_2_11_CU126, "12.0", False),  # no Blackwell cubin, no PTX
+    (ARCH_2_11_CU126 + ["compute_90"], "12.0", True),  # PTX is compiled for newer GPUs
+    (["sm_90a", "sm_100f"], "9.0", True), (["sm_120", "compute_120"], "8.0", False),
+    ([], "8.0", False), (["gfx90a"], "8.0", False), (ARCH_2_11_CU128, "", True), (ARCH_2_11_CU128, "x.y", True),
+])
+def test_arch_covers(arch, capability, covered):
+    assert _stack_check.arch_covers(arch, capability) is covered
+
+
+def test_torch_without_kernels_for_the_gpu_fails_naming_the_fix(tree):
+    gpu = {"available": True, "count": 2, "cuda": "12.8", "arch_list": ARCH_2_11_CU128, "capabilities": ["7.0", "7.0"]}
+    answer = probe_answer(framework="torch", version="2.11.0+cu128", gpu=gpu)
+    checker, _runner = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
+                            {"checks": ["python"], "python_env": ENV, "framework": "torch"})
+    py = checker.run_all()["checks"][0]
+    assert py["status"] == "failed" and "no kernels for this host's GPU compute capability 7.0" in py["detail"]
+    assert "torch_cuda: auto" in py["detail"] and "sm_75, sm_80" in py["detail"]
+    gpu.update(capabilities=["9.0"])
+    answer = probe_answer(framework="torch", version="2.11.0+cu128", gpu=gpu)
+    checker, _runner = make(tree, python_files(loaded=True), {probe_argv("torch", "1"): answer},
+                            {"checks": ["python"], "python_env": ENV, "framework": "torch"})
+    assert checker.run_all()["checks"][0]["status"] == "ok"
 
 
 def test_reboot_pending_env_is_not_asked_about_the_gpu(tree):
