@@ -10,6 +10,7 @@ import pathlib
 import pytest
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _ownership, _python_env, _venv
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from mlhost_testlib import FakeRunner, make_host
 
@@ -37,6 +38,17 @@ def env_on_disk(tmp_path, monkeypatch):
     os.symlink(gen, tmp_path / "envs" / "e")
     monkeypatch.setattr(os, "access", lambda p, mode: True)
     return gen
+
+
+def record(tmp_path, p, packages, gen=None, salt="5a" * 16):
+    """The state file a build with params ``p`` writes: its request's fingerprint and the packages it installed."""
+    gen = gen or tmp_path / "envs" / ".e.mlhost-envs" / "g1"
+    checked = _python_env.check_options(p)
+    state = {"requested_names": sorted({rq.canonical(r.name) for r in checked["reqs"]}), "request_salt": salt,
+             "request_sha256": rq.fingerprint(_python_env.request_identity(p, checked, None, "3.11.2"), salt),
+             "request": _python_env.shown_request(p, checked), "installed": {rq.canonical(n): v for n, v in packages.items()}}
+    (gen / _venv.STATE_FILE).write_text(json.dumps(state))
+    return state
 
 
 def probe_output(packages):
@@ -67,6 +79,7 @@ def run(p, runner, check_mode, host_cuda):
 
 
 def test_met_request_is_two_reads_and_no_change(tmp_path, env_on_disk):
+    record(tmp_path, params(tmp_path), {"six": "1.16.0", "idna": "3.10", "pip": "24.0"})
     runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10", "pip": "24.0"})
     result = run(params(tmp_path), runner, False, lambda: None)[1]
     assert result["changed"] is False
@@ -181,6 +194,7 @@ def test_create_builds_a_marked_generation_swaps_and_writes_a_marked_lock(tmp_pa
 def test_met_request_with_a_stale_lock_plans_only_the_lock(tmp_path, env_on_disk):
     lock = tmp_path / "e.lock"
     lock.write_text(_ownership.TEXT_MARKER + " python_env: exact pins of somewhere.\nsix==1.0\n")
+    record(tmp_path, params(tmp_path, lock_file=str(lock)), {"six": "1.16.0", "idna": "3.10"})
     runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
     worker = _python_env.PythonEnv(make_host(params(tmp_path, lock_file=str(lock)), runner, diff_mode=True), lambda: None)
     plan = worker.plan()
@@ -196,7 +210,9 @@ def test_update_diff_comes_from_the_plan(tmp_path, env_on_disk):
     plan = _python_env.PythonEnv(make_host(params(tmp_path, packages=["six==1.17.0", "idna<4"]), runner, True),
                                  lambda: None).plan()
     assert plan.result["action"] == "update"
-    assert plan.diff["before"] == "idna==3.10\nsix==1.16.0\n" and plan.diff["after"] == "idna==3.10\nsix==1.17.0\n"
+    assert plan.diff["before"] == "# request (not recorded)\n# packages\nidna==3.10\nsix==1.16.0\n"
+    assert plan.diff["after"].startswith("# request ")
+    assert plan.diff["after"].endswith("\nsix==1.17.0\nidna<4\n# packages\nidna==3.10\nsix==1.17.0\n")
 
 
 def test_a_different_python_minor_is_a_rebuild(tmp_path, env_on_disk):
