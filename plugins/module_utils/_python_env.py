@@ -225,13 +225,14 @@ def request_identity(params: dict[str, t.Any], checked: dict[str, t.Any], tag: s
     includes (extras, URL targets, markers, hashes; a local file target's sha256), the files' and the module's index
     and find-links options, the torch wheel index, the Python minor and the backend option. Its ``fingerprint`` is
     stored with the environment: any change to it is a change to the environment."""
-    lines = sorted([["requirement", str(req), []] for req in rq.parse_lines(params["packages"], "packages")]
-                   + [[line.kind, str(req), list(line.hashes)] for line, req in checked["parsed"]])
+    entries = [("requirement", req, ()) for req in rq.parse_lines(params["packages"], "packages")]
+    entries += [(line.kind, req, line.hashes) for line, req in checked["parsed"]]
+    lines = sorted([kind, rq.normal_form(req), list(hashes)] for kind, req, hashes in entries)
     local = {}
-    for _kind, text, _hashes in lines:
-        url = text.split(" @ ", 1)[1].split(";", 1)[0].strip() if " @ " in text else ""
-        if url.startswith("file://") and os.path.isfile(urllib.parse.unquote(url[len("file://"):])):
-            local[url] = _files.sha256_file(urllib.parse.unquote(url[len("file://"):]))
+    for _kind, req, _hashes in entries:
+        target = urllib.parse.unquote(req.url[len("file://"):]) if (req.url or "").startswith("file://") else ""
+        if target and os.path.isfile(target):
+            local[req.url] = _files.sha256_file(target)
     return {
         "layout": REQUEST_VERSION, "lines": lines, "local_files": local, "file_options": checked["files"].options,
         "index_url": params["index_url"], "extra_index_urls": list(params["extra_index_urls"]),

@@ -182,6 +182,15 @@ def check_syntax(lines: t.Iterable[str], source: str) -> None:
         check_line_syntax("" if raw is None else str(raw), number, source)
 
 
+def normal_form(requirement: t.Any) -> str:
+    """A requirement written the same way by every packaging version the plan may load (the host's, the tool venv's,
+    pip's vendored copy): canonical name and extras, the specifier set (sorted), the URL, the marker."""
+    extras = ",".join(sorted(canonical(e) for e in requirement.extras))
+    text = canonical(requirement.name) + (f"[{extras}]" if extras else "") + str(requirement.specifier)
+    text += f" @ {requirement.url}" if requirement.url else ""
+    return text + (f" ; {requirement.marker}" if requirement.marker is not None else "")
+
+
 def check_line_syntax(line: str, number: int, source: str) -> None:
     """Refuse a line that is not a requirement, without ``packaging`` (a bare path or URL gets its own advice)."""
     line = _plain_line(line, number, source)

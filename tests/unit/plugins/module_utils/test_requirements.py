@@ -308,3 +308,21 @@ def test_install_command_takes_the_user_s_file_as_it_is_and_checks_hashes_with_u
                                  "/t/uv", require_hashes=True)
     assert argv == ["/t/uv", "pip", "install", "--no-config", "--python", "/g/bin/python", "-r", "/g/mlhost-requirements.txt",
                     "-r", "/srv/app/requirements.txt", "--require-hashes"]
+
+
+def test_normal_form_is_the_same_whichever_packaging_parsed_it(monkeypatch):
+    """The fingerprint must not move when the plan loads another packaging (pip's vendored copy on a fresh host, the
+    tool venv's afterwards): the form is the module's own, not packaging's str()."""
+    (req,) = rq.parse_lines(["Requests[SOCKS,Security] >=2.31 , <3 ; python_version >= '3.8'"], "t")
+    assert rq.normal_form(req) == 'requests[security,socks]<3,>=2.31 ; python_version >= "3.8"'
+    (url,) = rq.parse_lines(["Six@https://files.example.internal/six-1.16.0-py2.py3-none-any.whl"], "t")
+    assert rq.normal_form(url) == "six @ https://files.example.internal/six-1.16.0-py2.py3-none-any.whl"
+
+
+def test_normal_form_with_pip_s_vendored_packaging(monkeypatch):
+    lines = ["Requests[SOCKS,Security] >=2.31 , <3 ; python_version >= '3.8'", "six@file:///srv/six-1.16.0-py2.py3-none-any.whl",
+             "torch==2.5.1 ; platform_system == 'Linux' and platform_machine == 'x86_64'"]
+    ours = [rq.normal_form(r) for r in rq.parse_lines(lines, "t")]
+    monkeypatch.setattr(rq, "_MODULES", {})
+    assert rq._load(("pip._vendor.packaging",)) == "pip._vendor.packaging"
+    assert [rq.normal_form(r) for r in rq.parse_lines(lines, "t")] == ours
