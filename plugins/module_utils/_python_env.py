@@ -35,6 +35,16 @@ TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 KNOWN_TORCH_TAGS = sorted({tag for tags in TORCH_CUDA_TAGS.values() for tag in tags})
 MIN_PYTHON = (3, 8)
 _NOTHING = " Nothing was changed."
+# The interpreter's version (line 1) and its PEP 508 marker environment (line 2, JSON), in one command.
+INTERPRETER_PROBE = (
+    "import sys; print('%d.%d.%d' % sys.version_info[:3])\n"
+    "import json, os, platform\n"
+    "print(json.dumps({'implementation_name': sys.implementation.name, 'implementation_version': '%d.%d.%d' % "
+    "sys.implementation.version[:3], 'os_name': os.name, 'platform_machine': platform.machine(), "
+    "'platform_python_implementation': platform.python_implementation(), 'platform_release': platform.release(), "
+    "'platform_system': platform.system(), 'platform_version': platform.version(), 'python_full_version': "
+    "platform.python_version(), 'python_version': '%d.%d' % sys.version_info[:2], 'sys_platform': sys.platform}))"
+)
 _PATH_OPTIONS = ("path", "tool_dir", "lock_file", "requirements", "constraints", "ca_bundle", "python")
 
 
@@ -284,7 +294,7 @@ class PythonEnv(Worker):
                 f"python: Python interpreter {python!r} was not found on the host. Install it (Debian/Ubuntu: apt-get install "
                 f"{package} python3-venv; RHEL: dnf install {package}), or give its absolute path."
             )
-        result = self.runner.run([path, "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], check=False)
+        result = self.runner.run([path, "-I", "-c", INTERPRETER_PROBE], check=False)
         err = (result.err if result else "") or ""
         if result is not None and result.rc != 0 and "Unknown option: -I" in err:
             _refuse(f"python {python!r} ({path}) is Python 2: python_env needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+. "
@@ -292,7 +302,12 @@ class PythonEnv(Worker):
         if result is None or result.rc != 0:
             _refuse(f"python {python!r} ({path}) does not run as a Python interpreter: {mask_text(err.strip()[-300:])}. "
                     "Give a working Python 3 interpreter.")
-        version = result.out.strip()
+        lines = result.out.strip().splitlines() or [""]
+        version = lines[0].strip()
+        try:  # the marker environment of a new environment's interpreter: the plan evaluates markers with it
+            self.target_markers = json.loads(lines[1]) if len(lines) > 1 else None
+        except ValueError:
+            self.target_markers = None
         match = re.fullmatch(r"([0-9]+)\.([0-9]+)\.([0-9]+)", version)
         if not match or (int(match.group(1)), int(match.group(2))) < MIN_PYTHON:
             _refuse(f"python {python!r} ({path}) is Python {version or '(unknown)'}: python_env needs Python "
@@ -394,7 +409,7 @@ class PythonEnv(Worker):
         state = (_venv.read_state(path) or {}) if current else {}
         before = _user_packages(current["packages"], wanted_names) if current else {}
         same_python = current is not None and current["python"].rsplit(".", 1)[0] == python_version.rsplit(".", 1)[0]
-        markers = current["markers"] if current else None
+        markers = current["markers"] if current else getattr(self, "target_markers", None)
         unmet = [r for r in reqs if not (current and rq.satisfied(r, current["packages"], markers))]
         dropped = sorted(set(state.get("requested_names", [])) - set(wanted_names))
         salt = state.get("request_salt") or secrets.token_hex(16)

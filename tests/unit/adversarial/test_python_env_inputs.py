@@ -20,7 +20,7 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import Modu
 from mlhost_testlib import FakeRunner, make_host, snapshot
 
 TOKEN = "SECRETTOKEN42"
-PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+PROBE = _python_env.INTERPRETER_PROBE
 
 
 def params(base: pathlib.Path, **overrides):

@@ -14,7 +14,7 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirement
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from mlhost_testlib import FakeRunner, make_host
 
-INTERPRETER_PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+INTERPRETER_PROBE = _python_env.INTERPRETER_PROBE
 
 
 def params(tmp_path, **overrides):
@@ -591,3 +591,14 @@ def test_a_build_from_a_hash_lock_with_an_in_file_index_records_the_request_and_
     rerun = runner_for(tmp_path, installed)
     plan = _python_env.PythonEnv(make_host(p, rerun, True), lambda: None).plan()
     assert plan.changed is False and len(rerun.calls) == 2
+
+
+def test_a_new_env_s_plan_evaluates_markers_with_the_target_interpreter(tmp_path):
+    """The interpreter's own marker environment (Python 3.11 on Linux), read in the same command as its version."""
+    (tmp_path / "envs").mkdir()
+    markers = json.loads(probe_output({}))["markers"]
+    runner = FakeRunner({("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n" + json.dumps(markers) + "\n", "")})
+    p = params(tmp_path, packages=["six ; python_version > '3.11'", "tensorflow-macos ; sys_platform == 'darwin'",
+                                   "idna ; python_version == '3.11'"])
+    plan = _python_env.PythonEnv(make_host(p, runner, True), lambda: None).plan()
+    assert plan.result["action"] == "create" and plan.result["added"] == {"idna": "(new)"} and len(runner.calls) == 1
