@@ -347,7 +347,8 @@ def decode_file(data: bytes, source: str) -> str:
             return data.decode("utf-16")
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise RequirementError(f"The requirements file {source} cannot be read as UTF-8 text ({exc}). Save it as UTF-8, then rerun. Nothing was changed.") from exc
+        raise RequirementError(f"The requirements file {source} cannot be read as UTF-8 text ({exc}). Save it as UTF-8, "
+                               "then rerun. Nothing was changed.") from exc
 
 
 def logical_lines(text: str) -> list[tuple[int, str]]:

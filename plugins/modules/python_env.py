@@ -161,8 +161,9 @@ attributes:
     details: >-
       Check mode is the plan: every option checked, the environment read and compared (on a fresh host too, with the
       host's packaging or the copy pip vendors), and the packages that would be added, removed, upgraded and downgraded
-      reported (requirements whose marker does not hold for the environment's interpreter left out). The diff shows the
-      request recorded with the environment and the request asked, with the packages before and the ones planned.
+      reported (requirements whose marker does not hold for the target interpreter left out, for a new environment
+      too). The diff shows the request recorded with the environment and the request asked, with the packages before
+      and the ones planned.
   diff_mode:
     support: full
 notes:
@@ -254,7 +255,9 @@ downgraded:
   returned: always
   sample: {}
 reasons:
-  description: Why an environment that exists is rebuilt (the request changed, packages changed outside python_env, made before the fingerprint was recorded); empty when nothing changes.
+  description:
+    - Why an environment that exists is rebuilt - the request changed, packages changed outside python_env, or it was
+      made before the fingerprint was recorded. Empty when nothing changes.
   type: list
   elements: str
   returned: always
