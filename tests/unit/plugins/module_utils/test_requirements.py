@@ -214,7 +214,7 @@ def test_an_include_and_a_constraints_file_are_read_relative_to_the_including_fi
 
 def test_a_hash_lock_with_continuations_is_read_in_hash_mode():
     lines = rq.logical_lines(HASH_LOCK)
-    assert [n for n, _ in lines] == [7, 11]
+    assert [pair[0] for pair in lines] == [7, 11]
 
 
 def test_a_hash_lock_file(tmp_path):
