@@ -434,8 +434,13 @@ class PythonEnv(Worker):
         action = "create" if not exists else ("update" if current and same_python else "rebuild")
         if exists:
             _venv.refuse_unowned_env(path, "replace")
-        base.update(action=action, reasons=reasons if current and same_python else reasons + ["a new environment"],
-                    **planned_changes(reqs, unmet, before, dropped, markers))
+        if not exists:
+            reasons = ["a new environment"]
+        elif current is None:
+            reasons = ["the environment does not answer its own probe (broken)"]
+        elif not same_python:
+            reasons = reasons + [f"the environment has Python {current['python']}, the interpreter is {python_version}"]
+        base.update(action=action, reasons=reasons, **planned_changes(reqs, unmet, before, dropped, markers))
         steps: list[t.Any] = []
         if backend == "uv" and not have_uv:
             steps.append(("tools", "uv"))

@@ -220,6 +220,7 @@ def test_a_different_python_minor_is_a_rebuild(tmp_path, env_on_disk):
     runner.responses[("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE)] = (0, "3.13.1\n", "")
     plan = _python_env.PythonEnv(make_host(params(tmp_path), runner, True), lambda: None).plan()
     assert plan.changed and plan.result["action"] == "rebuild"
+    assert plan.result["reasons"][-1] == "the environment has Python 3.11.2, the interpreter is 3.13.1"
 
 
 def test_check_mode_decides_on_a_fresh_host_with_pip_s_vendored_packaging(tmp_path, monkeypatch):
