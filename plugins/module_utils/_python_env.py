@@ -214,6 +214,12 @@ def read_request_files(params: dict[str, t.Any]) -> rq.FileRequest:
         elif not os.path.isdir(link) and not os.path.isfile(link):
             _refuse(f"The --find-links {mask_text(link)!r} at {where} is not a directory on the host (a relative one is "
                     "read beside the file). Copy the wheels there, or fix the line.")
+    # uv reads these in a requirements file, warns that it ignores them, and installs something else than pip would.
+    ignored = [name for name, key in (("--pre", "pre"), ("--prefer-binary", "prefer_binary"), ("--trusted-host", "trusted_hosts"))
+               if files.options[key]]
+    if ignored and params["backend"] in ("uv", "auto"):
+        _refuse(f"{files.where[ignored[0]]}: uv ignores {ignored[0]} in a requirements file (it only warns), so the environment "
+                "would not be what the file asks. Set backend: pip, or remove the line.")
     if files.hash_mode:
         if params["packages"]:
             _refuse("The requirements file is hash-locked (--hash lines: pip's require-hashes mode), and packages is set "

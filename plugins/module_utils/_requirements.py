@@ -451,6 +451,7 @@ def _read_line(source: str, number: int, line: str, kind: str, request: FileRequ
         name = word.split("=", 1)[0] if word.startswith("--") else word[:2]
         if name in _FLAG_OPTIONS and word == name:
             request.options[_FLAG_OPTIONS[name]] = True
+            request.where.setdefault(name, f"{source} line {number}")
             index += 1
             continue
         if name == "--hash":
@@ -486,6 +487,9 @@ def _file_option(source: str, number: int, line: str, key: str, value: str, kind
                          "its path (relative to this file).")
         # -r inside a constraints file is still constraints (pip).
         read_requirements_file(os.path.join(here, value), "constraint" if key == "constraint" else kind, request, stack)
+    elif key == "trusted_hosts":
+        request.where.setdefault("--trusted-host", f"{source} line {number}")
+        request.options[key].append(value)
     elif key == "index_url":
         request.options["index_url"] = value
     elif key == "find_links":

@@ -63,7 +63,9 @@ options:
         --generate-hashes); one hash puts the whole request into pip's require-hashes mode, and uv is run with
         C(--require-hashes) then); C(-i)/C(--index-url), C(--extra-index-url), C(-f)/C(--find-links) (credentials in
         them are masked in every message, result and diff), C(--no-index), C(--require-hashes), C(--pre),
-        C(--prefer-binary), C(--only-binary), C(--no-binary), C(--trusted-host); a UTF-8 or UTF-16 BOM; CRLF line ends.
+        C(--prefer-binary), C(--only-binary), C(--no-binary), C(--trusted-host) (C(--pre),
+        C(--prefer-binary) and C(--trusted-host) with O(backend=pip) only - uv ignores them in a file, with a warning);
+        a UTF-8 or UTF-16 BOM; CRLF line ends.
       - Refused, naming the file and line - C(-e)/C(--editable) (an editable install is a development checkout; install
         the project as C(name @ file:///path/to/project) or from a wheel in O(find_links)); a bare path or URL without
         a name (write C(name @ file:///path/name.whl)); an include by URL; C(${VARIABLE}) references (template the file

@@ -55,6 +55,7 @@ def base(tmp_path):
     (b / "req-cycle-a.txt").write_text("-r req-cycle-b.txt\nsix\n")
     (b / "req-cycle-b.txt").write_text("-c req-cycle-a.txt\n")
     (b / "req-hash-partial.txt").write_text("six==1.17.0 --hash=sha256:" + "ab" * 32 + "\nidna==3.10\n")
+    (b / "req-pre.txt").write_text("--pre\nsix\n")
     (b / "req-env-var.txt").write_text("--extra-index-url https://${PYPI_TOKEN}@pypi.example.internal/simple\nsix\n")
     (b / "req-url-marker.txt").write_text(f"six @ https://user:{TOKEN}@files.example.internal/six.whl ; rm -rf /\n")
     (b / "req-shell.txt").write_text("numpy; rm -rf /\n")
@@ -141,6 +142,7 @@ CASES = [
     ({"requirements": "{b}/req-hash-partial.txt", "packages": []}, "req-hash-partial.txt line 2", "has no --hash", "a half hash-locked file"),
     ({"requirements": "{b}/req-hash-partial.txt", "packages": ["attrs"]}, "packages", "hash-locked",
      "packages beside a hash lock"),
+    ({"requirements": "{b}/req-pre.txt", "backend": "uv"}, "req-pre.txt line 1", "uv ignores --pre", "--pre in a file for uv"),
     ({"requirements": "{b}/req-env-var.txt"}, "req-env-var.txt line 1", "environment variable", "a ${VAR} in a file"),
     ({"requirements": "{b}/req-url-marker.txt"}, "req-url-marker.txt", "only --hash may follow", "a URL line with a token"),
     ({"requirements": "{b}/req-shell.txt"}, "req-shell.txt", "only --hash may follow", "shell text in a requirements file"),
