@@ -18,6 +18,7 @@ import json
 import os
 import pwd
 import re
+import secrets
 import sys
 import typing as t
 import urllib.parse
@@ -35,6 +36,16 @@ TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 KNOWN_TORCH_TAGS = sorted({tag for tags in TORCH_CUDA_TAGS.values() for tag in tags})
 MIN_PYTHON = (3, 8)
 _NOTHING = " Nothing was changed."
+# The interpreter's version (line 1) and its PEP 508 marker environment (line 2, JSON), in one command.
+INTERPRETER_PROBE = (
+    "import sys; print('%d.%d.%d' % sys.version_info[:3])\n"
+    "import json, os, platform\n"
+    "print(json.dumps({'implementation_name': sys.implementation.name, 'implementation_version': '%d.%d.%d' % "
+    "sys.implementation.version[:3], 'os_name': os.name, 'platform_machine': platform.machine(), "
+    "'platform_python_implementation': platform.python_implementation(), 'platform_release': platform.release(), "
+    "'platform_system': platform.system(), 'platform_version': platform.version(), 'python_full_version': "
+    "platform.python_version(), 'python_version': '%d.%d' % sys.version_info[:2], 'sys_platform': sys.platform}))"
+)
 _PATH_OPTIONS = ("path", "tool_dir", "lock_file", "requirements", "constraints", "ca_bundle", "python")
 
 
@@ -60,16 +71,6 @@ def check_url(url: t.Any, what: str) -> None:
         _refuse(f"{what} is not an http(s):// or file:// URL ({scheme}). {fix}")
     if parts.scheme != "file" and not host:
         _refuse(f"{what} is not an http(s):// or file:// URL: it names no host. {fix}")
-
-
-def _read_lines(path: str, what: str) -> list[str]:
-    if not os.path.isfile(path):
-        _refuse(f"{what} file {path!r} does not exist on the host. Copy it there first (ansible.builtin.copy), then rerun.")
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read().splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
-        _refuse(f"{what} file {path!r} cannot be read as UTF-8 text: {exc}. Fix the file, then rerun.")
 
 
 def lock_is_owned(path: str) -> bool:
@@ -140,15 +141,8 @@ def check_options(params: dict[str, t.Any], fetch_wheel: t.Callable[[str, str], 
             _refuse(f"mode {mode!r} makes the environment world-writable: anyone could replace its code. Use 0755 or 0750.")
         if int(mode, 8) & 0o7000:
             _refuse(f"mode {mode!r} sets setuid, setgid or sticky bits on the environment. Use 0755 or 0750.")
-    lines: dict[str, list[str]] = {"packages": list(params["packages"])}
     rq.check_syntax(params["packages"], "packages")
-    for key in ("requirements", "constraints"):
-        value = params[key]
-        if value:
-            if not os.path.isabs(value):
-                _refuse(f"{key} {value!r} must be an absolute path of a file on the host.")
-            lines[key] = _read_lines(value, key)
-            rq.check_syntax(lines[key], value)
+    files = read_request_files(params)
     if params["index_url"]:
         check_url(params["index_url"], "index_url")
     for url in params["extra_index_urls"]:
@@ -163,6 +157,9 @@ def check_options(params: dict[str, t.Any], fetch_wheel: t.Callable[[str, str], 
         else:
             _refuse(f"find_links entry {mask_text(link)!r} must be an absolute directory or an http(s)/file URL.")
     if params["offline"]:
+        if files.options["index_url"] or files.options["extra_index_urls"]:
+            _refuse("offline: true installs with no index at all, and a requirements file names an index (--index-url or "
+                    "--extra-index-url): the two contradict each other. Drop the file's index lines, or set offline: false.")
         if params["index_url"] or params["extra_index_urls"]:
             _refuse("offline: true installs with no index at all, and index_url or extra_index_urls is set too: the two "
                     "contradict each other. Drop the index options, or set offline: false.")
@@ -196,12 +193,90 @@ def check_options(params: dict[str, t.Any], fetch_wheel: t.Callable[[str, str], 
     if params["state"] == "absent" and not rq.have_packaging():
         return {"path": path, "tool_dir": tool_dir, "lock": lock, "reqs": []}  # removing needs no parsing
     rq.load_packaging(_venv.tool_sites(_venv.tool_paths(tool_dir)["venv"]), fetch_wheel)
-    reqs = rq.parse_lines(lines["packages"], "packages")
-    if "requirements" in lines:
-        reqs += rq.parse_lines(lines["requirements"], params["requirements"])
-    if "constraints" in lines:
-        rq.parse_lines(lines["constraints"], params["constraints"])
-    return {"path": path, "tool_dir": tool_dir, "lock": lock, "reqs": reqs}
+    reqs = rq.parse_lines(params["packages"], "packages")
+    parsed = [(line, rq.parse_one(line.text, line.number, line.source)) for line in files.lines]
+    reqs += [req for line, req in parsed if line.kind == "requirement"]
+    return {"path": path, "tool_dir": tool_dir, "lock": lock, "reqs": reqs, "files": files, "parsed": parsed}
+
+
+def read_request_files(params: dict[str, t.Any]) -> rq.FileRequest:
+    """The requirements and constraints files as pip reads them (includes, hashes, the file's index options), their
+    lines' syntax checked without packaging; the file's URLs checked, never shown unmasked."""
+    files = rq.FileRequest()
+    for key, kind in (("requirements", "requirement"), ("constraints", "constraint")):
+        value = params[key]
+        if value:
+            if not os.path.isabs(value):
+                _refuse(f"{key} {value!r} must be an absolute path of a file on the host.")
+            if not os.path.isfile(value):
+                _refuse(f"{key} file {value!r} does not exist on the host. Copy it there first (ansible.builtin.copy), then rerun.")
+            rq.read_requirements_file(value, kind, files)
+    for line in files.lines:
+        rq.check_line_syntax(line.text, line.number, line.source)
+    options = files.options
+    for url in ([options["index_url"]] if options["index_url"] else []) + options["extra_index_urls"]:
+        check_url(url, f"The index URL at {files.where.get(url, 'a requirements file')}")
+    for link in options["find_links"]:
+        where = files.where.get(link, "a requirements file")
+        if "://" in link:
+            check_url(link, f"The --find-links URL at {where}")
+        elif not os.path.isdir(link) and not os.path.isfile(link):
+            _refuse(f"The --find-links {mask_text(link)!r} at {where} is not a directory on the host (a relative one is "
+                    "read beside the file). Copy the wheels there, or fix the line.")
+    # uv reads these in a requirements file, warns that it ignores them, and installs something else than pip would.
+    ignored = [name for name, key in (("--pre", "pre"), ("--prefer-binary", "prefer_binary"), ("--trusted-host", "trusted_hosts"))
+               if files.options[key]]
+    if ignored and params["backend"] in ("uv", "auto"):
+        _refuse(f"{files.where[ignored[0]]}: uv ignores {ignored[0]} in a requirements file (it only warns), so the environment "
+                "would not be what the file asks. Set backend: pip, or remove the line.")
+    if files.hash_mode:
+        if params["packages"]:
+            _refuse("The requirements file is hash-locked (--hash lines: pip's require-hashes mode), and packages is set "
+                    "too: every requirement then needs its hashes. Put those packages into the lock (uv pip compile "
+                    "--generate-hashes, pip-compile --generate-hashes), or leave packages unset.")
+        for line in files.lines:
+            if line.kind == "requirement" and not line.hashes:
+                _refuse(f"{line.source} line {line.number}: {mask_text(line.text)!r} has no --hash, and the requirements "
+                        "are hash-locked (another line has one, or --require-hashes): pip refuses that. Regenerate the lock "
+                        "with hashes for every line.")
+    return files
+
+
+REQUEST_VERSION = 1  # the identity's layout: a new layout reads as a changed request once
+
+
+def request_identity(params: dict[str, t.Any], checked: dict[str, t.Any], tag: str | None, python_version: str) -> dict[str, t.Any]:
+    """Everything the environment is made from, normalized: the requirement and constraint lines after the files'
+    includes (extras, URL targets, markers, hashes; a local file target's sha256), the files' and the module's index
+    and find-links options, the torch wheel index, the Python minor and the backend option. Its ``fingerprint`` is
+    stored with the environment: any change to it is a change to the environment."""
+    entries = [("requirement", req, ()) for req in rq.parse_lines(params["packages"], "packages")]
+    entries += [(line.kind, req, line.hashes) for line, req in checked["parsed"]]
+    lines = sorted([kind, rq.normal_form(req), list(hashes)] for kind, req, hashes in entries)
+    local = {}
+    for _kind, req, _hashes in entries:
+        target = urllib.parse.unquote(req.url[len("file://"):]) if (req.url or "").startswith("file://") else ""
+        if target and os.path.isfile(target):
+            local[req.url] = _files.sha256_file(target)
+    return {
+        "layout": REQUEST_VERSION, "lines": lines, "local_files": local, "file_options": checked["files"].options,
+        "index_url": params["index_url"], "extra_index_urls": list(params["extra_index_urls"]),
+        "find_links": list(params["find_links"]), "offline": bool(params["offline"]),
+        "torch_index": f"{params['torch_index_url'].rstrip('/')}/{tag}" if tag else None,
+        "python": python_version.rsplit(".", 1)[0], "backend": params["backend"],
+    }
+
+
+def shown_request(params: dict[str, t.Any], checked: dict[str, t.Any]) -> list[str]:
+    """The request as it may be shown (the plan's diff, the state file): lines and file options, credentials masked."""
+    out = [mask_text(str(req)) for req in rq.parse_lines(params["packages"], "packages")]
+    out += [mask_text(str(req)) + (" (constraint)" if line.kind == "constraint" else "") + (" (hashed)" if line.hashes else "")
+            for line, req in checked["parsed"]]
+    options = checked["files"].options
+    out += [f"--index-url {mask_text(options['index_url'])}"] if options["index_url"] else []
+    out += [f"--extra-index-url {mask_text(u)}" for u in options["extra_index_urls"]]
+    out += [f"--find-links {mask_text(u)}" for u in options["find_links"]]
+    return out
 
 
 class PythonEnv(Worker):
@@ -249,7 +324,7 @@ class PythonEnv(Worker):
                 f"python: Python interpreter {python!r} was not found on the host. Install it (Debian/Ubuntu: apt-get install "
                 f"{package} python3-venv; RHEL: dnf install {package}), or give its absolute path."
             )
-        result = self.runner.run([path, "-I", "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"], check=False)
+        result = self.runner.run([path, "-I", "-c", INTERPRETER_PROBE], check=False)
         err = (result.err if result else "") or ""
         if result is not None and result.rc != 0 and "Unknown option: -I" in err:
             _refuse(f"python {python!r} ({path}) is Python 2: python_env needs Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]}+. "
@@ -257,7 +332,12 @@ class PythonEnv(Worker):
         if result is None or result.rc != 0:
             _refuse(f"python {python!r} ({path}) does not run as a Python interpreter: {mask_text(err.strip()[-300:])}. "
                     "Give a working Python 3 interpreter.")
-        version = result.out.strip()
+        lines = result.out.strip().splitlines() or [""]
+        version = lines[0].strip()
+        try:  # the marker environment of a new environment's interpreter: the plan evaluates markers with it
+            self.target_markers = json.loads(lines[1]) if len(lines) > 1 else None
+        except ValueError:
+            self.target_markers = None
         match = re.fullmatch(r"([0-9]+)\.([0-9]+)\.([0-9]+)", version)
         if not match or (int(match.group(1)), int(match.group(2))) < MIN_PYTHON:
             _refuse(f"python {python!r} ({path}) is Python {version or '(unknown)'}: python_env needs Python "
@@ -434,7 +514,7 @@ class PythonEnv(Worker):
         path, lock = checked["path"], checked["lock"]
         self.tool = _venv.tool_paths(checked["tool_dir"])
         base = {"env_path": path, "lock": lock if p["state"] == "present" else None, "action": "none",
-                "added": {}, "removed": {}, "upgraded": {}, "downgraded": {}}
+                "added": {}, "removed": {}, "upgraded": {}, "downgraded": {}, "reasons": []}
         self.work = {"path": path, "lock": lock}
         if p["state"] == "absent":
             if not os.path.lexists(path):
@@ -456,17 +536,25 @@ class PythonEnv(Worker):
 
         exists = os.path.lexists(path)
         current = self.probe(path) if exists else None
-        state = _venv.read_state(path) if current else None
+        state = (_venv.read_state(path) or {}) if current else {}
         before = _user_packages(current["packages"], wanted_names) if current else {}
         same_python = current is not None and current["python"].rsplit(".", 1)[0] == python_version.rsplit(".", 1)[0]
-        unmet = [r for r in reqs if not (current and rq.satisfied(r, current["packages"], current["markers"]))]
-        dropped = sorted(set((state or {}).get("requested_names", [])) - set(wanted_names))
+        markers = current["markers"] if current else getattr(self, "target_markers", None)
+        unmet = [r for r in reqs if not (current and rq.satisfied(r, current["packages"], markers))]
+        dropped = sorted(set(state.get("requested_names", [])) - set(wanted_names))
         if current and tag:  # another torch build (2.5.1+cpu installed, cu124 chosen) is a change too
             unmet += [r for r in reqs if r not in unmet and _torch_build_differs(current["packages"].get(rq.canonical(r.name)), r, tag)]
+        salt = state.get("request_salt") or secrets.token_hex(16)
+        request = {"sha256": rq.fingerprint(request_identity(p, checked, tag, python_version), salt), "salt": salt,
+                   "shown": shown_request(p, checked)}
+        # An environment the collection did not make is never replaced: it is read, and left alone when it meets the
+        # request by name and version (what it was made from is not known).
+        reasons = self.reasons(current, state, request["sha256"]) if current and _venv.is_owned_env(path) else []
         base["installed"] = before
-        self.work.update(before=before, python=python, reqs=reqs, names=wanted_names, tag=tag, backend=backend)
+        self.work.update(before=before, python=python, reqs=reqs, names=wanted_names, tag=tag, backend=backend,
+                         request=request, files=checked["files"])
 
-        if current and same_python and not unmet and not dropped:
+        if current and same_python and not unmet and not dropped and not reasons:
             base["python_version"] = current["python"]
             text = self.lock_text(current["packages"], wanted_names)
             if lock and _files.differs(lock, text):
@@ -478,26 +566,33 @@ class PythonEnv(Worker):
         action = "create" if not exists else ("update" if current and same_python else "rebuild")
         if exists:
             _venv.refuse_unowned_env(path, "replace")
-        unmet_names = {rq.canonical(r.name) for r in unmet}
-        base.update(
-            action=action,
-            added={rq.canonical(r.name): "(new)" for r in reqs if rq.canonical(r.name) not in before},
-            removed={n: before.get(n) for n in dropped},
-            upgraded={rq.canonical(r.name): {"from": before[rq.canonical(r.name)], "to": str(r.specifier) or "(latest)"}
-                      for r in reqs if rq.canonical(r.name) in before and rq.canonical(r.name) in unmet_names},
-        )
+        if not exists:
+            reasons = ["a new environment"]
+        elif current is None:
+            reasons = ["the environment does not answer its own probe (broken)"]
+        elif not same_python:
+            reasons = reasons + [f"the environment has Python {current['python']}, the interpreter is {python_version}"]
+        base.update(action=action, reasons=reasons, **planned_changes(reqs, unmet, before, dropped, markers))
         steps: list[t.Any] = []
         if backend == "uv" and not have_uv:
             steps.append(("tools", "uv"))
         steps.append(("build", action))
         if lock:
             steps.append(("lock", lock, None))
-        after = {n: v for n, v in before.items() if n not in dropped and n not in unmet_names}
-        after_text = "".join(f"{n}=={v}\n" for n, v in sorted(after.items()))
-        after_text += "".join(f"{r}\n" for r in sorted(unmet, key=lambda r: rq.canonical(r.name)))
-        diff = {"before": "".join(f"{n}=={v}\n" for n, v in sorted(before.items())), "after": after_text,
-                "before_header": path, "after_header": f"{path} ({action})"}
-        return Plan(True, base, diff=diff, steps=steps)
+        return Plan(True, base, diff=plan_diff(path, action, state, request, before, unmet, dropped), steps=steps)
+
+    def reasons(self, current: dict[str, t.Any], state: dict[str, t.Any], sha256: str) -> list[str]:
+        """Why an environment that may meet every requirement by name and version is still not what was asked."""
+        if not state.get("request_sha256"):
+            return ["the environment was made before python_env recorded its request: rebuilt once to record it"]
+        out = []
+        if state["request_sha256"] != sha256:
+            out.append("the request changed (requirements, extras, URLs, constraints, index options, torch index, "
+                       "Python or backend)")
+        if state.get("installed") != current["packages"]:
+            out.append("the installed packages differ from what the environment was built with (changed outside "
+                       "python_env)")
+        return out
 
     # --- apply -----------------------------------------------------------------
     def apply(self, plan: Plan) -> dict[str, t.Any] | None:
@@ -545,8 +640,10 @@ class PythonEnv(Worker):
         gen = _venv.new_generation(path)
         try:
             probed = self.build(gen, w["python"], w["backend"], w["reqs"], w["names"], w["tag"])
-            _venv.write_state(gen, {"requested": [str(r) for r in w["reqs"]], "requested_names": w["names"],
-                                    "backend": w["backend"], "python": probed["python"], "torch_index": w["tag"]})
+            _venv.write_state(gen, {"requested": [mask_text(str(r)) for r in w["reqs"]], "requested_names": w["names"],
+                                    "backend": w["backend"], "python": probed["python"], "torch_index": w["tag"],
+                                    "request_sha256": w["request"]["sha256"], "request_salt": w["request"]["salt"],
+                                    "request": w["request"]["shown"], "installed": probed["packages"]})
             _ownership.write_marker(gen, MODULE, path=path)
             self.set_attributes(gen)
         except BaseException:
@@ -573,9 +670,16 @@ class PythonEnv(Worker):
         env = _venv.installer_env(backend, p["index_url"], extra, self.ca)
         self._must(_venv.venv_command(backend, python, gen, uv), "Creating the venv " + gen,
                    "Install python3-venv (Debian/Ubuntu) or the interpreter's venv module.", env)
-        req_file = os.path.join(gen, "mlhost-requirements.txt")
-        _files.atomic_write(req_file, "".join(f"{r}\n" for r in reqs), 0o600)
-        argv = _venv.install_command(backend, gen, req_file, p["constraints"], p["find_links"], p["offline"], uv)
+        # The module's packages go into a file of the generation; the requirements file is handed over as it is (the
+        # installer reads its includes, hashes and index lines itself, relative to where it lies).
+        req_files = []
+        if p["packages"]:
+            req_files.append(os.path.join(gen, "mlhost-requirements.txt"))
+            _files.atomic_write(req_files[0], "".join(f"{r}\n" for r in rq.parse_lines(p["packages"], "packages")), 0o600)
+        if p["requirements"]:
+            req_files.append(p["requirements"])
+        argv = _venv.install_command(backend, gen, req_files, p["constraints"], p["find_links"], p["offline"], uv,
+                                     require_hashes=self.work["files"].hash_mode)
         result = self.runner.run(argv, check=False, env=env)
         if result is None or result.rc != 0:
             culprits = _venv.failing_requirement((result.err + result.out) if result else "", names)
@@ -651,6 +755,38 @@ def _torch_build_differs(installed: str | None, req: t.Any, tag: str) -> bool:
     if installed is None or rq.canonical(req.name) not in TORCH_FAMILY:
         return False
     return _torch_wheels.installed_label(installed) != tag
+
+
+def planned_changes(reqs: list[t.Any], unmet: list[t.Any], before: dict[str, str], dropped: list[str],
+                    markers: dict[str, str] | None) -> dict[str, t.Any]:
+    """The plan's added / removed / upgraded / downgraded, the requests whose marker does not hold for the target left
+    out, a clause that excludes the installed version from above counted as a downgrade."""
+    out: dict[str, t.Any] = {"added": {}, "removed": {n: before.get(n) for n in dropped}, "upgraded": {}, "downgraded": {}}
+    for req in reqs:
+        name = rq.canonical(req.name)
+        if not rq.applies(req, markers):
+            continue
+        if name not in before:
+            out["added"][name] = "(new)"
+        elif req in unmet:
+            out[rq.direction(req, before[name])][name] = {"from": before[name], "to": str(req.specifier) or "(latest)"}
+    return out
+
+
+def plan_diff(path: str, action: str, state: dict[str, t.Any], request: dict[str, t.Any], before: dict[str, str],
+              unmet: list[t.Any], dropped: list[str]) -> dict[str, str]:
+    """The request recorded with the environment and the installed set, before; the request asked and the planned
+    set, after (credentials masked). Any change of the request shows, even where no version moves."""
+    unmet_names = {rq.canonical(r.name) for r in unmet}
+    after = {n: v for n, v in before.items() if n not in dropped and n not in unmet_names}
+    old_sha = state.get("request_sha256")
+    before_text = (f"# request {old_sha[:16]}\n" + "".join(f"{line}\n" for line in state.get("request", []))
+                   if old_sha else "# request (not recorded)\n" if state else "")
+    before_text += ("# packages\n" if state else "") + "".join(f"{n}=={v}\n" for n, v in sorted(before.items()))
+    after_text = f"# request {request['sha256'][:16]}\n" + "".join(f"{line}\n" for line in request["shown"])
+    after_text += "# packages\n" + "".join(f"{n}=={v}\n" for n, v in sorted(after.items()))
+    after_text += "".join(f"{mask_text(str(r))}\n" for r in sorted(unmet, key=lambda r: rq.canonical(r.name)))
+    return {"before": before_text, "after": after_text, "before_header": path, "after_header": f"{path} ({action})"}
 
 
 def _user_packages(packages: dict[str, str], requested: list[str]) -> dict[str, str]:

@@ -360,17 +360,25 @@ def venv_command(backend: str, python: str, target: str, uv: str | None = None) 
 def install_command(
     backend: str,
     target: str,
-    requirements_file: str,
+    requirements_file: str | list[str],
     constraints: str | None,
     find_links: list[str],
     offline: bool,
     uv: str | None = None,
+    require_hashes: bool = False,
 ) -> list[str]:
+    """The install argv; ``require_hashes``: a hash-locked file, checked by uv as pip checks it (every package, its
+    dependencies too, needs a matching hash)."""
     python = env_python(target)
+    files = [requirements_file] if isinstance(requirements_file, str) else list(requirements_file)
     if backend == "uv":
-        argv = [uv or "uv", "pip", "install", "--no-config", "--python", python, "-r", requirements_file]
+        argv = [uv or "uv", "pip", "install", "--no-config", "--python", python]
     else:
-        argv = [python, "-m", "pip", "install", "--no-warn-script-location", "-r", requirements_file]
+        argv = [python, "-m", "pip", "install", "--no-warn-script-location"]
+    for name in files:
+        argv += ["-r", name]
+    if require_hashes and backend == "uv":
+        argv.append("--require-hashes")
     if constraints:
         argv += ["-c", constraints]
     for link in find_links:

@@ -15,9 +15,22 @@ requirements:
 description:
   - Creates a venv at O(path) with the requested packages, or updates it, and reports exactly which
     packages were added, removed, upgraded and downgraded.
-  - Idempotent by comparison. The request (parsed with C(packaging), names normalized, specifiers and
-    markers honoured) is compared with what the environment holds; when it is met, nothing runs that
-    touches the network and the result is V(changed=false).
+  - Idempotent by the whole request. A fingerprint of the request is stored with the environment (in its
+    C(mlhost-env.json)) - the requirement and constraint lines after the files' C(-r) and C(-c) includes, with their
+    extras, URL targets (a local file target by its sha256), markers and hashes, the files' and the module's index and
+    find-links options, the PyTorch wheel index, the Python minor version and O(backend). A rerun with the same
+    fingerprint whose environment holds exactly what it was built with runs nothing but two reads (no resolution, no
+    network) and is V(changed=false). Any change to the request (an extra added, a URL target changed, a constraints
+    file added, an included file edited, an index changed) or to the packages installed (changed outside python_env)
+    builds a new generation beside the current one from the request. Reordering lines, spacing, comments, a BOM or
+    CRLF line ends are not changes. Credentials count in the fingerprint only through a salted PBKDF2 of them, and are
+    never shown.
+  - An environment made by an earlier version of the collection (no fingerprint recorded) is rebuilt once, with the
+    reason in RV(reasons) - it was compared by name and version only, which took an added extra, a changed URL target
+    or an added constraints file as met. An environment the collection did not make is never replaced - it is read,
+    and left alone when it meets the request by name and version.
+  - The content of a local directory target (C(name @ file:///src/pkg)) or of a O(find_links) wheelhouse is not part
+    of the fingerprint; pin versions, or change the request, to have a new build.
   - Atomic updates. O(path) is a symlink to a generation directory; an update builds a new generation
     beside the current one, installs, imports the requested packages' top-level modules, and only then
     swaps the symlink. A failed install or import leaves the old environment exactly as it was.
@@ -42,10 +55,24 @@ options:
     elements: str
     default: []
   requirements:
-    description: A requirements file on the host; plain requirement lines (pip options belong in this module's options).
+    description:
+      - A requirements file on the host, read as pip reads it and handed to the installer as it is.
+      - Read - requirement lines (C(name[extras] specifiers ; markers), C(name @ URL)); C(-r) and C(-c) includes,
+        paths relative to the including file (a cycle, or includes more than 10 deep, are refused); C(--hash) options
+        with backslash continuations (the output of C(uv pip compile --generate-hashes) or C(pip-compile
+        --generate-hashes); one hash puts the whole request into pip's require-hashes mode, and uv is run with
+        C(--require-hashes) then); C(-i)/C(--index-url), C(--extra-index-url), C(-f)/C(--find-links) (credentials in
+        them are masked in every message, result and diff), C(--no-index), C(--require-hashes), C(--pre),
+        C(--prefer-binary), C(--only-binary), C(--no-binary), C(--trusted-host) (C(--pre),
+        C(--prefer-binary) and C(--trusted-host) with O(backend=pip) only - uv ignores them in a file, with a warning);
+        a UTF-8 or UTF-16 BOM; CRLF line ends.
+      - Refused, naming the file and line - C(-e)/C(--editable) (an editable install is a development checkout; install
+        the project as C(name @ file:///path/to/project) or from a wheel in O(find_links)); a bare path or URL without
+        a name (write C(name @ file:///path/name.whl)); an include by URL; C(${VARIABLE}) references (template the file
+        instead); other pip options; a file not in UTF-8.
     type: path
   constraints:
-    description: A constraints file on the host, passed to the installer.
+    description: A constraints file on the host, read like O(requirements) (its lines constrain, they do not request), passed to the installer.
     type: path
   backend:
     description: V(uv), V(pip), or V(auto) (uv, falling back to pip when uv cannot be installed).
@@ -143,7 +170,10 @@ attributes:
     support: full
     details: >-
       Check mode is the plan: every option checked, the environment read and compared (on a fresh host too, with the
-      host's packaging or the copy pip vendors), and the packages that would be added, removed and upgraded reported.
+      host's packaging or the copy pip vendors), and the packages that would be added, removed, upgraded and downgraded
+      reported (requirements whose marker does not hold for the target interpreter left out, for a new environment
+      too). The diff shows the request recorded with the environment and the request asked, with the packages before
+      and the ones planned.
   diff_mode:
     support: full
 notes:
@@ -234,6 +264,14 @@ downgraded:
   type: dict
   returned: always
   sample: {}
+reasons:
+  description:
+    - Why an environment that exists is rebuilt - the request changed, packages changed outside python_env, or it was
+      made before the fingerprint was recorded. Empty when nothing changes.
+  type: list
+  elements: str
+  returned: always
+  sample: ["the request changed (requirements, extras, URLs, constraints, index options, torch index, Python or backend)"]
 torch_index:
   description: The PyTorch wheel tag used (cu124, cpu), or null when no torch package was requested.
   type: str

@@ -42,7 +42,7 @@ def host(tmp_path, monkeypatch):
     base = tmp_path / "srv"
     (base / "envs").mkdir(parents=True)
     (base / "bad-requirements.txt").write_text("six==1.17.0\nnumpy>>1.26\n")
-    (base / "pip-option-requirements.txt").write_text("--index-url http://example.invalid/simple\nsix\n")
+    (base / "pip-option-requirements.txt").write_text("-e ./myproject\nsix\n")
     (base / "bad-environment.yml").write_text("name: train\ndependencies:\n  - python=3.11\n  - [numpy\n")
     (base / "Miniforge3-fake.sh").write_text("#!/bin/sh\nexit 1\n")
     (base / "python-install" / "bin").mkdir(parents=True)
@@ -99,8 +99,8 @@ CASES = [
     ("python_env", {"path": "{b}/envs/a", "requirements": "{b}/none.txt"}, "does not exist on the host", "missing requirements"),
     ("python_env", {"path": "{b}/envs/a", "requirements": "{b}/bad-requirements.txt"}, "line 2: 'numpy>>1.26' is not a valid requirement",
      "malformed requirements file"),
-    ("python_env", {"path": "{b}/envs/a", "requirements": "{b}/pip-option-requirements.txt"}, "is a pip option",
-     "pip option inside requirements"),
+    ("python_env", {"path": "{b}/envs/a", "requirements": "{b}/pip-option-requirements.txt"},
+     "is an editable install (-e)", "editable line inside requirements"),
     ("python_env", {"path": "{b}/envs/a", "packages": ["numpy>>1.26"]}, "'numpy>>1.26' is not a valid requirement", "malformed package"),
     ("python_env", {"path": "{b}/envs/a", "packages": ["six"], "torch_cuda": "cu12"}, "torch_cuda 'cu12' is not valid", "malformed tag"),
     ("python_env", {"path": "{b}/envs/a", "packages": ["six"], "offline": True}, "offline: true needs find_links", "offline, no wheels"),

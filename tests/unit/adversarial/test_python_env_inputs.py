@@ -20,7 +20,7 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import Modu
 from mlhost_testlib import FakeRunner, make_host, snapshot
 
 TOKEN = "SECRETTOKEN42"
-PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+PROBE = _python_env.INTERPRETER_PROBE
 
 
 def params(base: pathlib.Path, **overrides):
@@ -50,7 +50,13 @@ def base(tmp_path):
     os.symlink("/etc", b / "etc-link")
     os.symlink("/var/log", b / "log-link")
     os.symlink("/usr/lib", b / "envs" / "lib-link")
-    (b / "req-token.txt").write_text(f"six==1.17.0\n--index-url https://user:{TOKEN}@pypi.example.internal/simple\n")
+    (b / "req-token.txt").write_text(f"six==1.17.0\n-e git+https://user:{TOKEN}@git.example.internal/repo.git#egg=repo\n")
+    (b / "req-ftp-index.txt").write_text(f"--index-url ftp://user:{TOKEN}@pypi.example.internal/simple\nsix==1.17.0\n")
+    (b / "req-cycle-a.txt").write_text("-r req-cycle-b.txt\nsix\n")
+    (b / "req-cycle-b.txt").write_text("-c req-cycle-a.txt\n")
+    (b / "req-hash-partial.txt").write_text("six==1.17.0 --hash=sha256:" + "ab" * 32 + "\nidna==3.10\n")
+    (b / "req-pre.txt").write_text("--pre\nsix\n")
+    (b / "req-env-var.txt").write_text("--extra-index-url https://${PYPI_TOKEN}@pypi.example.internal/simple\nsix\n")
     (b / "req-url-marker.txt").write_text(f"six @ https://user:{TOKEN}@files.example.internal/six.whl ; rm -rf /\n")
     (b / "req-shell.txt").write_text("numpy; rm -rf /\n")
     (b / "req-latin1.txt").write_bytes(b"caf\xe9==1.0\n")
@@ -130,9 +136,16 @@ CASES = [
      "not a valid requirement", "a URL with a token and shell text"),
     ({"packages": [], "requirements": None}, "packages", "Nothing to install", "nothing requested"),
     # requirements and constraints files
-    ({"requirements": "{b}/req-token.txt"}, "req-token.txt", "is a pip option", "an --index-url line with a token"),
-    ({"requirements": "{b}/req-url-marker.txt"}, "req-url-marker.txt", "not a valid requirement", "a URL line with a token"),
-    ({"requirements": "{b}/req-shell.txt"}, "req-shell.txt", "not a valid requirement", "shell text in a requirements file"),
+    ({"requirements": "{b}/req-token.txt"}, "req-token.txt", "is an editable install (-e)", "an -e line with a token"),
+    ({"requirements": "{b}/req-ftp-index.txt"}, "req-ftp-index.txt line 1", "ftp://", "an ftp --index-url line with a token"),
+    ({"requirements": "{b}/req-cycle-a.txt"}, "req-cycle-b.txt", "in a cycle", "files that include each other"),
+    ({"requirements": "{b}/req-hash-partial.txt", "packages": []}, "req-hash-partial.txt line 2", "has no --hash", "a half hash-locked file"),
+    ({"requirements": "{b}/req-hash-partial.txt", "packages": ["attrs"]}, "packages", "hash-locked",
+     "packages beside a hash lock"),
+    ({"requirements": "{b}/req-pre.txt", "backend": "uv"}, "req-pre.txt line 1", "uv ignores --pre", "--pre in a file for uv"),
+    ({"requirements": "{b}/req-env-var.txt"}, "req-env-var.txt line 1", "environment variable", "a ${VAR} in a file"),
+    ({"requirements": "{b}/req-url-marker.txt"}, "req-url-marker.txt", "only --hash may follow", "a URL line with a token"),
+    ({"requirements": "{b}/req-shell.txt"}, "req-shell.txt", "only --hash may follow", "shell text in a requirements file"),
     ({"requirements": "{b}/none.txt"}, "requirements", "does not exist", "missing requirements file"),
     ({"requirements": "req.txt"}, "requirements", "absolute path", "relative requirements"),
     ({"requirements": "{b}/reqdir"}, "requirements", "does not exist", "requirements that is a directory"),
@@ -212,7 +225,7 @@ def test_a_token_in_a_requirement_line_is_masked_not_dropped(base):
     """The refusal still shows which line it is, with the user-info replaced."""
     with pytest.raises(ModuleError) as err:
         _python_env.check_options(params(base, requirements=str(base / "req-token.txt")))
-    assert "line 2" in err.value.msg and "https://***@pypi.example.internal/simple" in err.value.msg
+    assert "line 2" in err.value.msg and "git+https://***@git.example.internal/repo.git" in err.value.msg
 
 
 @pytest.mark.parametrize(

@@ -10,10 +10,11 @@ import pathlib
 import pytest
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _ownership, _python_env, _venv
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from mlhost_testlib import FakeRunner, make_host
 
-INTERPRETER_PROBE = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+INTERPRETER_PROBE = _python_env.INTERPRETER_PROBE
 
 
 def params(tmp_path, **overrides):
@@ -37,6 +38,17 @@ def env_on_disk(tmp_path, monkeypatch):
     os.symlink(gen, tmp_path / "envs" / "e")
     monkeypatch.setattr(os, "access", lambda p, mode: True)
     return gen
+
+
+def record(tmp_path, p, packages, gen=None, salt="5a" * 16):
+    """The state file a build with params ``p`` writes: its request's fingerprint and the packages it installed."""
+    gen = gen or tmp_path / "envs" / ".e.mlhost-envs" / "g1"
+    checked = _python_env.check_options(p)
+    state = {"requested_names": sorted({rq.canonical(r.name) for r in checked["reqs"]}), "request_salt": salt,
+             "request_sha256": rq.fingerprint(_python_env.request_identity(p, checked, None, "3.11.2"), salt),
+             "request": _python_env.shown_request(p, checked), "installed": {rq.canonical(n): v for n, v in packages.items()}}
+    (gen / _venv.STATE_FILE).write_text(json.dumps(state))
+    return state
 
 
 def probe_output(packages):
@@ -67,6 +79,7 @@ def run(p, runner, check_mode, host_cuda):
 
 
 def test_met_request_is_two_reads_and_no_change(tmp_path, env_on_disk):
+    record(tmp_path, params(tmp_path), {"six": "1.16.0", "idna": "3.10", "pip": "24.0"})
     runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10", "pip": "24.0"})
     result = run(params(tmp_path), runner, False, lambda: None)[1]
     assert result["changed"] is False
@@ -182,6 +195,7 @@ def test_create_builds_a_marked_generation_swaps_and_writes_a_marked_lock(tmp_pa
 def test_met_request_with_a_stale_lock_plans_only_the_lock(tmp_path, env_on_disk):
     lock = tmp_path / "e.lock"
     lock.write_text(_ownership.TEXT_MARKER + " python_env: exact pins of somewhere.\nsix==1.0\n")
+    record(tmp_path, params(tmp_path, lock_file=str(lock)), {"six": "1.16.0", "idna": "3.10"})
     runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
     worker = _python_env.PythonEnv(make_host(params(tmp_path, lock_file=str(lock)), runner, diff_mode=True), lambda: None)
     plan = worker.plan()
@@ -197,7 +211,9 @@ def test_update_diff_comes_from_the_plan(tmp_path, env_on_disk):
     plan = _python_env.PythonEnv(make_host(params(tmp_path, packages=["six==1.17.0", "idna<4"]), runner, True),
                                  lambda: None).plan()
     assert plan.result["action"] == "update"
-    assert plan.diff["before"] == "idna==3.10\nsix==1.16.0\n" and plan.diff["after"] == "idna==3.10\nsix==1.17.0\n"
+    assert plan.diff["before"] == "# request (not recorded)\n# packages\nidna==3.10\nsix==1.16.0\n"
+    assert plan.diff["after"].startswith("# request ")
+    assert plan.diff["after"].endswith("\nsix==1.17.0\nidna<4\n# packages\nidna==3.10\nsix==1.17.0\n")
 
 
 def test_a_different_python_minor_is_a_rebuild(tmp_path, env_on_disk):
@@ -205,6 +221,7 @@ def test_a_different_python_minor_is_a_rebuild(tmp_path, env_on_disk):
     runner.responses[("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE)] = (0, "3.13.1\n", "")
     plan = _python_env.PythonEnv(make_host(params(tmp_path), runner, True), lambda: None).plan()
     assert plan.changed and plan.result["action"] == "rebuild"
+    assert plan.result["reasons"][-1] == "the environment has Python 3.11.2, the interpreter is 3.13.1"
 
 
 def test_check_mode_decides_on_a_fresh_host_with_pip_s_vendored_packaging(tmp_path, monkeypatch):
@@ -457,3 +474,133 @@ def test_import_and_dependency_check_commands():
     assert _venv.import_check_argv("/e/bin/python", ["torch"], ["six"])[-2:] == ["modules", "torch"]
     assert _venv.dependency_check_argv("uv", "/e/bin/python", "/t/bin/uv") == ["/t/bin/uv", "pip", "check", "--python", "/e/bin/python"]
     assert _venv.dependency_check_argv("pip", "/e/bin/python", None) == ["/e/bin/python", "-m", "pip", "check"]
+
+
+# --- the request's fingerprint: any change to it is seen; an unchanged one costs two reads -------------------------
+
+INSTALLED = {"requests": "2.32.3", "six": "1.16.0", "idna": "3.10", "urllib3": "2.2.3", "pysocks": "1.7.1"}
+SECRET = "hunter2-Zq9"
+H = "0123456789abcdef" * 4
+
+
+def files_in(tmp_path, files):
+    for name, text in files.items():
+        target = tmp_path / "srv" / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+
+
+# (what, params and files of the first run, those of the second, is the second a change)
+REQUESTS = [
+    ("an extra added", {"packages": ["requests==2.32.3"]}, {"packages": ["requests[socks]==2.32.3"]}, True),
+    ("a URL target changed", {"packages": ["six @ https://files.example.internal/six-1.16.0-py2.py3-none-any.whl"]},
+     {"packages": ["six @ https://files.example.internal/six-1.17.0-py2.py3-none-any.whl"]}, True),
+    ("a constraints file added", {"packages": ["requests==2.32.3"]},
+     {"packages": ["requests==2.32.3"], "constraints": "{srv}/constraints.txt", "files": {"constraints.txt": "urllib3<2\n"}}, True),
+    ("an included file changed", {"packages": [], "requirements": "{srv}/reqs/cuda.txt",
+                                  "files": {"reqs/cuda.txt": "-r common.txt\n", "reqs/common.txt": "six>=1.16\n"}},
+     {"packages": [], "requirements": "{srv}/reqs/cuda.txt", "files": {"reqs/common.txt": "six>=1.16\nidna\n"}}, True),
+    ("a constraint inside a file added", {"packages": [], "requirements": "{srv}/r.txt", "files": {"r.txt": "requests\n"}},
+     {"packages": [], "requirements": "{srv}/r.txt", "files": {"r.txt": "requests\n-c c.txt\n", "c.txt": "urllib3<2\n"}}, True),
+    ("a hash changed", {"packages": [], "requirements": "{srv}/lock.txt", "files": {"lock.txt": f"six==1.16.0 \\\n    --hash=sha256:{H}\n"}},
+     {"packages": [], "requirements": "{srv}/lock.txt", "files": {"lock.txt": f"six==1.16.0 \\\n    --hash=sha256:{H[::-1]}\n"}}, True),
+    ("an in-file index password changed",
+     {"packages": [], "requirements": "{srv}/r.txt",
+      "files": {"r.txt": f"--extra-index-url https://ci:{SECRET}@pypi.example.internal/simple\nsix\n"}},
+     {"packages": [], "requirements": "{srv}/r.txt",
+      "files": {"r.txt": "--extra-index-url https://ci:other-token@pypi.example.internal/simple\nsix\n"}}, True),
+    ("a marker changed", {"packages": ["six ; python_version > '3.10'"]}, {"packages": ["six ; python_version > '3.9'"]}, True),
+    ("the index changed", {"packages": ["six"]}, {"packages": ["six"], "index_url": "https://pypi.example.internal/simple"}, True),
+    ("the backend changed", {"packages": ["six"]}, {"packages": ["six"], "backend": "uv"}, True),
+    ("a BOM and CRLF written by another editor", {"packages": [], "requirements": "{srv}/r.txt", "files": {"r.txt": "six==1.16.0\nidna\n"}},
+     {"packages": [], "requirements": "{srv}/r.txt", "files": {"r.txt": b"\xef\xbb\xbfsix==1.16.0\r\nidna  # the same\r\n"}}, False),
+    ("lines reordered, spacing changed", {"packages": ["six==1.16.0", "idna<4"]}, {"packages": ["idna <4", "six == 1.16.0"]}, False),
+]
+
+
+def request_params(tmp_path, spec):
+    spec = dict(spec)
+    files_in(tmp_path, spec.pop("files", {}))
+    return params(tmp_path, **{k: (v.replace("{srv}", str(tmp_path / "srv")) if isinstance(v, str) else v) for k, v in spec.items()})
+
+
+@pytest.mark.parametrize("what, first, second, changes", REQUESTS, ids=[r[0] for r in REQUESTS])
+def test_a_change_to_the_request_is_seen_and_a_rerun_is_not(tmp_path, env_on_disk, what, first, second, changes):
+    p1 = request_params(tmp_path, first)
+    record(tmp_path, p1, INSTALLED)
+    runner = runner_for(tmp_path, INSTALLED)
+    plan = _python_env.PythonEnv(make_host(p1, runner, True, diff_mode=True), lambda: None).plan()
+    assert plan.changed is False and len(runner.calls) == 2, plan.result  # no installer, no network
+    p2 = request_params(tmp_path, second)
+    plan = _python_env.PythonEnv(make_host(p2, runner_for(tmp_path, INSTALLED), True, diff_mode=True), lambda: None).plan()
+    assert plan.changed is changes, plan.result
+    if changes:
+        assert plan.result["action"] == "update" and plan.result["reasons"][0].startswith("the request changed")
+        assert plan.diff["before"] != plan.diff["after"]
+    assert SECRET not in json.dumps([plan.result, plan.diff, (env_on_disk / _venv.STATE_FILE).read_text()])
+
+
+def test_an_env_made_before_the_fingerprint_is_rebuilt_once(tmp_path, env_on_disk):
+    runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10"})
+    plan = _python_env.PythonEnv(make_host(params(tmp_path), runner, True), lambda: None).plan()
+    assert plan.changed and plan.result["action"] == "update"
+    assert "made before python_env recorded its request" in plan.result["reasons"][0]
+    assert plan.result["added"] == plan.result["upgraded"] == plan.result["removed"] == {}
+
+
+def test_packages_changed_outside_python_env_are_a_change(tmp_path, env_on_disk):
+    record(tmp_path, params(tmp_path), {"six": "1.16.0", "idna": "3.10"})
+    runner = runner_for(tmp_path, {"six": "1.16.0", "idna": "3.10", "left-pad": "0.1"})
+    plan = _python_env.PythonEnv(make_host(params(tmp_path), runner, True), lambda: None).plan()
+    assert plan.changed and "changed outside python_env" in plan.result["reasons"][0]
+
+
+def test_check_mode_plan_evaluates_markers_and_sees_downgrades(tmp_path, env_on_disk):
+    runner = runner_for(tmp_path, {"joblib": "1.5.1", "six": "1.16.0"})
+    p = params(tmp_path, packages=["joblib==1.4.2", "six==1.17.0", "attrs ; python_version > '3.11'",
+                                   "tensorflow-macos ; sys_platform == 'darwin'", "idna ; python_version >= '3.11'"])
+    result = run(p, runner, True, lambda: None)[1]
+    assert result["downgraded"] == {"joblib": {"from": "1.5.1", "to": "==1.4.2"}}
+    assert result["upgraded"] == {"six": {"from": "1.16.0", "to": "==1.17.0"}}
+    assert result["added"] == {"idna": "(new)"}  # the target is Python 3.11 on Linux
+
+
+def test_a_build_from_a_hash_lock_with_an_in_file_index_records_the_request_and_a_rerun_is_two_reads(tmp_path, monkeypatch):
+    gen = tmp_path / "envs" / ".e.mlhost-envs" / "g1"
+    monkeypatch.setattr(_venv, "new_generation", lambda path: str(gen))
+    (tmp_path / "envs").mkdir()
+    files_in(tmp_path, {"app/requirements.txt": f"\ufeff--extra-index-url https://ci:{SECRET}@pypi.example.internal/simple\r\n"
+                                                f"-r lock.txt\r\n",
+                        "app/lock.txt": f"six==1.17.0 \\\n    --hash=sha256:{H}\n"})
+    req = str(tmp_path / "srv" / "app" / "requirements.txt")
+    p = params(tmp_path, packages=[], requirements=req, lock_file=str(tmp_path / "e.lock"))
+    gpy = str(gen / "bin" / "python")
+    installed = {"six": "1.17.0", "pip": "24.0"}
+    runner = Building({
+        ("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n", ""),
+        ("/usr/bin/python3", "-m", "venv", str(gen)): (0, "", ""),
+        (gpy, "-m", "pip", "install", "--no-warn-script-location", "-r", req): (0, "", ""),  # the user's file, as it is
+        (gpy, "-m", "pip", "check"): (0, "No broken requirements found.\n", ""),
+        (gpy, "-I", "-c", _venv.IMPORT_CHECK, "auto", "six"): (0, json.dumps({"checked": ["six"], "failed": {}, "missing": []}), ""),
+        (gpy, "-I", "-c", _venv.PROBE): (0, probe_output(installed), ""),
+    })
+    plan, result = run(p, runner, False, lambda: None)
+    assert result["changed"] and result["added"] == {"six": "1.17.0"}
+    state = (gen / _venv.STATE_FILE).read_text()
+    assert SECRET not in state and SECRET not in json.dumps([plan.result, plan.diff, result])
+    assert "--extra-index-url https://***@pypi.example.internal/simple" in json.loads(state)["request"]
+    monkeypatch.setattr(os, "access", lambda path, mode: True)
+    rerun = runner_for(tmp_path, installed)
+    plan = _python_env.PythonEnv(make_host(p, rerun, True), lambda: None).plan()
+    assert plan.changed is False and len(rerun.calls) == 2
+
+
+def test_a_new_env_s_plan_evaluates_markers_with_the_target_interpreter(tmp_path):
+    """The interpreter's own marker environment (Python 3.11 on Linux), read in the same command as its version."""
+    (tmp_path / "envs").mkdir()
+    markers = json.loads(probe_output({}))["markers"]
+    runner = FakeRunner({("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n" + json.dumps(markers) + "\n", "")})
+    p = params(tmp_path, packages=["six ; python_version > '3.11'", "tensorflow-macos ; sys_platform == 'darwin'",
+                                   "idna ; python_version == '3.11'"])
+    plan = _python_env.PythonEnv(make_host(p, runner, True), lambda: None).plan()
+    assert plan.result["action"] == "create" and plan.result["added"] == {"idna": "(new)"} and len(runner.calls) == 1

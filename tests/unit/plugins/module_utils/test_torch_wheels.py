@@ -160,7 +160,16 @@ def test_a_pinned_build_is_taken_as_asked(tmp_path, env_on_disk):
     ("2.5.1+cpu", {"torch_cuda": "none"}, False),  # none leaves the build alone
 ])
 def test_another_torch_build_is_a_change(tmp_path, env_on_disk, installed, options, changed):
-    (env_on_disk / _venv.STATE_FILE).write_text(json.dumps({"requested_names": ["torch"]}))
+    """The environment was built from this same request (its recorded fingerprint is this plan's): only the build
+    installed against the build chosen decides."""
+    state = env_on_disk / _venv.STATE_FILE
+    state.write_text(json.dumps({"requested_names": ["torch"], "request_salt": "00" * 16}))
+    first = worker(tmp_path, runner_for(tmp_path, {"torch": installed}), "550.163.01", ["ampere"], packages=["torch==2.5.1"],
+                   **options)
+    first.plan()
+    probed = first.probe(first.work["path"])["packages"]
+    state.write_text(json.dumps({"requested_names": ["torch"], "request_salt": "00" * 16,
+                                 "request_sha256": first.work["request"]["sha256"], "installed": probed}))
     plan = plan_of(tmp_path, "550.163.01", ["ampere"], ["torch==2.5.1"], installed={"torch": installed}, **options)
     assert plan.changed is changed
     if changed:
