@@ -14,6 +14,7 @@ is removed or replaced (``_ownership``).
 from __future__ import annotations
 
 import grp
+import hashlib
 import json
 import os
 import pwd
@@ -289,6 +290,7 @@ class PythonEnv(Worker):
         self._host_cuda = host_cuda
         self._host_gpus = host_gpus
         self.torch_notes: list[str] = []
+        self.torch_choice: dict[str, t.Any] | None = None  # what torch_cuda auto chose, and from what (kept in the state)
         self.machine = os.uname().machine  # the wheels' platform: this host's (the module runs on it)
         # The installers (and the packaging wheel's fetch) trust the host's system store unless ca_bundle names another
         # bundle; check_options refuses a ca_bundle that is not there before anything is fetched.
@@ -382,6 +384,27 @@ class PythonEnv(Worker):
         if not cuda:
             return "cpu"
         version = pinned[0].replace(".*", "")
+        # The environment records what its build was chosen from: the same inputs give the same build, with no fetch
+        # (an unchanged rerun sends nothing over the network). Another driver level, GPU, torch pin, Python, machine
+        # or index is asked again.
+        inputs = self.torch_inputs(torch.specifier, python_version, cuda)
+        recorded = (_venv.read_state(self.work["path"]) or {}).get("torch_choice") if os.path.lexists(self.work["path"]) else None
+        if isinstance(recorded, dict) and recorded.get("inputs") == inputs and isinstance(recorded.get("tag"), str):
+            self.torch_choice = recorded
+            return recorded["tag"]
+        chosen = self.torch_index_read(torch, version, python_version, cuda)
+        self.torch_choice = {"inputs": inputs, "tag": chosen}
+        return chosen
+
+    def torch_inputs(self, specifier: t.Any, python_version: str, cuda: str) -> dict[str, t.Any]:
+        """What torch_cuda auto's choice depends on (the index URL as a digest: it may carry a token)."""
+        min_cc = self.host_min_cc()
+        return {"torch": str(specifier), "python": "cp" + "".join(python_version.split(".")[:2]), "machine": self.machine,
+                "cuda": cuda, "min_cc": list(min_cc) if min_cc else None,
+                "index": hashlib.sha256(self.p["torch_index_url"].encode("utf-8", "surrogateescape")).hexdigest()}
+
+    def torch_index_read(self, torch: t.Any, version: str, python_version: str, cuda: str) -> str:
+        """torch_cuda auto's build, read from the index (or, when it cannot be read, the dated table)."""
         found, read = self.torch_builds(torch.specifier, python_version, cuda)
         if not read:
             return self.torch_tag_from_table(version, cuda)
@@ -643,7 +666,8 @@ class PythonEnv(Worker):
             _venv.write_state(gen, {"requested": [mask_text(str(r)) for r in w["reqs"]], "requested_names": w["names"],
                                     "backend": w["backend"], "python": probed["python"], "torch_index": w["tag"],
                                     "request_sha256": w["request"]["sha256"], "request_salt": w["request"]["salt"],
-                                    "request": w["request"]["shown"], "installed": probed["packages"]})
+                                    "request": w["request"]["shown"], "installed": probed["packages"],
+                                    "torch_choice": self.torch_choice})
             _ownership.write_marker(gen, MODULE, path=path)
             self.set_attributes(gen)
         except BaseException:

@@ -223,3 +223,23 @@ def test_candidate_tags(cuda, first, last):
 ])
 def test_torch_build_min_cc(torch, tag, cc):
     assert _compat.torch_build_min_cc(torch, tag) == cc
+
+
+def test_an_unchanged_rerun_reuses_the_recorded_choice_without_a_fetch(tmp_path, env_on_disk):
+    """The environment's state records what auto chose and from what: the same inputs send nothing over the network;
+    another driver level asks the index again."""
+    first = worker(tmp_path, runner_for(tmp_path, {"torch": "2.5.1+cu124"}), "550.163.01", ["ampere"], packages=["torch==2.5.1"])
+    assert first.plan().result["torch_index"] == "cu124"
+    (env_on_disk / _venv.STATE_FILE).write_text(json.dumps({"requested_names": ["torch"], "torch_choice": first.torch_choice}))
+
+    def no_network(url, *args, **kwargs):
+        raise AssertionError(f"fetched {url}")
+
+    again = worker(tmp_path, runner_for(tmp_path, {"torch": "2.5.1+cu124"}), "550.163.01", ["ampere"], fetch=no_network,
+                   packages=["torch==2.5.1"])
+    assert again.plan().result["torch_index"] == "cu124"
+    newer = worker(tmp_path, runner_for(tmp_path, {"torch": "2.5.1+cu124"}), "580.95.05", ["ampere"], packages=["torch==2.5.1"])
+    assert newer.plan().result["torch_index"] == "cu124" and newer.torch_choice["inputs"]["cuda"] == "13.0"
+    with pytest.raises(AssertionError, match="fetched"):
+        worker(tmp_path, runner_for(tmp_path, {"torch": "2.5.1+cu124"}), "580.95.05", ["pascal"], fetch=no_network,
+               packages=["torch==2.5.1"]).plan()
