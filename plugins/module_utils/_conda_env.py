@@ -8,8 +8,11 @@ Idempotence: what an environment holds is read from its ``conda-meta/*.json``
 records (no conda process) and compared with the requested match specs
 (``_conda_spec``: conda's version rules); with ``prune``, packages outside the
 dependency closure of the request count as a change too. The ``pip:``
-subsection is compared in the env's own Python with ``packaging``, as
-python_env does. Only an unmet request starts an engine.
+subsection is checked by ``pip_section`` before anything is made (with the
+module's own ``packaging``: ``_requirements.load_packaging``), and compared in
+the env's own Python, as python_env does. Only an unmet request, or channels
+other than those the env was built from (``conda-meta/mlhost-channels.json``),
+starts an engine. With a file, the channels option replaces its channels.
 
 Engines and what a failure leaves:
 
@@ -24,6 +27,13 @@ Engines and what a failure leaves:
   ``--json`` in place. conda solves before it touches the env, and unlinks
   and links as one transaction that it rolls back on error; afterwards the
   module reads conda-meta again and fails if the request is still unmet.
+  A conda prefix embeds its path (shebangs, RPATHs, text files), so the CLI's
+  env cannot be built elsewhere and moved: an update whose pip step fails
+  keeps its updated conda packages and fails naming the pip error.
+
+With every engine, a new env (nothing was at its path before the run) whose
+pip step or final check fails is removed (``_undo``): no half-built env is
+left for the next run to take as made.
 """
 
 from __future__ import annotations
