@@ -294,7 +294,7 @@ def request_channels(params: dict[str, t.Any], file_data: dict[str, t.Any] | Non
     With a file and the channels option, the option replaces the file's channels (a file that lists defaults is used as
     it is); without the option the file's channels are used, checked; without a file the option's. "nodefaults" is
     conda's marker for "do not add defaults", not a channel: dropped (the module never adds defaults)."""
-    file_channels = [c for c in (file_data or {}).get("channels", [])]
+    file_channels = list((file_data or {}).get("channels", []))
     if file_data and params["channels"]:
         channels = [check_channel(c, "channels") for c in params["channels"] if c != "nodefaults"]
         return channels, {"file": [shown(c) for c in file_channels], "by": [shown(c) for c in channels]}
