@@ -11,7 +11,7 @@ dependency closure of the request count as a change too. The ``pip:``
 subsection is checked by ``pip_section`` before anything is made (with the
 module's own ``packaging``: ``_requirements.load_packaging``), and compared in
 the env's own Python, as python_env does. Only an unmet request, or channels
-other than those the env was built from (``conda-meta/mlhost-channels.json``),
+other than those the env was built from (``conda-meta/mlhost-channels.sha256``),
 starts an engine. With a file, the channels option replaces its channels.
 
 Engines and what a failure leaves:
@@ -490,7 +490,8 @@ def reveal_plain_channels(host: t.Any, channels: list[str]) -> None:
                 hidden.discard(channel)
 
 
-CHANNELS_STATE = os.path.join("conda-meta", "mlhost-channels.json")
+# Not a .json file: conda-meta/*.json are the package records (``_conda.read_records``).
+CHANNELS_STATE = os.path.join("conda-meta", "mlhost-channels.sha256")
 
 
 def channels_fingerprint(channels: list[str]) -> str:
@@ -502,14 +503,14 @@ def read_channels_state(prefix: str) -> str | None:
     """The fingerprint of the channels the collection last built the env from; None for an env made before it kept one."""
     try:
         with open(os.path.join(prefix, CHANNELS_STATE), encoding="utf-8") as handle:
-            return str(json.load(handle)["channels_sha256"])
-    except (OSError, ValueError, KeyError, TypeError):
+            text = handle.read().strip()
+    except (OSError, UnicodeDecodeError):
         return None
+    return text if re.fullmatch(r"[0-9a-f]{64}", text) else None
 
 
 def write_channels_state(prefix: str, channels: list[str]) -> None:
-    _files.atomic_write(os.path.join(prefix, CHANNELS_STATE),
-                        json.dumps({"channels_sha256": channels_fingerprint(channels)}, indent=1) + "\n", 0o644)
+    _files.atomic_write(os.path.join(prefix, CHANNELS_STATE), channels_fingerprint(channels) + "\n", 0o644)
 
 
 def packages_text(packages: dict[str, str]) -> str:

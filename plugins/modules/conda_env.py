@@ -65,7 +65,7 @@ options:
         (refused otherwise) can be used as it is; the result says so (RV(channels_replaced)), check mode too. The empty list
         (the default) uses the file's channels.
       - The engines use only the request's channels (V(mamba)/V(conda) with C(--override-channels)). The channels an
-        environment was built from are recorded (as a sha256 in C(conda-meta/mlhost-channels.json)); when they change, the
+        environment was built from are recorded (as a sha256 in C(conda-meta/mlhost-channels.sha256)); when they change, the
         run is a change and the environment is solved again against the new channels. An environment made before that
         record existed is not compared until its next change.
       - A channel URL may carry a token, so the option is no_log; an item with user-info, a query or a conda C(/t/) token

@@ -600,7 +600,10 @@ def test_the_override_is_reported_in_check_mode_and_a_changed_override_is_a_chan
     runner = FakeRunner({tuple(dry): nothing, tuple(install): nothing})
     assert run(p, runner)["changed"] is True and runner.calls == [dry, install]
     assert _conda_env.read_channels_state(str(greet10)) == _conda_env.channels_fingerprint(["file:///srv/b"])
-    assert run(p, FakeRunner({}))["changed"] is False
+    again = run(p, FakeRunner({}))
+    assert again["changed"] is False
+    # the record is not taken for a package record (conda-meta/*.json are those): no "unreadable record" warning
+    assert _conda.read_records(Sysroot("/"), str(greet10))[1] == []
 
 
 def test_plain_channels_are_shown_and_a_channel_with_a_token_stays_hidden(tmp_path):
