@@ -8,8 +8,11 @@ Idempotence: what an environment holds is read from its ``conda-meta/*.json``
 records (no conda process) and compared with the requested match specs
 (``_conda_spec``: conda's version rules); with ``prune``, packages outside the
 dependency closure of the request count as a change too. The ``pip:``
-subsection is compared in the env's own Python with ``packaging``, as
-python_env does. Only an unmet request starts an engine.
+subsection is checked by ``pip_section`` before anything is made (with the
+module's own ``packaging``: ``_requirements.load_packaging``), and compared in
+the env's own Python, as python_env does. Only an unmet request, or channels
+other than those the env was built from (``conda-meta/mlhost-channels.sha256``),
+starts an engine. With a file, the channels option replaces its channels.
 
 Engines and what a failure leaves:
 
@@ -24,6 +27,13 @@ Engines and what a failure leaves:
   ``--json`` in place. conda solves before it touches the env, and unlinks
   and links as one transaction that it rolls back on error; afterwards the
   module reads conda-meta again and fails if the request is still unmet.
+  A conda prefix embeds its path (shebangs, RPATHs, text files), so the CLI's
+  env cannot be built elsewhere and moved: an update whose pip step fails
+  keeps its updated conda packages and fails naming the pip error.
+
+With every engine, a new env (nothing was at its path before the run) whose
+pip step or final check fails is removed (``_undo``): no half-built env is
+left for the next run to take as made.
 """
 
 from __future__ import annotations
@@ -35,6 +45,7 @@ import secrets
 import shutil
 import sys
 import typing as t
+import urllib.parse
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _conda, _files, _ownership
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
@@ -143,8 +154,104 @@ def env_prefix(params: dict[str, t.Any], file_data: dict[str, t.Any] | None) -> 
                                    ENV_EXAMPLE, tool_dir)
 
 
-def requested(params: dict[str, t.Any]) -> dict[str, t.Any]:
-    """{file, channels, specs (MatchSpec), spec_text, pip (str)} from file or specs, validated."""
+# The pip lines an environment.yml's pip subsection may hold beside requirements: where pip finds packages.
+PIP_INDEX_LINES = {"--index-url": "index_url", "-i": "index_url", "--extra-index-url": "extra_index_urls",
+                   "--find-links": "find_links", "-f": "find_links"}
+_PIP_OPTION = re.compile(r"(?P<opt>--?[A-Za-z][A-Za-z0-9-]*)(?:(?:=|\s+)(?P<value>.*))?")
+_NAMELESS = re.compile(r"(?:\.|/|~|[A-Za-z][A-Za-z0-9+.-]*:)")  # a path or URL where a requirement names its project
+PIP_ACCEPTS = ("The pip subsection takes requirements (numpy>=1.26, name[extra]==1.2, name @ https://... or "
+               "name @ file:///abs/path) and --index-url, --extra-index-url and --find-links lines")
+
+
+def _pip_refuse(where: str, line: str, why: str) -> t.NoReturn:
+    raise ModuleError(f"{where}: {shown(line)!r} {why} {NOTHING}")
+
+
+def _pip_index_line(where: str, line: str, found: t.Any, sources: dict[str, t.Any]) -> None:
+    opt, value = found.group("opt"), (found.group("value") or "").strip()
+    key = PIP_INDEX_LINES[opt]
+    if not value or any(c.isspace() for c in value):
+        _pip_refuse(where, line, f"needs one URL{' or directory' if key == 'find_links' else ''} after {opt}, such as "
+                    f"{opt} https://pypi.example/simple.")
+    if key == "find_links" and "://" not in value:
+        if not os.path.isabs(value):
+            _pip_refuse(where, line, "is a relative directory: give --find-links an absolute path or an http(s)/file:// URL.")
+        if not os.path.isdir(value):
+            _pip_refuse(where, line, f"names {value}, which is not a directory on the host: copy the wheels there first, or fix "
+                        "the path.")
+    else:
+        parse_url(value, f"{where} ({opt})", ("http", "https", "file"), "https://pypi.example/simple")
+        local = urllib.parse.urlsplit(value).path if value.lower().startswith("file:") else None
+        if local is not None and not os.path.exists(urllib.parse.unquote(local)):
+            _pip_refuse(where, line, f"names {local}, which does not exist on the host: copy it there first, or fix the path.")
+    if key == "index_url":
+        if sources["index_url"] not in (None, value):
+            _pip_refuse(where, line, "is a second --index-url: pip uses one index; give the others as --extra-index-url.")
+        sources["index_url"] = value
+    elif value not in sources[key]:
+        sources[key].append(value)
+
+
+def _pip_option_line(where: str, line: str) -> tuple[str, t.Any]:
+    found = _PIP_OPTION.fullmatch(line)
+    opt = found.group("opt") if found else line.split()[0]
+    if opt in ("-e", "--editable"):
+        target = (found.group("value") or "").strip() if found else ""
+        _pip_refuse(where, line, (
+            f"is an editable install (-e) of {shown(target) or 'a source tree'}. conda_env builds environments from packages, "
+            "not from working copies (and '.' would be the host's working directory, not your project's): install a "
+            "release instead, by name from an index (with --index-url or --extra-index-url) or a wheel directory "
+            "(--find-links /srv/wheels), or as a direct reference (name @ git+https://host/org/repo@v1.2, "
+            "name @ file:///srv/src/name). For a working copy, use mlinfra.mlhost.python_env or pip in the env yourself."))
+    if opt not in PIP_INDEX_LINES:
+        _pip_refuse(where, line, f"is the pip option {opt}, which the module does not pass on. {PIP_ACCEPTS}; the module's "
+                    "index_url and find_links options apply to every pip subsection.")
+    return opt, found
+
+
+def pip_section(lines: list[str], source: str, fetch_wheel: t.Any = None,
+                tool_sites: t.Iterable[str] = ()) -> tuple[list[str], dict[str, t.Any]]:
+    """The pip subsection checked with the module's own packaging (``_requirements.load_packaging``), before anything is
+    made: (requirement lines, {index_url, extra_index_urls, find_links} from its index lines). Editable installs, other
+    pip options, paths and URLs without a project name, local paths that do not exist and bad syntax are refused."""
+    sources: dict[str, t.Any] = {"index_url": None, "extra_index_urls": [], "find_links": []}
+    texts: list[str] = []  # for parse_lines: "" where an index line stood, so its line numbers stay the file's
+    kept: list[str] = []
+    for number, raw in enumerate(lines, start=1):
+        where = f"{source} line {number}"
+        line = rq.strip_line(raw, number, source)
+        if line.startswith("-"):
+            _opt, found = _pip_option_line(where, line)
+            _pip_index_line(where, line, found, sources)
+            line = ""
+        elif _NAMELESS.match(line):
+            _pip_refuse(where, line, (
+                "is a path or URL without a project name, which the module cannot compare with what the env holds. Write it "
+                "as a direct reference with the project's name and an absolute URL: name @ file:///srv/wheels/"
+                "name-1.0-py3-none-any.whl, name @ git+https://host/org/repo@v1.2."))
+        texts.append(line)
+        if line:
+            kept.append(line)
+    rq.load_packaging(tool_sites, fetch_wheel)
+    for number, requirement in zip((n for n, x in enumerate(texts, 1) if x), rq.parse_lines(texts, source)):
+        url = requirement.url
+        if not url:
+            continue
+        where = f"{source} line {number}"
+        if "://" not in url:
+            _pip_refuse(where, texts[number - 1], "points at a relative path: give the absolute URL, such as "
+                        "name @ file:///srv/src/name.")
+        if url.lower().startswith("file:"):
+            local = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+            if not os.path.exists(local):
+                _pip_refuse(where, texts[number - 1], f"names {local}, which does not exist on the host: copy it there first, or "
+                            "fix the path.")
+    return kept, sources
+
+
+def requested(params: dict[str, t.Any], fetch_wheel: t.Any = None) -> dict[str, t.Any]:
+    """{file, channels, channels_replaced, specs (MatchSpec), pip (requirement lines), pip_sources} from file or specs,
+    validated (the pip subsection with the module's own packaging: ``pip_section``)."""
     file_data = None
     if params["file"]:
         if not os.path.isabs(params["file"]):
@@ -156,8 +263,6 @@ def requested(params: dict[str, t.Any]) -> dict[str, t.Any]:
     texts = list(file_data["conda"]) if file_data else []
     texts += [s for s in params["specs"] if s not in texts]
     pip = list(file_data["pip"]) if file_data else []
-    channels = list(file_data["channels"]) if file_data else []
-    channels += [c for c in params["channels"] if c not in channels]
     if params["state"] == "present" and not texts:
         raise ModuleError(f"Nothing to install: give file (an environment.yml) or specs (match specs such as python=3.11). {NOTHING}")
     specs = []
@@ -171,16 +276,40 @@ def requested(params: dict[str, t.Any]) -> dict[str, t.Any]:
     if dupes:
         raise ModuleError(f"{', '.join(dupes)} requested more than once in specs (and the file's dependencies): join the constraints "
                           f"into one spec (numpy >=1.26,<2). {NOTHING}")
-    # "nodefaults" in a file's channels is conda's marker for "do not add defaults", not a channel: dropped (the module
-    # never adds defaults; every engine gets the request's channels only).
-    channels = [check_channel(c, "channels" if c in params["channels"] else "the file's channels")
-                for c in channels if c != "nodefaults"]
-    if pip and rq.have_packaging():
+    channels, replaced = request_channels(params, file_data)
+    pip_sources: dict[str, t.Any] = {"index_url": None, "extra_index_urls": [], "find_links": []}
+    if pip and params["state"] == "present":
+        pip, pip_sources = pip_section(pip, (params["file"] or "specs") + " pip subsection", fetch_wheel,
+                                       _venv.tool_sites(os.path.join(params["tool_dir"], TOOL_VENV)))
+        if params["index_url"] and pip_sources["index_url"] not in (None, params["index_url"]):
+            raise ModuleError(f"index_url is set, and {params['file']}'s pip subsection has an --index-url line of its own: pip uses "
+                              f"one index. Drop one of them (or turn the file's into --extra-index-url). {NOTHING}")
+    return {"file": file_data, "channels": channels, "channels_replaced": replaced, "specs": specs, "pip": pip,
+            "pip_sources": pip_sources}
+
+
+def request_channels(params: dict[str, t.Any], file_data: dict[str, t.Any] | None) -> tuple[list[str], dict[str, t.Any] | None]:
+    """The channels the request uses, and {file, by} when the channels option replaced the file's.
+
+    With a file and the channels option, the option replaces the file's channels (a file that lists defaults is used as
+    it is); without the option the file's channels are used, checked; without a file the option's. "nodefaults" is
+    conda's marker for "do not add defaults", not a channel: dropped (the module never adds defaults)."""
+    file_channels = list((file_data or {}).get("channels", []))
+    if file_data and params["channels"]:
+        channels = [check_channel(c, "channels") for c in params["channels"] if c != "nodefaults"]
+        return channels, {"file": [shown(c) for c in file_channels], "by": [shown(c) for c in channels]}
+    if params["channels"]:
+        return [check_channel(c, "channels") for c in params["channels"] if c != "nodefaults"], None
+    out = []
+    for channel in file_channels:
+        if channel == "nodefaults":
+            continue
         try:
-            rq.parse_lines(pip, (params["file"] or "specs") + " pip subsection")
-        except rq.RequirementError as exc:
-            raise ModuleError(f"{_shown(exc)} {NOTHING}") from exc
-    return {"file": file_data, "channels": channels, "specs": specs, "pip": pip}
+            out.append(check_channel(channel, "the file's channels"))
+        except ModuleError as exc:
+            raise ModuleError(f"{exc.msg.replace(NOTHING, '').rstrip()} To use {params['file']} as it is, set the channels option: it "
+                              f"replaces the file's channels (channels: [conda-forge]). {NOTHING}") from exc
+    return out, None
 
 
 def _check_file_target(path: str, option: str, example: str) -> str:
@@ -204,7 +333,7 @@ def lock_owned(path: str) -> bool:
     return _ownership.text_is_owned(path, lambda first: _LEGACY_LOCK.fullmatch(first) is not None)
 
 
-def validate(params: dict[str, t.Any]) -> tuple[str, dict[str, t.Any]]:
+def validate(params: dict[str, t.Any], fetch_wheel: t.Any = None) -> tuple[str, dict[str, t.Any]]:
     """Every option checked before anything is changed on the host; returns (prefix, request)."""
     refuse_nul(params, SECRET_OPTIONS)
     p = dict(params)
@@ -240,7 +369,7 @@ def validate(params: dict[str, t.Any]) -> tuple[str, dict[str, t.Any]]:
         p["lock_file"] = _check_file_target(p["lock_file"], "lock_file", "/opt/envs/train.lock")
         if not lock_owned(p["lock_file"]):
             _ownership.refuse_unowned_text(p["lock_file"], "lock_file")
-    req = requested(p)
+    req = requested(p, fetch_wheel)
     prefix = env_prefix(p, req["file"])
     if p["lock_file"] and (p["lock_file"] == prefix or p["lock_file"].startswith(prefix + "/")):
         raise ModuleError(f"lock_file {p['lock_file']!r} is inside the environment {prefix}, which a rebuild replaces: put it beside, "
@@ -349,6 +478,41 @@ def env_owned(prefix: str, lock_file: str | None) -> bool:
     return False
 
 
+def reveal_plain_channels(host: t.Any, channels: list[str]) -> None:
+    """channels is no_log (a channel URL may carry a token), and ansible-core then masks every occurrence of each item in
+    the whole result, so the channels a run used could not be reported. An item that holds no secret (a name such as
+    conda-forge, a path, a URL without user-info, query or conda token) is taken off the module's no_log values; one
+    that holds a secret stays hidden (and is shown masked by the module)."""
+    hidden = getattr(getattr(host, "module", None), "no_log_values", None)
+    if isinstance(hidden, set):
+        for channel in channels:
+            if shown(channel) == channel:
+                hidden.discard(channel)
+
+
+# Not a .json file: conda-meta/*.json are the package records (``_conda.read_records``).
+CHANNELS_STATE = os.path.join("conda-meta", "mlhost-channels.sha256")
+
+
+def channels_fingerprint(channels: list[str]) -> str:
+    """The sha256 of the channel list an env was built from (a channel URL may hold a token: only its digest is kept)."""
+    return _files.sha256_bytes(json.dumps(list(channels)).encode("utf-8"))
+
+
+def read_channels_state(prefix: str) -> str | None:
+    """The fingerprint of the channels the collection last built the env from; None for an env made before it kept one."""
+    try:
+        with open(os.path.join(prefix, CHANNELS_STATE), encoding="utf-8") as handle:
+            text = handle.read().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return text if re.fullmatch(r"[0-9a-f]{64}", text) else None
+
+
+def write_channels_state(prefix: str, channels: list[str]) -> None:
+    _files.atomic_write(os.path.join(prefix, CHANNELS_STATE), channels_fingerprint(channels) + "\n", 0o644)
+
+
 def packages_text(packages: dict[str, str]) -> str:
     return "".join(f"{k}=={v}\n" for k, v in sorted(packages.items()))
 
@@ -365,6 +529,12 @@ class CondaEnv(Worker):
         self.root = Sysroot("/")
         self.tool: dict[str, str] = {}
         self._old: str | None = None
+
+    def fetch_wheel(self, name: str, sha256: str) -> tuple[str | None, str]:
+        """A verified packaging wheel for the plan, where the host has none (``_venv.fetch_wheel``)."""
+        p = self.params
+        return _venv.fetch_wheel(self.host, name, sha256, find_links=p.get("find_links") or [], index_url=p.get("index_url"),
+                                 offline=False, ca=p.get("ca_bundle") or _venv.system_ca_bundle())
 
     def _set_tool(self, tool_dir: str) -> None:
         venv = os.path.join(tool_dir, TOOL_VENV)
@@ -431,13 +601,14 @@ class CondaEnv(Worker):
 
     # --- the plan --------------------------------------------------------------------------
     def plan(self) -> Plan:
-        prefix, req = validate(self.params)
+        prefix, req = validate(self.params, self.fetch_wheel)
         p = req["params"]  # validate's copy of the options
         # The solver's downloads and the pip step trust the host's system store unless ca_bundle names another bundle
         # (pip in the env would use certifi's roots, rattler its own).
         p["ca_bundle"] = p["ca_bundle"] or _venv.system_ca_bundle()
         self.p = p
         self.prefix, self.req = prefix, req
+        reveal_plain_channels(self.host, p["channels"])
         self._set_tool(p["tool_dir"])
         lock = p["lock_file"]
         result: dict[str, t.Any] = {"env_prefix": prefix, "added": {}, "removed": {}, "updated": {}, "pip": {},
@@ -462,14 +633,16 @@ class CondaEnv(Worker):
         result["engine"] = engine
         before = self.records(prefix) if is_env else {}
         unmet, extra = compare(before, req["specs"], p["prune"])
-        pip_ready = self.tools_ready(need_rattler=False) if req["pip"] else True
-        if not pip_ready:
-            self.warnings.append("packaging is not available until the first real run installs the tool venv: the pip subsection is "
-                                 "planned as unmet.")
-        pip_unmet = self.pip_unmet(prefix, req["pip"])[0] if is_env and pip_ready else list(req["pip"])
+        # packaging was loaded by validate (the module's own: see _requirements.load_packaging) when there is a pip subsection
+        pip_unmet = self.pip_unmet(prefix, req["pip"])[0] if is_env else list(req["pip"])
         result["packages"] = {n: r["version"] for n, r in sorted(before.items())}
         result["unmet"] = unmet
-        conda_change = bool(unmet or extra or not is_env)
+        result["channels"] = [shown(c) for c in req["channels"]]
+        result["channels_replaced"] = req["channels_replaced"]
+        recorded = read_channels_state(prefix) if is_env else None
+        channels_changed = recorded is not None and recorded != channels_fingerprint(req["channels"])
+        result["channels_changed"] = channels_changed
+        conda_change = bool(unmet or extra or not is_env or channels_changed)
         steps: list[tuple[str, ...]] = []
         if exists and (conda_change or pip_unmet) and not owned:
             _ownership.refuse_unowned_dir(prefix, "prefix", "replace" if engine == "rattler" or not is_env else "change")
@@ -494,7 +667,8 @@ class CondaEnv(Worker):
             steps.append(("env",))
         elif lock and _files.differs(lock, explicit_lock(before, prefix)):
             steps.append(("lock",))
-        self.state = {"engine": engine, "exe": exe, "before": before, "is_env": is_env, "extra": extra}
+        self.state = {"engine": engine, "exe": exe, "before": before, "is_env": is_env, "existed": exists, "extra": extra,
+                      "channels_changed": channels_changed}
         diff = {"before": packages_text(result["packages"]), "after": packages_text(after)}
         if pip_unmet:
             diff["after"] += "".join(f"pip: {line}\n" for line in pip_unmet)
@@ -518,6 +692,7 @@ class CondaEnv(Worker):
         """Create or update the env (and its pip subsection) as planned; verified against conda-meta afterwards."""
         p, req, st = self.p, self.req, self.state
         engine, exe, before, exists, extra = st["engine"], st["exe"], st["before"], st["is_env"], st["extra"]
+        self._made = not st["existed"]  # a failure after this point removes what this run made (see _undo)
         if p["name"] and p["conda"] and not os.path.isdir(os.path.normpath(p["conda"])):
             raise ModuleError(
                 f"env name {p['name']!r} lives in {p['conda']}/envs, but {p['conda']} does not exist. "
@@ -527,7 +702,7 @@ class CondaEnv(Worker):
             self.ensure_tools(need_rattler=False)  # before the env is touched: a failure here changes nothing
         result: dict[str, t.Any] = {"pip": {}}
         unmet = compare(before, req["specs"], False)[0]
-        if unmet or extra or not exists:
+        if unmet or extra or not exists or st["channels_changed"]:
             if engine == "rattler":
                 after = self.apply_rattler(prefix, req, before)
             else:
@@ -547,6 +722,7 @@ class CondaEnv(Worker):
             self._undo(prefix)
             raise
         self.finish()
+        write_channels_state(prefix, req["channels"])
         result.update(diff_records(before, after))
         result["packages"] = {n: r["version"] for n, r in sorted(after.items())}
         result["unmet"] = []
@@ -640,7 +816,7 @@ class CondaEnv(Worker):
         if not exe:
             raise ModuleError(f"engine {engine}: no {engine} program in the conda base.")
         unmet = compare(before, req["specs"], False)[0]
-        if unmet or not exists:
+        if unmet or not exists or self.state["channels_changed"]:
             argv = conda_command(exe, "install" if exists else "create", prefix, req["channels"], self.solve_specs(req, before))
             result = self.runner.run(argv, check=False, timeout=self.p["timeout"])
             data = conda_json(result.out if result else "")
@@ -668,22 +844,30 @@ class CondaEnv(Worker):
                               "add python and pip to dependencies.")
         self.ensure_tools(need_rattler=False)
         before = self.pip_unmet(prefix, pip)[1]
-        req_file = os.path.join(prefix, "conda-meta", "mlhost-pip-requirements.txt")
-        with open(req_file, "w", encoding="utf-8") as handle:
-            handle.write("".join(f"{line}\n" for line in pip))
+        req_file = os.path.join(prefix, LEGACY_STATE)
+        _files.atomic_write(req_file, "".join(f"{line}\n" for line in pip), 0o600)  # a direct reference may carry a token
         argv = [python, "-m", "pip", "install", "--no-warn-script-location", "-r", req_file]
-        for link in self.p["find_links"]:
-            argv += ["--find-links", link]
-        result = self.runner.run(argv, check=False, env=_venv.installer_env("pip", self.p["index_url"], [], self.p["ca_bundle"]),
-                                 timeout=self.p["timeout"])
+        result = self.runner.run(argv, check=False, env=self.pip_env(), timeout=self.p["timeout"])
         if result is None or result.rc != 0:
             raise ModuleError(f"pip could not install the pip subsection into {prefix}: {_tail(result, 12)}", failing=_venv.failing_requirement(
                 (result.err + result.out) if result else "", [rq.canonical(r.name) for r in rq.parse_lines(pip, "pip")]))
         after = self.pip_unmet(prefix, pip)[1]
         return rq.diff_installed(before, after)
 
+    def pip_env(self) -> dict[str, str]:
+        """pip's environment: the index lines of the pip subsection (or index_url), find_links and the CA bundle. URLs
+        travel here, never in argv (they may hold a token)."""
+        sources = self.req["pip_sources"]
+        env = _venv.installer_env("pip", sources["index_url"] or self.p["index_url"], sources["extra_index_urls"], self.p["ca_bundle"])
+        links = list(self.p["find_links"]) + [link for link in sources["find_links"] if link not in self.p["find_links"]]
+        if links:
+            env["PIP_FIND_LINKS"] = " ".join(links)
+        return env
+
     def _undo(self, prefix: str) -> None:
-        """After a failed pip step: put the previous env (kept aside by the rattler swap) back."""
+        """After a failed pip step or check: put the previous env (kept aside by the rattler swap) back; a new env
+        (nothing was at prefix before this run) is removed, so no half-built env is left for the next run to take as
+        made."""
         old = getattr(self, "_old", None)
         if old and os.path.lexists(old):
             failed = prefix + ".mlhost-failed-" + secrets.token_hex(3)
@@ -691,6 +875,8 @@ class CondaEnv(Worker):
             os.rename(old, prefix)
             _venv.remove_tree(failed)
             self._old = None
+        elif getattr(self, "_made", False) and os.path.lexists(prefix) and _ownership.is_owned_dir(prefix):
+            _venv.remove_tree(prefix)
 
     def finish(self) -> None:
         """Remove the previous env kept aside by a successful rattler swap."""

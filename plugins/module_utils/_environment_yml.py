@@ -210,7 +210,7 @@ def parse_environment(text: str, source: str, use_pyyaml: bool = True) -> dict[s
 
 def read_environment(path: str) -> dict[str, t.Any]:
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(path, encoding="utf-8-sig") as handle:  # a byte-order mark (editors on Windows write one) is not content
             text = handle.read()
     except FileNotFoundError as exc:
         raise EnvFileError(f"file {path!r} does not exist on the host. Copy your environment.yml there first (ansible.builtin.copy), then rerun.") from exc

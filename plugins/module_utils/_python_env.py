@@ -496,34 +496,9 @@ class PythonEnv(Worker):
         return pci_gpus(self.host.sysroot)
 
     def fetch_wheel(self, name: str, sha256: str) -> tuple[str | None, str]:
-        """A verified copy of the wheel ``name`` (sha256 ``sha256``) for the plan, from a find_links directory or the
-        index (index_url, else PyPI; not when offline), in the module's temporary directory (removed when the module
-        exits); (path or None, what was tried)."""
-        tried = []
-        for link in self.p["find_links"] or []:
-            candidate = os.path.join(link[len("file://"):] if link.startswith("file://") else link, name)
-            if os.path.isfile(candidate):
-                if _files.sha256_file(candidate) == sha256:
-                    return candidate, ""
-                tried.append(f"{candidate} has another sha256")
-        if self.p["offline"]:
-            return None, "; ".join(tried + ["offline: no index asked"])
-        index = (self.p["index_url"] or "https://pypi.org/simple").rstrip("/")
-        page_url = f"{index}/packaging/"
-        try:
-            page = self.host.fetch(page_url, timeout=30, ca_path=self.ca).read().decode("utf-8", "replace")
-            match = re.search(r'href="([^"]*' + re.escape(name) + r'[^"]*)"', page)
-            if not match:
-                return None, "; ".join(tried + [f"{page_url} lists no {name}"])
-            url = urllib.parse.urljoin(page_url, match.group(1).replace("&amp;", "&"))
-            data = self.host.fetch(url, timeout=60, ca_path=self.ca).read()
-        except ModuleError as exc:
-            return None, "; ".join(tried + [exc.msg])
-        if _files.sha256_bytes(data) != sha256:
-            return None, "; ".join(tried + [f"the {name} from {page_url} does not have the expected sha256"])
-        where = os.path.join(getattr(self.host.module, "tmpdir", None) or "/tmp", name)
-        _files.atomic_write(where, data, 0o600)
-        return where, ""
+        """A verified copy of the wheel ``name`` for the plan (``_venv.fetch_wheel``)."""
+        return _venv.fetch_wheel(self.host, name, sha256, find_links=self.p["find_links"] or [], index_url=self.p["index_url"],
+                                 offline=bool(self.p["offline"]), ca=self.ca)
 
     # --- the plan ----------------------------------------------------------------
     def plan(self) -> Plan:

@@ -124,15 +124,20 @@ class RequirementError(ModuleError):
     """A requirement line that is refused; its message shows the line masked (it may hold a token)."""
 
 
-def _plain_line(raw: t.Any, number: int, source: str) -> str:
-    """A requirement line with its comment stripped; refuses what no requirement holds."""
+def strip_line(raw: t.Any, number: int, source: str) -> str:
+    """A requirements line with its comment stripped; a NUL byte or a line break in it is refused."""
     text = "" if raw is None else str(raw)
     if any(c in text for c in "\0\n\r"):
         raise RequirementError(
             f"{source} line {number}: {mask_text(text)!r} holds a NUL byte or a line break: give one requirement per "
             "item or line. Nothing was changed."
         )
-    line = re.sub(r"(^|\s)#.*$", "", text).strip()
+    return re.sub(r"(^|\s)#.*$", "", text).strip()
+
+
+def _plain_line(raw: t.Any, number: int, source: str) -> str:
+    """A requirement line with its comment stripped; refuses what no requirement holds."""
+    line = strip_line(raw, number, source)
     if line.startswith("-"):
         raise RequirementError(
             f"{source} line {number}: {mask_text(line)!r} is a pip option; give indexes, links and constraints with the "

@@ -24,8 +24,9 @@ import shutil
 import stat
 import time
 import typing as t
+import urllib.parse
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _ownership
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _files, _ownership
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_text
 
@@ -300,6 +301,38 @@ def ensure_tool_venv(
             "index_url/find_links at a source that has them, and ca_bundle at your proxy's CA.", stage="install")
     clear_world_writable(venv)
     use_tool_site(venv)
+
+
+def fetch_wheel(host: t.Any, name: str, sha256: str, *, find_links: t.Iterable[str], index_url: str | None, offline: bool,
+                ca: str | None) -> tuple[str | None, str]:
+    """A verified copy of the wheel ``name`` (sha256 ``sha256``) for a plan (``_requirements.load_packaging``), from a
+    find_links directory or the index (index_url, else PyPI; not when offline), in the module's temporary directory
+    (removed when the module exits); (path or None, what was tried)."""
+    tried = []
+    for link in find_links:
+        candidate = os.path.join(link[len("file://"):] if link.startswith("file://") else link, name)
+        if os.path.isfile(candidate):
+            if _files.sha256_file(candidate) == sha256:
+                return candidate, ""
+            tried.append(f"{candidate} has another sha256")
+    if offline:
+        return None, "; ".join(tried + ["offline: no index asked"])
+    index = (index_url or "https://pypi.org/simple").rstrip("/")
+    page_url = f"{index}/packaging/"
+    try:
+        page = host.fetch(page_url, timeout=30, ca_path=ca).read().decode("utf-8", "replace")
+        match = re.search(r'href="([^"]*' + re.escape(name) + r'[^"]*)"', page)
+        if not match:
+            return None, "; ".join(tried + [f"{page_url} lists no {name}"])
+        url = urllib.parse.urljoin(page_url, match.group(1).replace("&amp;", "&"))
+        data = host.fetch(url, timeout=60, ca_path=ca).read()
+    except ModuleError as exc:
+        return None, "; ".join(tried + [exc.msg])
+    if _files.sha256_bytes(data) != sha256:
+        return None, "; ".join(tried + [f"the {name} from {page_url} does not have the expected sha256"])
+    where = os.path.join(getattr(host.module, "tmpdir", None) or "/tmp", name)
+    _files.atomic_write(where, data, 0o600)
+    return where, ""
 
 
 def output_tail(result: t.Any, lines: int = 8) -> str:

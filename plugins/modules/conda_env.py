@@ -40,7 +40,18 @@ options:
   file:
     description:
       - An environment.yml on the host (C(name), C(prefix), C(channels), C(dependencies) with an optional C(pip:) subsection).
+        A byte-order mark at its start is ignored.
       - Its name or prefix is used when neither O(name) nor O(prefix) is given.
+      - "The C(pip:) subsection takes requirements (C(numpy>=1.26), C(name[extra]==1.2), direct references with the project's
+        name and an absolute URL such as C(name @ git+https://host/org/repo@v1.2) or C(name @ file:///srv/wheels/name.whl))
+        and C(--index-url), C(-i), C(--extra-index-url), C(--find-links) and C(-f) lines, which apply to the pip step of this
+        environment (in pip's environment, never on its command line; masked in all output)."
+      - The pip subsection is checked before anything is made, in check mode too, with the module's own copy of the
+        packaging library (the host's, the tool venv's, pip's vendored one, or a wheel verified by its sha256), so a
+        host whose Python lacks packaging is checked all the same. Refused with what to do instead - editable installs
+        (C(-e .), C(-e git+...)), other pip options (C(-r), C(-c), C(--pre), ...), paths and URLs without a project name,
+        local paths and C(file://) URLs that do not exist on the host, a second C(--index-url), an C(--index-url) that
+        differs from O(index_url), and malformed requirements.
     type: path
   specs:
     description: Match specs (C(python=3.11), C(numpy >=1.26,<2)), beside or instead of O(file).
@@ -49,9 +60,16 @@ options:
     default: []
   channels:
     description:
-      - Channels (names such as V(conda-forge), or http(s)/file URLs), after those of O(file). With V(mamba)/V(conda), only these are
-        used when given (C(--override-channels)).
-      - Never logged (a channel URL may carry a token); messages show it masked.
+      - Channels (names such as V(conda-forge), or http(s)/file URLs).
+      - With O(file), these B(replace) the file's channels (the file is not edited), so a file that lists C(defaults)
+        (refused otherwise) can be used as it is; the result says so (RV(channels_replaced)), check mode too. The empty list
+        (the default) uses the file's channels.
+      - The engines use only the request's channels (V(mamba)/V(conda) with C(--override-channels)). The channels an
+        environment was built from are recorded (as a sha256 in C(conda-meta/mlhost-channels.sha256)); when they change, the
+        run is a change and the environment is solved again against the new channels. An environment made before that
+        record existed is not compared until its next change.
+      - A channel URL may carry a token, so the option is no_log; an item with user-info, a query or a conda C(/t/) token
+        stays hidden in all output, a plain name, path or URL is shown.
       - C(nodefaults) in the file's channels is conda's marker, not a channel - dropped (the module never adds
         C(defaults)).
     type: list
@@ -83,10 +101,13 @@ options:
     type: path
     default: /opt/mlhost/tools
   index_url:
-    description: The Python package index for the tool venv and the C(pip:) subsection (a mirror). May hold credentials; never logged.
+    description:
+      - The Python package index for the tool venv and the C(pip:) subsection (a mirror). May hold credentials; never logged.
+      - An C(--index-url) line in the pip subsection must agree with it (pip uses one index); its C(--extra-index-url) lines
+        are added.
     type: str
   find_links:
-    description: Local wheel directories or URLs for the tool venv and the C(pip:) subsection. Never logged.
+    description: Local wheel directories or URLs for the tool venv and the C(pip:) subsection (with its C(--find-links) lines). Never logged.
     type: list
     elements: str
     default: []
@@ -117,6 +138,11 @@ attributes:
     support: full
 notes:
   - conda's C(environment.yml) C(variables) key is not applied.
+  - "A failed C(pip:) step - a new environment (nothing was at its path before the run) is removed, whatever the engine, so
+    no half-built environment is left; an update with V(rattler) puts the previous environment back (it was built beside
+    and swapped in); an update with V(mamba)/V(conda) is in place (conda prefixes embed their path, so the CLI's
+    environment cannot be built elsewhere and moved) - its conda packages stay updated, pip may have installed part of the
+    subsection, and the run fails naming the pip error; the next run completes it."
   - Without O(prune), packages the environment holds beyond the request are kept (as conda install keeps them).
 seealso:
   - module: mlinfra.mlhost.miniforge
@@ -132,6 +158,11 @@ EXAMPLES = r"""
     conda: /opt/miniforge3
     prune: true
     lock_file: /opt/miniforge3/envs/train.lock
+
+- name: A published environment.yml that lists defaults, used as it is with conda-forge's mirror instead
+  mlinfra.mlhost.conda_env:
+    file: /etc/mlhost/envs/project.yml
+    channels: [https://conda.mirror.example/conda-forge]
 
 - name: From match specs, with rattler and a local channel (no conda base needed)
   mlinfra.mlhost.conda_env:
@@ -177,6 +208,22 @@ pip:
   type: dict
   returned: always
   sample: {added: {requests: 2.32.3}, removed: {}, upgraded: {}, downgraded: {}}
+channels:
+  description: The channels the request uses (after O(channels) replaced the file's, C(nodefaults) dropped), masked.
+  type: list
+  elements: str
+  returned: when state is present
+  sample: [conda-forge]
+channels_replaced:
+  description: When O(channels) replaced the channels of O(file), the file's (C(file)) and what replaced them (C(by)); else null.
+  type: dict
+  returned: when state is present
+  sample: {file: [pytorch, nvidia, conda-forge, defaults], by: [conda-forge]}
+channels_changed:
+  description: Whether the channels differ from those the environment was last built from (a change that solves it again).
+  type: bool
+  returned: when state is present
+  sample: false
 unmet:
   description: Requested match specs the environment did not meet before the run (empty after a successful change).
   type: list

@@ -12,6 +12,10 @@ Packages (all noarch: generic):
                               prefix patched in; depends on mlhost-data >=1 (1.0.0)
                               and mlhost-data >=2 (1.1.0)
   mlhost-extra 0.1.0          share/mlhost-extra/README
+  pip 24.3                    a STAND-IN named pip (share/mlhost-pip-standin/README;
+                              no Python, no pip program): an environment.yml with a
+                              pip: subsection solves, and its pip step then fails for
+                              real (the env has no bin/python)
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ PACKAGES = [
     ("mlhost-data", "1.0.0", [], {"share/mlhost-data/VERSION": "1.0.0\n"}),
     ("mlhost-data", "2.0.0", [], {"share/mlhost-data/VERSION": "2.0.0\n"}),
     ("mlhost-extra", "0.1.0", [], {"share/mlhost-extra/README": "an extra package\n"}),
+    ("pip", "24.3", [], {"share/mlhost-pip-standin/README": "a stand-in named pip: no Python, no pip program\n"}),
 ]
 for _version, _dep in (("1.0.0", "mlhost-data >=1"), ("1.1.0", "mlhost-data >=2")):
     PACKAGES.append((

@@ -46,7 +46,8 @@ def bed(tmp_path, monkeypatch):
     (b / "admin.lock").write_text("# mine\n")
     (b / "inst.sh").write_text("#!/bin/sh\nexit 1\n")
     (b / "pip-secret.yml").write_text(
-        f"dependencies:\n  - python=3.11\n  - pip\n  - pip:\n    - --index-url https://user:{SECRET}@pypi.example/simple\n    - six\n")
+        f"dependencies:\n  - python=3.11\n  - pip\n  - pip:\n    - --index-url https://user:{SECRET}@pypi.example/simple\n    - six\n"
+        f"    - -e git+https://user:{SECRET}@git.example/org/tool.git#egg=tool\n")
     (b / "bad-channel.yml").write_text("channels: ['javascript:alert(1)']\ndependencies:\n  - python=3.11\n")
     (b / "bad-name.yml").write_text("name: ../escape\ndependencies:\n  - python=3.11\n")
     os.symlink("/etc", b / "link-to-etc")
@@ -200,8 +201,8 @@ CASES = [
     ("conda_env", {"specs": []}, "specs", "Nothing to install"),
     ("conda_env", {"file": "environment.yml"}, "file", "absolute path"),
     ("conda_env", {"file": "{b}/no-such-environment.yml"}, "file", "does not exist on the host"),
-    ("conda_env", {"file": "{b}/pip-secret.yml", "specs": []}, "pip subsection", "is a pip option"),
-    ("conda_env", {"file": "{b}/bad-channel.yml", "specs": []}, "the file's channels", "is not a channel name"),
+    ("conda_env", {"file": "{b}/pip-secret.yml", "specs": []}, "pip subsection", "is an editable install"),
+    ("conda_env", {"file": "{b}/bad-channel.yml", "specs": [], "channels": []}, "the file's channels", "is not a channel name"),
     ("conda_env", {"file": "{b}/bad-name.yml", "specs": [], "prefix": None}, "the file's name:", "not a plain name"),
 ]
 

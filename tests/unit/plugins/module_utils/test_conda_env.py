@@ -137,7 +137,8 @@ def test_prefix_from_name_and_from_file(tmp_path):
     env_file.write_text("name: fromfile\nchannels: [conda-forge]\ndependencies: [python=3.11]\n")
     prefix, req = _conda_env.validate(params(tmp_path, prefix=None, file=str(env_file), specs=[], channels=["file:///x"]))
     assert prefix == str(tmp_path / "base" / "envs" / "fromfile")
-    assert req["channels"] == ["conda-forge", "file:///x"]
+    assert req["channels"] == ["file:///x"]  # the channels option replaces the file's
+    assert req["channels_replaced"] == {"file": ["conda-forge"], "by": ["file:///x"]}
     assert [s.text for s in req["specs"]] == ["python=3.11"]
 
 
@@ -147,8 +148,8 @@ def test_nodefaults_is_conda_s_marker_not_a_channel(tmp_path):
     (tmp_path / "base").mkdir()
     env_file = tmp_path / "environment.yml"
     env_file.write_text("name: train\nchannels:\n  - conda-forge\n  - nodefaults\ndependencies:\n  - python=3.11\n")
-    _prefix, req = _conda_env.validate(params(tmp_path, prefix=None, file=str(env_file), specs=[]))
-    assert req["channels"] == ["conda-forge"] + params(tmp_path)["channels"]  # the option's channels after the file's
+    _prefix, req = _conda_env.validate(params(tmp_path, prefix=None, file=str(env_file), specs=[], channels=[]))
+    assert req["channels"] == ["conda-forge"] and req["channels_replaced"] is None
 
 
 # --- runs -------------------------------------------------------------------------------------
@@ -437,3 +438,249 @@ def test_a_new_env_made_by_the_cli_is_marked(tmp_path):
     assert result["changed"] and runner.calls == [dry, create]
     assert _ownership.is_owned_dir(str(tmp_path / "envs" / "data"))
     assert result["diff"] == {"before": "", "after": "mlhost-data==1.0.0\n"}
+
+
+# --- issue 15 item 5: real-shaped environment.yml files, the channels override, the pip subsection, cleanup ----------
+
+# Shaped like the environment.yml files projects publish (written for these tests): a byte-order mark, the channels of
+# a PyTorch/NVIDIA project with defaults last, an editable install of the project, a git checkout, an extra index with
+# credentials in its user-info.
+REAL_SHAPED = ("\ufeffname: train\nchannels:\n  - pytorch\n  - nvidia\n  - conda-forge\n  - defaults\ndependencies:\n"
+               "  - python=3.11\n  - mlhost-greet=1.0  # the test channel's\n  - pip\n  - pip:\n"
+               "    - --extra-index-url https://user:s3cr3tt0ken@pypi.corp.example/simple\n"
+               "    - -e .\n    - -e git+https://github.com/org/tool.git@v1.2#egg=tool\n    - six==1.17.0\n")
+
+
+def write_env(tmp_path, text, name="environment.yml"):
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8"))
+    return str(path)
+
+
+def refusal(tmp_path, **overrides):
+    with pytest.raises(ModuleError) as info:
+        _conda_env.validate(params(tmp_path, **overrides))
+    msg = info.value.msg
+    assert "s3cr3tt0ken" not in msg and "Nothing was changed" in msg
+    # conda_env has neither option: the message may not send the user to them
+    assert "extra_index_urls" not in msg and "constraints" not in msg
+    return msg
+
+
+def test_a_real_shaped_file_is_refused_for_defaults_and_names_the_override(tmp_path):
+    env_file = write_env(tmp_path, REAL_SHAPED)
+    msg = refusal(tmp_path, file=env_file, specs=[], channels=[])
+    assert "'defaults'" in msg and "set the channels option" in msg and "replaces the file's channels" in msg
+
+
+def test_a_real_shaped_file_with_the_override_is_refused_for_its_editable_installs(tmp_path):
+    env_file = write_env(tmp_path, REAL_SHAPED)
+    msg = refusal(tmp_path, file=env_file, specs=[])
+    assert "line 2" in msg and "'-e .'" in msg and "editable install" in msg and "name @ git+https://" in msg
+
+
+def test_a_real_shaped_file_without_its_editables_is_used_with_the_override(tmp_path):
+    env_file = write_env(tmp_path, REAL_SHAPED.replace("    - -e .\n", "").replace(
+        "    - -e git+https://github.com/org/tool.git@v1.2#egg=tool\n", "    - tool @ git+https://github.com/org/tool.git@v1.2\n"))
+    _prefix, req = _conda_env.validate(params(tmp_path, prefix=None, conda=str(tmp_path / "base"), file=env_file, specs=[]))
+    assert req["channels"] == ["file:///srv/conda-channel"]
+    assert req["channels_replaced"] == {"file": ["pytorch", "nvidia", "conda-forge", "defaults"], "by": ["file:///srv/conda-channel"]}
+    assert [s.text for s in req["specs"]] == ["python=3.11", "mlhost-greet=1.0", "pip"]  # the BOM did not stick to a key
+    assert req["pip"] == ["tool @ git+https://github.com/org/tool.git@v1.2", "six==1.17.0"]
+    assert req["pip_sources"] == {"index_url": None, "extra_index_urls": ["https://user:s3cr3tt0ken@pypi.corp.example/simple"],
+                                  "find_links": []}
+
+
+@pytest.mark.parametrize("line,expect", [
+    ("-e .", "editable install"),
+    ("--editable=.", "editable install"),
+    ("-e git+https://github.com/org/tool.git#egg=tool", "editable install"),
+    ("-e /srv/src/tool", "editable install"),
+    ("-r other-requirements.txt", "pip option -r"),
+    ("-c pins.txt", "pip option -c"),
+    ("--pre", "pip option --pre"),
+    ("--trusted-host pypi.corp.example", "pip option --trusted-host"),
+    ("./tool", "without a project name"),
+    ("/srv/wheels/tool-1.0-py3-none-any.whl", "without a project name"),
+    ("git+https://github.com/org/tool.git", "without a project name"),
+    ("https://user:s3cr3tt0ken@h.example/tool-1.0.tar.gz", "without a project name"),
+    ("tool @ file:///nonexistent/tool-1.0-py3-none-any.whl", "does not exist on the host"),
+    ("--find-links /nonexistent/wheels", "not a directory on the host"),
+    ("--find-links wheels", "relative directory"),
+    ("--find-links file:///nonexistent/wheels", "does not exist on the host"),
+    ("--index-url", "needs one URL"),
+    ("--index-url ftp://user:s3cr3tt0ken@h.example/simple", "is not an http"),
+    ("numpy >=<1", "not a valid requirement"),
+    ("tool @ https://user:s3cr3tt0ken@h.example/tool.whl ; python_version >=<", "not a valid requirement"),
+])
+def test_pip_subsection_lines_are_refused_before_anything_with_what_to_do(tmp_path, line, expect):
+    env_file = write_env(tmp_path, f"channels: [conda-forge]\ndependencies:\n  - python=3.11\n  - pip:\n    - six\n    - '{line}'\n")
+    msg = refusal(tmp_path, file=env_file, specs=[], channels=[])
+    assert expect in msg and "line 2" in msg
+
+
+def test_two_index_urls_and_an_index_url_beside_the_option_are_refused(tmp_path):
+    two = write_env(tmp_path, "dependencies:\n  - pip:\n    - --index-url https://a.example/simple\n    - -i https://b.example/simple\n")
+    assert "second --index-url" in refusal(tmp_path, file=two, specs=[])
+    one = write_env(tmp_path, "dependencies:\n  - pip:\n    - --index-url https://a.example/simple\n    - six\n", "one.yml")
+    assert "pip uses one index" in refusal(tmp_path, file=one, specs=[], index_url="https://mirror.example/simple")
+    _conda_env.validate(params(tmp_path, file=one, specs=[], index_url="https://a.example/simple"))  # the same: no conflict
+
+
+def test_the_pip_subsection_is_checked_even_where_the_host_python_has_no_packaging(tmp_path, greet10, monkeypatch):
+    # The check used to run only when rq.have_packaging() said the host's Python had packaging (a stock Debian target
+    # has none): -e . passed the plan and the real run built the conda env, then pip failed in it. The check no longer
+    # asks: packaging comes from the module's own sources (_requirements.load_packaging), and a check-mode run refuses.
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements
+    monkeypatch.setattr(_requirements, "have_packaging", lambda: False)
+    env_file = write_env(tmp_path, "channels: [file:///srv/c]\ndependencies:\n  - mlhost-greet\n  - pip:\n    - -e .\n")
+    runner = FakeRunner({})
+    new_prefix = tmp_path / "envs" / "new"
+    with pytest.raises(ModuleError, match="editable install"):
+        run(params(tmp_path, file=env_file, specs=[], prefix=str(new_prefix)), runner, check_mode=True)
+    with pytest.raises(ModuleError, match="editable install"):
+        run(params(tmp_path, file=env_file, specs=[], prefix=str(new_prefix)), runner)
+    assert runner.calls == [] and not new_prefix.exists()
+
+
+def test_pip_index_lines_reach_pip_in_its_environment_never_in_argv_or_output(tmp_path, env_with_python):
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+    (env_with_python / "conda-meta" / "pip-24.3-pyh_0.json").write_text(json.dumps({"name": "pip", "version": "24.3", "build": "pyh_0"}))
+    wheels = tmp_path / "wheels"
+    wheels.mkdir()
+    python = str(env_with_python / "bin" / "python")
+    env_file = write_env(tmp_path, "dependencies:\n  - mlhost-greet\n  - pip:\n"
+                         "    - --index-url https://user:s3cr3tt0ken@pypi.corp.example/simple\n"
+                         "    - --extra-index-url=https://x.example/simple?token=s3cr3tt0ken\n"
+                         f"    - --find-links {wheels}\n    - -f https://wheels.example/\n    - six==1.17.0\n")
+    install = (python, "-m", "pip", "install", "--no-warn-script-location", "-r", str(env_with_python / "conda-meta" / "mlhost-pip-requirements.txt"))
+
+    class Pip(FakeRunner):
+        installed = {"six": "1.16.0"}
+
+        def run(self, argv, **kwargs):
+            if tuple(argv) == install:
+                self.installed = {"six": "1.17.0"}
+                self.responses[install] = (0, "Successfully installed six-1.17.0", "")
+            self.responses[(python, "-I", "-c", _venv.PROBE)] = (0, probe_answer(self.installed), "")
+            return super().run(argv, **kwargs)
+
+    runner = Pip({})
+    result = run(params(tmp_path, file=env_file, specs=[], find_links=["/srv/wheelhouse"]), runner)
+    assert result["changed"] and result["pip"]["upgraded"] == {"six": {"from": "1.16.0", "to": "1.17.0"}}
+    pip_env = runner.envs[runner.calls.index(list(install))]
+    assert pip_env["PIP_INDEX_URL"] == "https://user:s3cr3tt0ken@pypi.corp.example/simple"
+    assert pip_env["PIP_EXTRA_INDEX_URL"] == "https://x.example/simple?token=s3cr3tt0ken"
+    assert pip_env["PIP_FIND_LINKS"] == f"/srv/wheelhouse {wheels} https://wheels.example/"
+    state = env_with_python / "conda-meta" / "mlhost-pip-requirements.txt"
+    assert state.read_text() == "six==1.17.0\n" and (state.stat().st_mode & 0o077) == 0
+    assert "s3cr3tt0ken" not in json.dumps(result) and "s3cr3tt0ken" not in json.dumps(runner.calls)
+
+
+def test_the_override_is_reported_in_check_mode_and_a_changed_override_is_a_change(tmp_path, greet10):
+    conda = base_with(tmp_path, "conda")
+    env_file = write_env(tmp_path, "channels: [pytorch, nvidia, conda-forge, defaults]\ndependencies:\n  - mlhost-greet=1.0\n"
+                         "  - mlhost-extra\n")
+    p = params(tmp_path, engine="conda", file=env_file, specs=[], channels=["file:///srv/a"])
+    # An env from before the collection kept its channels: not compared (nothing to compare with), so met.
+    plan = run(p, FakeRunner({}), check_mode=True)
+    assert plan["changed"] is False and plan["channels_changed"] is False
+    assert plan["channels"] == ["file:///srv/a"]
+    assert plan["channels_replaced"] == {"file": ["pytorch", "nvidia", "conda-forge", "defaults"], "by": ["file:///srv/a"]}
+    _conda_env.write_channels_state(str(greet10), ["file:///srv/a"])
+    assert run(p, FakeRunner({}))["changed"] is False
+    # Another override: the env is solved again against the new channels (here the stand-in CLI: a dry run, an install).
+    p["channels"] = ["file:///srv/b"]
+    specs = ["mlhost-greet=1.0", "mlhost-extra"]
+    dry = _conda_env.conda_command(conda, "install", str(greet10), ["file:///srv/b"], specs, dry_run=True)
+    install = _conda_env.conda_command(conda, "install", str(greet10), ["file:///srv/b"], specs)
+    nothing = (0, json.dumps({"success": True, "message": "All requested packages already installed.", "actions": {}}), "")
+    plan = run(p, FakeRunner({tuple(dry): nothing}), check_mode=True)
+    assert plan["changed"] is True and plan["channels_changed"] is True and plan["channels"] == ["file:///srv/b"]
+    runner = FakeRunner({tuple(dry): nothing, tuple(install): nothing})
+    assert run(p, runner)["changed"] is True and runner.calls == [dry, install]
+    assert _conda_env.read_channels_state(str(greet10)) == _conda_env.channels_fingerprint(["file:///srv/b"])
+    again = run(p, FakeRunner({}))
+    assert again["changed"] is False
+    # the record is not taken for a package record (conda-meta/*.json are those): no "unreadable record" warning
+    assert _conda.read_records(Sysroot("/"), str(greet10))[1] == []
+
+
+def test_plain_channels_are_shown_and_a_channel_with_a_token_stays_hidden(tmp_path):
+    class Module:
+        no_log_values = {"conda-forge", "https://u:tok@mirror.example/c", "https://conda.example/t/tok/c", "file:///srv/c"}
+
+    class Host:
+        module = Module()
+
+    _conda_env.reveal_plain_channels(Host(), sorted(Module.no_log_values))
+    assert Module.no_log_values == {"https://u:tok@mirror.example/c", "https://conda.example/t/tok/c"}
+
+
+def new_env_with_failing_pip(tmp_path, engine_runner_class=FakeRunner):
+    """A new env by the stand-in conda CLI (it copies captured records and a stand-in bin/python), whose pip step fails."""
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+    conda = base_with(tmp_path, "conda")
+    prefix = tmp_path / "envs" / "new"
+    env_file = write_env(tmp_path, "dependencies:\n  - mlhost-greet=1.0\n  - pip:\n    - nosuchpkg==9.9\n")
+    p = params(tmp_path, engine="conda", file=env_file, specs=[], channels=[], prefix=str(prefix))
+    specs = ["mlhost-greet=1.0", "pip"]
+    create = _conda_env.conda_command(conda, "create", str(prefix), [], specs)
+    dry = _conda_env.conda_command(conda, "create", str(prefix), [], specs, dry_run=True)
+    python = str(prefix / "bin" / "python")
+    install = (python, "-m", "pip", "install", "--no-warn-script-location", "-r", str(prefix / "conda-meta" / "mlhost-pip-requirements.txt"))
+    link = {"success": True, "actions": {"LINK": [{"name": "mlhost-greet", "version": "1.0.0", "build_string": "0"}]}}
+
+    class Creating(FakeRunner):
+        def run(self, argv, **kwargs):
+            if argv == create:
+                shutil.copytree(FIXTURES / "conda" / "env-greet10" / "conda-meta", prefix / "conda-meta")
+                (prefix / "conda-meta" / "pip-24.3-pyh_0.json").write_text(json.dumps({"name": "pip", "version": "24.3", "build": "pyh_0"}))
+                (prefix / "bin").mkdir()
+                (prefix / "bin" / "python").write_text("#!/bin/false\n")
+                (prefix / "bin" / "python").chmod(0o755)
+            return super().run(argv, **kwargs)
+
+    runner = Creating({tuple(create): (0, json.dumps(link), ""), tuple(dry): (0, json.dumps(link), ""),
+                       (python, "-I", "-c", _venv.PROBE): (0, probe_answer({"pip": "24.3"}), ""),
+                       install: (1, "", "ERROR: No matching distribution found for nosuchpkg==9.9")})
+    return p, prefix, runner
+
+
+def test_a_new_env_whose_pip_step_fails_is_removed(tmp_path):
+    p, prefix, runner = new_env_with_failing_pip(tmp_path)
+    with pytest.raises(ModuleError, match="pip could not install") as info:
+        run(p, runner)
+    assert info.value.details["failing"] == ["nosuchpkg"]
+    assert not prefix.exists() and sorted(x.name for x in prefix.parent.iterdir()) == []
+    # the next run plans the whole env again (not a half-built one taken as made)
+    assert run(p, runner, check_mode=True)["changed"] is True
+
+
+def test_an_existing_env_whose_pip_update_fails_under_rattler_is_put_back(tmp_path, env_with_python, monkeypatch):
+    # rattler builds beside and swaps; a failed pip step after the swap swaps the old env back. The py-rattler link is a
+    # stand-in here (a copy of the captured env); molecule/conda runs the real one.
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+    (env_with_python / "conda-meta" / "pip-24.3-pyh_0.json").write_text(json.dumps({"name": "pip", "version": "24.3", "build": "pyh_0"}))
+    (env_with_python / "old-one").write_text("the env before the run\n")
+    env_file = write_env(tmp_path, "dependencies:\n  - mlhost-greet=1.0\n  - mlhost-data >=1\n  - pip:\n    - nosuchpkg==9.9\n")
+    p = params(tmp_path, file=env_file, specs=[])
+    env = _conda_env.CondaEnv(make_host(p))
+
+    def stand_in_rattler(mode, prefix, target, req, before):
+        if mode == "install":
+            shutil.copytree(prefix, target, ignore=shutil.ignore_patterns("old-one"))
+        return [dict(r, name=n) for n, r in before.items()]
+
+    monkeypatch.setattr(env, "ensure_tools", lambda need_rattler: True)
+    monkeypatch.setattr(env, "tools_ready", lambda need_rattler: True)
+    monkeypatch.setattr(env, "rattler", stand_in_rattler)
+    python = str(env_with_python / "bin" / "python")
+    install = (python, "-m", "pip", "install", "--no-warn-script-location", "-r", str(env_with_python / "conda-meta" / "mlhost-pip-requirements.txt"))
+    p["prune"] = True  # mlhost-extra is outside the request: a conda change, so rattler rebuilds
+    env.runner = FakeRunner({(python, "-I", "-c", _venv.PROBE): (0, probe_answer({"pip": "24.3"}), ""),
+                             install: (1, "", "ERROR: No matching distribution found for nosuchpkg==9.9")})
+    with pytest.raises(ModuleError, match="pip could not install"):
+        env.apply(env.plan())
+    assert (env_with_python / "old-one").exists()  # the old env is back
+    assert sorted(x.name for x in env_with_python.parent.iterdir()) == ["greet"]

@@ -108,3 +108,22 @@ def test_read_file(tmp_path):
 def test_document_start_marker(use_pyyaml):
     env = parse_environment("---\nname: x\ndependencies: [a]\n", "x.yml", use_pyyaml)
     assert (env["name"], env["conda"]) == ("x", ["a"])
+
+
+@pytest.mark.parametrize("pyyaml", [True, False], ids=["pyyaml", "fallback-reader"])
+def test_a_byte_order_mark_is_not_content(tmp_path, monkeypatch, pyyaml):
+    # Editors on Windows save environment.yml with one; the fallback reader took it as part of the first key.
+    from ansible_collections.mlinfra.mlhost.plugins.module_utils import _environment_yml
+    if not pyyaml:
+        real = _environment_yml.importlib.import_module
+
+        def no_yaml(name, *args):
+            if name == "yaml":
+                raise ImportError(name)
+            return real(name, *args)
+
+        monkeypatch.setattr(_environment_yml.importlib, "import_module", no_yaml)
+    path = tmp_path / "environment.yml"
+    path.write_bytes("\ufeffname: train\nchannels: [conda-forge]\ndependencies:\n  - python=3.11\n".encode("utf-8"))
+    data = _environment_yml.read_environment(str(path))
+    assert data["name"] == "train" and data["conda"] == ["python=3.11"] and data["unknown_keys"] == []
