@@ -574,8 +574,12 @@ class CondaEnv(Worker):
             return True
         _ownership.check_target(self.p["tool_dir"], "tool_dir", "/opt/mlhost/tools")
         wants = [f"packaging=={TOOL_PACKAGING_VERSION}"] + ([f"py-rattler=={TOOL_RATTLER_VERSION}"] if need_rattler else [])
-        _venv.ensure_tool_venv(self.runner, self.tool["venv"], wants, python=sys.executable, find_links=self.p["find_links"],
-                               index_url=self.p["index_url"], ca_bundle=self.p["ca_bundle"])
+        venv = self.tool["venv"]
+        wheel = None
+        if not (os.access(os.path.join(venv, "bin", "python"), os.X_OK) and _venv.tool_has(venv, "pip")):
+            wheel = _venv.pip_wheel_for(self.fetch_wheel)[0]  # None: ensurepip, whose failure names the fix
+        _venv.ensure_tool_venv(self.runner, venv, wants, python=sys.executable, find_links=self.p["find_links"],
+                               index_url=self.p["index_url"], ca_bundle=self.p["ca_bundle"], pip_wheel=wheel)
         return True
 
     # --- reading ------------------------------------------------------------------------

@@ -21,6 +21,7 @@ import pwd
 import re
 import secrets
 import sys
+import tempfile
 import typing as t
 import urllib.parse
 
@@ -571,13 +572,75 @@ class PythonEnv(Worker):
         elif not same_python:
             reasons = reasons + [f"the environment has Python {current['python']}, the interpreter is {python_version}"]
         base.update(action=action, reasons=reasons, **planned_changes(reqs, unmet, before, dropped, markers))
+        resolved = None
+        if self.host.check_mode or self.host.diff_mode:  # a real run reports what it installed; the plan resolves
+            resolved, base["resolution"] = self.resolve(python, backend, tag, path if current and same_python else None)
+        if resolved is not None:
+            base.update(rq.diff_installed(before, _user_packages(resolved, wanted_names)))
         steps: list[t.Any] = []
         if backend == "uv" and not have_uv:
+            self.work["tool_pip_wheel"] = self.pip_wheel_needed(self.tool["venv"], "the tool venv (uv)")
             steps.append(("tools", "uv"))
+        if backend == "pip" and not rq._pip_wheels():  # no ensurepip: the env is made --without-pip, pip from the wheel
+            self.work["env_pip_wheel"] = self.pip_wheel_needed(None, f"the environment's pip ({path})")
         steps.append(("build", action))
         if lock:
             steps.append(("lock", lock, None))
-        return Plan(True, base, diff=plan_diff(path, action, state, request, before, unmet, dropped), steps=steps)
+        return Plan(True, base, diff=plan_diff(path, action, state, request, before, unmet, dropped, resolved), steps=steps)
+
+    def resolve(self, python: str, backend: str, tag: str | None, env: str | None) -> tuple[dict[str, str] | None, str]:
+        """The installer's own resolution of the whole request for the target interpreter (markers, extras, constraints,
+        includes, index options, the torch build): ({canonical name: version}, how), or (None, why not). uv's
+        ``uv pip compile`` (the tool venv's uv); with the pip backend, the environment's own pip
+        (``pip install --dry-run --ignore-installed --report -``). A request the installer cannot resolve is refused
+        here, before anything changes."""
+        p = self.p
+        extra = list(p["extra_index_urls"])
+        if tag:
+            extra.insert(0, f"{p['torch_index_url'].rstrip('/')}/{tag}")
+        env_vars = _venv.installer_env(backend, p["index_url"], extra, self.ca)
+        files = []
+        if p["packages"]:
+            files.append(os.path.join(getattr(self.host.module, "tmpdir", None) or tempfile.gettempdir(),
+                                      "mlhost-plan-requirements.txt"))
+            _files.atomic_write(files[0], "".join(f"{r}\n" for r in rq.parse_lines(p["packages"], "packages")), 0o600)
+        if p["requirements"]:
+            files.append(p["requirements"])
+        try:
+            if backend == "uv":
+                if not os.access(self.tool["uv"], os.X_OK):
+                    return None, "not resolved: uv is not in the tool venv yet (the real run installs it first)"
+                how = "uv pip compile"
+                argv = [self.tool["uv"], "pip", "compile", "--no-config", "--python", python, "-q", "--no-header",
+                        "--no-annotate"] + files
+            else:
+                env_python = _venv.env_python(env) if env else None
+                if not env_python or not _venv.tool_has(env, "pip"):
+                    return None, "not resolved: pip resolves in the environment's own pip, and there is none yet"
+                how = "pip install --dry-run --report"
+                argv = [env_python, "-m", "pip", "install", "--dry-run", "--ignore-installed", "-q",
+                        "--disable-pip-version-check", "--report", "-"]
+                for name in files:
+                    argv += ["-r", name]
+            if p["constraints"]:
+                argv += ["-c", p["constraints"]]
+            for link in p["find_links"]:
+                argv += ["--find-links", link]
+            if p["offline"]:
+                argv.append("--no-index")
+            result = self.runner.run(argv, check=False, env=env_vars)
+        finally:
+            if p["packages"] and os.path.exists(files[0]):
+                os.unlink(files[0])
+        if result is None or result.rc != 0:
+            _refuse(f"The request cannot be resolved for Python at {python} ({how}): "
+                    f"{mask_text(_venv.output_tail(result, 12))}. Fix the requirements (versions that exist and fit "
+                    "together, for this Python), or the index options; nothing was changed.")
+        try:
+            found = _resolved_pip(result.out) if backend != "uv" else _resolved_uv(result.out)
+        except (ValueError, KeyError, TypeError) as exc:
+            return None, f"not resolved: {how} printed what the module cannot read ({exc})"
+        return found, how
 
     def reasons(self, current: dict[str, t.Any], state: dict[str, t.Any], sha256: str) -> list[str]:
         """Why an environment that may meet every requirement by name and version is still not what was asked."""
@@ -616,6 +679,18 @@ class PythonEnv(Worker):
         if os.path.isdir(gens) and not os.listdir(gens):
             os.rmdir(gens)
 
+    def pip_wheel_needed(self, venv: str | None, what: str) -> str | None:
+        """The pip wheel that makes ``venv`` (None: a new pip-backend env) without ensurepip; None where the venv exists
+        with its own pip. Refused in the plan, before anything changes, when the host has none and none can be had."""
+        if venv and os.access(os.path.join(venv, "bin", "python"), os.X_OK) and _venv.tool_has(venv, "pip"):
+            return None
+        wheel, tried = _venv.pip_wheel_for(self.fetch_wheel)
+        if wheel:
+            return wheel
+        _refuse(f"{what} needs pip, and this host has no pip wheel (no python3-venv) while {_venv.PIP_WHEEL} could not "
+                f"be had ({mask_text(tried)}). Put that wheel (sha256 {_venv.PIP_WHEEL_SHA256}) in a find_links "
+                "directory, point index_url at a mirror that has it, or install python3-venv; nothing was changed.")
+
     def ensure_tools(self, plan: Plan) -> dict[str, t.Any]:
         """Put uv (with packaging) into the tool venv; with backend auto, fall back to pip when that fails."""
         p = self.p
@@ -623,7 +698,7 @@ class PythonEnv(Worker):
         try:
             _venv.ensure_tool_venv(self.runner, self.tool["venv"], wants, python=sys.executable, find_links=p["find_links"],
                                    offline=p["offline"], index_url=p["index_url"], extra_index_urls=p["extra_index_urls"],
-                                   ca_bundle=self.ca)
+                                   ca_bundle=self.ca, pip_wheel=self.work.get("tool_pip_wheel"))
         except ModuleError as exc:
             if exc.details.get("stage") == "install" and p["backend"] == "auto":
                 plan.warnings.append("uv could not be installed into the tool venv; using pip. " + exc.msg)
@@ -667,8 +742,14 @@ class PythonEnv(Worker):
             extra.insert(0, f"{p['torch_index_url'].rstrip('/')}/{tag}")
         uv = self.tool["uv"]
         env = _venv.installer_env(backend, p["index_url"], extra, self.ca)
-        self._must(_venv.venv_command(backend, python, gen, uv), "Creating the venv " + gen,
+        wheel = self.work.get("env_pip_wheel") if backend == "pip" else None
+        venv_argv = _venv.venv_command(backend, python, gen, uv)
+        self._must(venv_argv[:-1] + (["--without-pip"] if wheel else []) + venv_argv[-1:], "Creating the venv " + gen,
                    "Install python3-venv (Debian/Ubuntu) or the interpreter's venv module.", env)
+        if wheel:  # pip into the new env from the verified wheel, run as a zipapp
+            self._must([_venv.env_python(gen), os.path.join(wheel, "pip"), "install", "-q", "--disable-pip-version-check",
+                        "--no-index", wheel], "Installing pip into the new environment " + gen,
+                       f"Check that {wheel} is a pip wheel.")
         # The module's packages go into a file of the generation; the requirements file is handed over as it is (the
         # installer reads its includes, hashes and index lines itself, relative to where it lies).
         req_files = []
@@ -772,8 +853,36 @@ def planned_changes(reqs: list[t.Any], unmet: list[t.Any], before: dict[str, str
     return out
 
 
+def _resolved_uv(text: str) -> dict[str, str]:
+    """``uv pip compile`` output: ``name==version`` lines, ``name @ URL`` for direct references (the version from a
+    wheel's file name, else the URL, masked), hash continuation lines and comments skipped."""
+    out = {}
+    for raw in text.splitlines():
+        line = raw.split(" #", 1)[0].strip().rstrip("\\").strip()
+        if not line or line.startswith(("#", "--")):
+            continue
+        if " @ " in line:
+            name, url = (part.strip() for part in line.split(" @ ", 1))
+            wheel = urllib.parse.urlsplit(url).path.rsplit("/", 1)[-1]
+            parts = wheel.split("-")
+            out[rq.canonical(name.split("[", 1)[0])] = parts[1] if wheel.endswith(".whl") and len(parts) >= 5 else "@ " + mask_text(url)
+        elif "==" in line:
+            name, version = line.split("==", 1)
+            out[rq.canonical(name.split("[", 1)[0])] = version.split(";", 1)[0].strip()
+        else:
+            raise ValueError(f"an unexpected line {mask_text(line)!r}")
+    return out
+
+
+def _resolved_pip(text: str) -> dict[str, str]:
+    """pip's installation report (``--report -``, format 1): every package it would install, name and version."""
+    start = text.find("{")
+    report = json.loads(text[start:] if start >= 0 else text)
+    return {rq.canonical(item["metadata"]["name"]): str(item["metadata"]["version"]) for item in report["install"]}
+
+
 def plan_diff(path: str, action: str, state: dict[str, t.Any], request: dict[str, t.Any], before: dict[str, str],
-              unmet: list[t.Any], dropped: list[str]) -> dict[str, str]:
+              unmet: list[t.Any], dropped: list[str], resolved: dict[str, str] | None = None) -> dict[str, str]:
     """The request recorded with the environment and the installed set, before; the request asked and the planned
     set, after (credentials masked). Any change of the request shows, even where no version moves."""
     unmet_names = {rq.canonical(r.name) for r in unmet}
@@ -783,6 +892,10 @@ def plan_diff(path: str, action: str, state: dict[str, t.Any], request: dict[str
                    if old_sha else "# request (not recorded)\n" if state else "")
     before_text += ("# packages\n" if state else "") + "".join(f"{n}=={v}\n" for n, v in sorted(before.items()))
     after_text = f"# request {request['sha256'][:16]}\n" + "".join(f"{line}\n" for line in request["shown"])
+    if resolved is not None:  # the installer's resolution: the whole set the real run installs
+        after_text += "# packages (resolved)\n" + "".join(f"{n}=={v}\n" for n, v in sorted(resolved.items())
+                                                          if n not in _venv.SEED_PACKAGES)
+        return {"before": before_text, "after": after_text, "before_header": path, "after_header": f"{path} ({action})"}
     after_text += "# packages\n" + "".join(f"{n}=={v}\n" for n, v in sorted(after.items()))
     after_text += "".join(f"{mask_text(str(r))}\n" for r in sorted(unmet, key=lambda r: rq.canonical(r.name)))
     return {"before": before_text, "after": after_text, "before_header": path, "after_header": f"{path} ({action})"}

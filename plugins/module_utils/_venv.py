@@ -34,6 +34,11 @@ STATE_FILE = "mlhost-env.json"
 SEED_PACKAGES = {"pip", "setuptools", "wheel"}
 TOOL_UV_VERSION = "0.13.9"
 TOOL_PACKAGING_VERSION = rq.PACKAGING_VERSION
+# The pip that installs uv and packaging into the tool venv (and pip into a pip-backend env) where the host has no pip
+# wheel of its own (a fresh Debian host without python3-venv): this exact file, run as a zipapp
+# (``python pip.whl/pip install ...``), checked by its sha256 (PyPI's simple index, 2026-12-03).
+PIP_WHEEL = "pip-26.3-py3-none-any.whl"
+PIP_WHEEL_SHA256 = "f3b60b20ffaadd4415ed7957212a38ac63fa4c5fa375bd0f4a797777940fad13"
 
 # Runs inside an environment's own interpreter: what it holds and its marker environment.
 PROBE = r"""
@@ -267,29 +272,35 @@ def ensure_tool_venv(
     index_url: str | None = None,
     extra_index_urls: t.Iterable[str] = (),
     ca_bundle: str | None = None,
+    pip_wheel: str | None = None,
 ) -> None:
-    """Make the tool venv ``venv`` (with ``python -m venv``) where it is missing and pip-install ``wants`` into it.
+    """Make the tool venv ``venv`` where it is missing and pip-install ``wants`` into it.
 
-    The directory above ``venv`` is the collection's tool_dir: check it with ``_ownership.check_target`` first. A venv
-    that fails to be made (no python3-venv) is removed with every directory this call made, and the ModuleError says
-    so (``stage="venv"``); a failed install raises ModuleError with ``stage="install"``. Index URLs travel in the
-    installer's environment, never in argv; messages are masked."""
-    if not os.access(os.path.join(venv, "bin", "python"), os.X_OK):
+    With ``pip_wheel`` (a pip wheel file: the host's own, or a verified download, ``pip_wheel_for``) the venv is made
+    ``--without-pip`` and the wheel's pip runs as a zipapp: no ensurepip, so no python3-venv, and a tenth of the time.
+    Without it, ``python -m venv`` (ensurepip) and the venv's own pip. The directory above ``venv`` is the
+    collection's tool_dir: check it with ``_ownership.check_target`` first. A venv that fails to be made is removed
+    with every directory this call made, and the ModuleError says so (``stage="venv"``); a failed install raises
+    ModuleError with ``stage="install"``. Index URLs travel in the installer's environment, never in argv; messages
+    are masked."""
+    venv_python = os.path.join(venv, "bin", "python")
+    if not os.access(venv_python, os.X_OK):
         made = []
         parent = venv
         while parent and parent != "/" and not os.path.lexists(parent):
             made.append(parent)
             parent = os.path.dirname(parent)
-        result = runner.run([python, "-m", "venv", venv], check=False)
+        result = runner.run([python, "-m", "venv"] + (["--without-pip"] if pip_wheel else []) + [venv], check=False)
         if result is None or result.rc != 0:
             # A venv without pip (no python3-venv) is left half made: remove what this call made.
             for directory in reversed(made):
                 remove_tree(directory)
             raise ModuleError(
                 f"Creating the tool venv {venv} failed: {mask_text(output_tail(result))}. Install python3-venv (Debian/Ubuntu) "
-                "so venvs can be created.", stage="venv")
+                f"so venvs can be created, or put {PIP_WHEEL} in a find_links directory.", stage="venv")
         _ownership.write_marker(venv, "mlinfra.mlhost.tool_venv")
-    argv = [os.path.join(venv, "bin", "python"), "-m", "pip", "install", "-q"] + list(wants)
+    pip = [os.path.join(pip_wheel, "pip")] if pip_wheel else ["-m", "pip"]
+    argv = [venv_python] + pip + ["install", "-q", "--disable-pip-version-check"] + list(wants)
     for link in find_links:
         argv += ["--find-links", link]
     if offline:
@@ -301,6 +312,17 @@ def ensure_tool_venv(
             "index_url/find_links at a source that has them, and ca_bundle at your proxy's CA.", stage="install")
     clear_world_writable(venv)
     use_tool_site(venv)
+
+
+def pip_wheel_for(fetch: t.Callable[[str, str], tuple[str | None, str]] | None) -> tuple[str | None, str]:
+    """A pip wheel to run as a zipapp: the host's own (``/usr/share/python-wheels``, ensurepip's bundled one), else
+    ``PIP_WHEEL`` through ``fetch(name, sha256)`` (``fetch_wheel``: find_links, then the index; checked by sha256);
+    (path or None, what was tried)."""
+    for wheel in rq._pip_wheels():
+        return wheel, ""
+    if fetch is None:
+        return None, "no pip wheel on the host"
+    return fetch(PIP_WHEEL, PIP_WHEEL_SHA256)
 
 
 def fetch_wheel(host: t.Any, name: str, sha256: str, *, find_links: t.Iterable[str], index_url: str | None, offline: bool,
@@ -318,7 +340,7 @@ def fetch_wheel(host: t.Any, name: str, sha256: str, *, find_links: t.Iterable[s
     if offline:
         return None, "; ".join(tried + ["offline: no index asked"])
     index = (index_url or "https://pypi.org/simple").rstrip("/")
-    page_url = f"{index}/packaging/"
+    page_url = f"{index}/{re.sub(r'[-_.]+', '-', name.split('-', 1)[0]).lower()}/"
     try:
         page = host.fetch(page_url, timeout=30, ca_path=ca).read().decode("utf-8", "replace")
         match = re.search(r'href="([^"]*' + re.escape(name) + r'[^"]*)"', page)

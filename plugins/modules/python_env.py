@@ -10,7 +10,8 @@ module: python_env
 short_description: Create and update Python virtual environments atomically, with uv or pip
 version_added: 0.1.0
 requirements:
-  - Python 3.8 or newer with the C(venv) module on the managed host (C(python3-venv) on Debian and Ubuntu)
+  - Python 3.8 or newer on the managed host; C(python3-venv) is not needed (without it, venvs are made with
+    C(--without-pip) and pip comes from a pip wheel checked by its sha256)
   - uv (the default backend) or pip; the module installs uv and C(packaging) itself into its tool venv (O(tool_dir))
 description:
   - Creates a venv at O(path) with the requested packages, or updates it, and reports exactly which
@@ -38,6 +39,12 @@ description:
   - Picks PyTorch's CUDA wheel index from the host's NVIDIA driver (O(torch_cuda=auto)).
   - uv (the default backend) is installed by the module itself, with C(packaging), into a tool venv
     (O(tool_dir)), from the index or O(find_links); never into a system Python.
+  - Fresh hosts need nothing first. The tool venv is made with C(python -m venv --without-pip), and a pip wheel run as
+    a zipapp installs uv and C(packaging) into it - the host's own pip wheel (C(/usr/share/python-wheels), or the
+    interpreter's ensurepip copy) when it has one, else C(pip-26.3-py3-none-any.whl) from O(find_links) or the index,
+    checked by its sha256. With O(backend=pip) on a host without ensurepip (no C(python3-venv)), the environment is
+    made the same way and gets its pip from that wheel. When no wheel can be had, the plan refuses before anything
+    changes, naming the wheel and its sha256.
 author:
   - mlinfra.mlhost developers (@mlinfra)
 options:
@@ -168,12 +175,22 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: >-
-      Check mode is the plan: every option checked, the environment read and compared (on a fresh host too, with the
-      host's packaging or the copy pip vendors), and the packages that would be added, removed, upgraded and downgraded
-      reported (requirements whose marker does not hold for the target interpreter left out, for a new environment
-      too). The diff shows the request recorded with the environment and the request asked, with the packages before
-      and the ones planned.
+    details:
+      - >-
+        Check mode is the plan: every option checked, the environment read and compared (on a fresh host too, with the
+        host's packaging or the copy pip vendors), and the packages that would be added, removed, upgraded and downgraded
+        reported (requirements whose marker does not hold for the target interpreter left out, for a new environment
+        too). The diff shows the request recorded with the environment and the request asked, with the packages before
+        and the ones planned.
+      - >-
+        When the request changed, check mode (and diff mode) asks the installer itself for the whole resolution of the
+        request for the target interpreter - C(uv pip compile) with uv, the environment's own
+        C(pip install --dry-run --ignore-installed --report) with pip - so RV(added), RV(removed), RV(upgraded) and
+        RV(downgraded) are the whole set the real run installs, dependencies of extras and constraints included, and the
+        diff shows the resolved set. A request the installer cannot resolve is refused in the plan with the installer's
+        words, before anything changes. Where the installer is not there yet (uv before the first real run made the tool
+        venv; a pip environment still to be made) the plan compares the requested lines, and RV(resolution) says so.
+        An unchanged rerun resolves nothing and makes no network call.
   diff_mode:
     support: full
 notes:
@@ -283,6 +300,14 @@ commands:
   elements: str
   returned: always
   sample: ["/usr/bin/python3 -I -c <script>", "/opt/envs/train/bin/python -I -c <script>"]
+resolution:
+  description:
+    - How a changed request was planned - V(uv pip compile) or V(pip install --dry-run --report) (the installer's whole
+      resolution), or C(not resolved) with the reason (the requested lines compared). Only in check mode and diff
+      mode, where the plan is the result.
+  type: str
+  returned: when the request changed, in check mode or diff mode
+  sample: uv pip compile
 generation:
   description: The generation directory the environment now points at.
   type: str

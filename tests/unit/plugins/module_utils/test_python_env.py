@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import tempfile
 
 import pytest
 
@@ -532,7 +533,10 @@ def test_a_change_to_the_request_is_seen_and_a_rerun_is_not(tmp_path, env_on_dis
     plan = _python_env.PythonEnv(make_host(p1, runner, True, diff_mode=True), lambda: None).plan()
     assert plan.changed is False and len(runner.calls) == 2, plan.result  # no installer, no network
     p2 = request_params(tmp_path, second)
-    plan = _python_env.PythonEnv(make_host(p2, runner_for(tmp_path, INSTALLED), True, diff_mode=True), lambda: None).plan()
+    runner2 = runner_for(tmp_path, INSTALLED)
+    if p2["backend"] == "uv":  # the plan resolves with the tool venv's uv (env_on_disk: every path is executable)
+        runner2.responses[uv_compile_argv(tmp_path)] = (0, "".join(f"{n}=={v}\n" for n, v in INSTALLED.items()), "")
+    plan = _python_env.PythonEnv(make_host(p2, runner2, True, diff_mode=True), lambda: None).plan()
     assert plan.changed is changes, plan.result
     if changes:
         assert plan.result["action"] == "update" and plan.result["reasons"][0].startswith("the request changed")
@@ -604,3 +608,108 @@ def test_a_new_env_s_plan_evaluates_markers_with_the_target_interpreter(tmp_path
                                    "idna ; python_version == '3.11'"])
     plan = _python_env.PythonEnv(make_host(p, runner, True), lambda: None).plan()
     assert plan.result["action"] == "create" and plan.result["added"] == {"idna": "(new)"} and len(runner.calls) == 1
+
+
+def test_a_tool_venv_that_cannot_get_pip_is_refused_in_the_plan(tmp_path, monkeypatch):
+    """No python3-venv (no pip wheel on the host) and the pinned pip wheel not to be had (offline, no find_links):
+    refused by the plan, in check mode too, naming the wheel and its sha256; nothing made (#15 item 7)."""
+    monkeypatch.setattr(rq, "_pip_wheels", lambda: [])
+    (tmp_path / "wheelhouse").mkdir()
+    p = params(tmp_path, backend="uv", offline=True, find_links=[str(tmp_path / "wheelhouse")])
+    runner = FakeRunner({("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n", "")})
+    for check_mode in (True, False):
+        with pytest.raises(ModuleError) as err:
+            run(p, runner, check_mode, lambda: None)
+        assert _venv.PIP_WHEEL in err.value.msg and _venv.PIP_WHEEL_SHA256 in err.value.msg
+        assert "find_links" in err.value.msg and "nothing was changed" in err.value.msg
+        assert not (tmp_path / "tools").exists() and not (tmp_path / "envs").exists()
+
+
+def test_a_host_pip_wheel_makes_the_tool_venv_without_ensurepip(tmp_path, monkeypatch):
+    """With the host's own pip wheel the plan keeps it for the tool venv: --without-pip, the wheel as a zipapp."""
+    monkeypatch.setattr(rq, "_pip_wheels", lambda: ["/usr/share/python-wheels/pip-23.0.1-py3-none-any.whl"])
+    p = params(tmp_path, backend="uv")
+    runner = FakeRunner({("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n", "")})
+    worker = _python_env.PythonEnv(make_host(p, runner, True), lambda: None, lambda: [])
+    plan = worker.plan()
+    assert plan.changed and ("tools", "uv") in plan.steps
+    assert worker.work["tool_pip_wheel"] == "/usr/share/python-wheels/pip-23.0.1-py3-none-any.whl"
+
+
+def uv_compile_argv(tmp_path, files=None):
+    files = files if files is not None else [os.path.join(tempfile.gettempdir(), "mlhost-plan-requirements.txt")]
+    return (str(tmp_path / "tools" / "venv" / "bin" / "uv"), "pip", "compile", "--no-config", "--python", "/usr/bin/python3",
+            "-q", "--no-header", "--no-annotate", *files)
+
+
+RESOLVE = pathlib.Path(__file__).parents[2] / "fixtures" / "resolve"
+RESOLVED = {"certifi": "2026.10.19.post1", "charset-normalizer": "3.5.3", "idna": "3.20", "pysocks": "1.7.1",
+            "pyyaml": "6.0.2", "requests": "2.32.3", "six": "1.17.0", "urllib3": "1.26.20"}
+
+
+def test_uv_compile_output_is_read_as_the_whole_pinned_set():
+    """Real uv 0.13.9 output (fixtures/resolve): extras' dependencies in, the false marker out, the URL's version from
+    the wheel's name, the constraint's downgrade; with hashes the same set."""
+    plain = _python_env._resolved_uv((RESOLVE / "uv-0.13.9-compile.txt").read_text())
+    assert plain == RESOLVED
+    assert _python_env._resolved_uv((RESOLVE / "uv-0.13.9-compile-hashes.txt").read_text()) == RESOLVED
+
+
+def test_pip_report_is_read_and_agrees_with_uv():
+    """Real pip 26.3 --dry-run --report output of the same request: the same set, names canonical (PyYAML, PySocks)."""
+    assert _python_env._resolved_pip((RESOLVE / "pip-26.3-dry-run-report.json").read_text()) == RESOLVED
+
+
+@pytest.mark.parametrize("text", ["-e git+https://example.invalid/x.git#egg=x\n", "what is this\n"])
+def test_uv_output_the_module_cannot_read_is_refused_by_the_reader(text):
+    with pytest.raises(ValueError):
+        _python_env._resolved_uv(text)
+
+
+def test_a_url_without_a_wheel_name_keeps_the_url_masked():
+    out = _python_env._resolved_uv("x @ git+https://ci:tok3n@git.example.internal/x.git@v1\n")
+    assert out["x"].startswith("@ ") and "tok3n" not in out["x"]
+
+
+def check_mode_update(tmp_path, env_on_disk, answer, diff=True, check=True):
+    before = {"requests": "2.32.3", "urllib3": "2.8.0", "idna": "3.20", "certifi": "2026.10.19.post1",
+              "charset-normalizer": "3.5.3", "left-over": "1.0"}
+    p_old = params(tmp_path, backend="uv", packages=["requests==2.32.3"])
+    record(tmp_path, p_old, before)
+    p = params(tmp_path, backend="uv", packages=["requests[socks]==2.32.3", "urllib3<2", "pyyaml==6.0.2"])
+    runner = runner_for(tmp_path, before)
+    runner.responses[uv_compile_argv(tmp_path)] = answer
+    worker = _python_env.PythonEnv(make_host(p, runner, check, diff_mode=diff), lambda: None, lambda: [])
+    return worker.plan(), runner
+
+
+def test_check_mode_plans_the_installers_resolution_transitive_packages_included(tmp_path, env_on_disk):
+    """A changed request in check mode: uv resolves it, and added / removed / upgraded / downgraded are the whole set
+    the real run installs (PySocks through the extra, urllib3 downgraded by the constraint, a package no longer
+    needed removed), not only the lines asked; --diff shows the resolved set."""
+    answer = (0, (RESOLVE / "uv-0.13.9-compile.txt").read_text(), "")
+    plan, runner = check_mode_update(tmp_path, env_on_disk, answer)
+    r = plan.result
+    assert plan.changed and r["resolution"] == "uv pip compile"
+    assert r["added"] == {"pysocks": "1.7.1", "pyyaml": "6.0.2", "six": "1.17.0"}
+    assert r["downgraded"] == {"urllib3": {"from": "2.8.0", "to": "1.26.20"}}
+    assert r["removed"] == {"left-over": "1.0"} and r["upgraded"] == {}
+    resolved_part = plan.diff["after"].partition("# packages (resolved)\n")[2]
+    assert resolved_part == "".join(f"{n}=={v}\n" for n, v in sorted(RESOLVED.items()))
+    assert list(uv_compile_argv(tmp_path)) in runner.calls
+    assert not os.path.exists(uv_compile_argv(tmp_path)[-1]), "the plan's request file is removed"
+
+
+def test_a_real_run_without_diff_does_not_resolve(tmp_path, env_on_disk):
+    plan, runner = check_mode_update(tmp_path, env_on_disk, (0, "", ""), diff=False, check=False)
+    assert plan.changed and "resolution" not in plan.result
+    assert list(uv_compile_argv(tmp_path)) not in runner.calls
+
+
+def test_a_request_the_installer_cannot_resolve_is_refused_in_the_plan(tmp_path, env_on_disk):
+    answer = (1, "", "error: No solution found when resolving dependencies\n  cause: Because urllib3<2 and "
+              "https://ci:tok3n@pypi.example.internal/simple has no ...\n")
+    with pytest.raises(ModuleError) as err:
+        check_mode_update(tmp_path, env_on_disk, answer)
+    assert "cannot be resolved" in err.value.msg and "No solution found" in err.value.msg
+    assert "tok3n" not in err.value.msg and "nothing was changed" in err.value.msg
