@@ -595,7 +595,7 @@ class Bench:
             raise RuntimeError(f"bench/python_env.sh failed (rc {proc.returncode}): {proc.stderr[-3000:]}")
         times: dict[str, list[float]] = {}
         for line in proc.stdout.splitlines():
-            m = re.match(r"^(pip|uv-warm|uv-cold|raw-pip|raw-uv) (\d+\.\d+)$", line)
+            m = re.match(r"^(pip|uv-warm|uv-cold|raw-pip|raw-uv|pin-rerun|pin-plan|pin-apply) (\d+\.\d+)$", line)
             if m:
                 times.setdefault(m.group(1), []).append(float(m.group(2)))
         summary = {k: summarize(v) for k, v in times.items()}
@@ -603,6 +603,8 @@ class Bench:
             "module_pip_over_uv_warm": round(summary["pip"]["median"] / summary["uv-warm"]["median"], 2),
             "module_pip_over_uv_cold": round(summary["pip"]["median"] / summary["uv-cold"]["median"], 2),
             "installers_pip_over_uv": round(summary["raw-pip"]["median"] / summary["raw-uv"]["median"], 2),
+            "pin_plan_over_rerun": round(summary["pin-plan"]["median"] / summary["pin-rerun"]["median"], 2),
+            "pin_apply_over_rerun": round(summary["pin-apply"]["median"] / summary["pin-rerun"]["median"], 2),
         }}
 
     def run(self) -> int:

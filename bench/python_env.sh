@@ -4,7 +4,10 @@
 # wheelhouse with the uv backend and with the pip backend, through the module
 # (ansible ad hoc, local connection), interleaved, ROUNDS times each.
 # uv is measured twice: with its cache warm (the steady state on a host) and
-# with an empty cache every round (a first build).
+# with an empty cache every round (a first build). Then "change one pin" on an
+# existing uv env of the same 20 packages: the unchanged rerun, the check-mode
+# plan of a request with one pin changed (uv resolves the whole request), and
+# the real update to that pin and back, interleaved.
 #
 #   bash bench/python_env.sh [ROUNDS]      (default 5; run as root on a scratch machine)
 #
@@ -23,7 +26,7 @@ REQS=(requests==2.32.3 urllib3==2.2.3 idna==3.10 certifi==2024.8.30 charset-norm
   Pygments==2.18.0 markdown-it-py==3.0.0 mdurl==0.1.2 tomli==2.2.1 python-dateutil==2.9.0.post0
   pytz==2024.2 numpy==2.1.3)
 python3 -m venv "$work/dl"
-for set in "${REQS[*]}" "packaging==26.3 uv==0.13.9"; do   # the module's own tools, separately
+for set in "${REQS[*]}" "packaging==26.3 uv==0.13.9" "six==1.16.0"; do   # the tools, and the changed pin, separately
   # shellcheck disable=SC2086
   PIP_CONFIG_FILE=/dev/null "$work/dl/bin/pip" download -q --disable-pip-version-check \
     --cert /etc/ssl/certs/ca-certificates.crt -d "$work/wheelhouse" $set
@@ -50,6 +53,31 @@ for i in $(seq 1 "$ROUNDS"); do
   run pip pip
   run uv uv-warm
   UV_CACHE_DIR="$work/uv-cache-$i" run uv uv-cold
+done
+
+# Change one pin: an existing env of the 20 packages, six==1.17.0 <-> six==1.16.0.
+changed_packages=${packages/six==1.17.0/six==1.16.0}
+pin() {  # pin LABEL PACKAGES [ansible options]: one module call on the existing env, print the seconds
+  local label=$1 pkgs=$2 t0 t1
+  shift 2
+  t0=$(date +%s%N)
+  "$REPO/.venv/test/bin/ansible" localhost -c local "$@" -m mlinfra.mlhost.python_env -a \
+    "path=$work/envs/pin backend=uv offline=true find_links=$work/wheelhouse tool_dir=$work/tools packages=$pkgs" \
+    >"$work/out.txt" 2>&1 || { cat "$work/out.txt" >&2; exit 1; }
+  t1=$(date +%s%N)
+  case $label in
+    pin-rerun) grep -qE '"?changed"?: false' "$work/out.txt" ;;
+    pin-plan) grep -q 'uv pip compile' "$work/out.txt" && grep -q 'downgraded' "$work/out.txt" ;;
+    *) grep -qE '"?changed"?: true' "$work/out.txt" ;;
+  esac || { echo "$label: unexpected result" >&2; cat "$work/out.txt" >&2; exit 1; }
+  printf '%s %d.%03d\n' "$label" $(((t1 - t0) / 1000000000)) $((((t1 - t0) / 1000000) % 1000)) | tee -a "$work/times.txt"
+}
+pin pin-first "$packages" >/dev/null
+for i in $(seq 1 "$ROUNDS"); do
+  pin pin-rerun "$packages"
+  pin pin-plan "$changed_packages" --check
+  pin pin-apply "$changed_packages"
+  pin pin-apply "$packages"
 done
 
 # The installers alone, without Ansible or the module: venv creation plus install.
@@ -87,4 +115,6 @@ for k, v in times.items():
     print(f"{k:10} {med[k]:9.2f} {min(v):7.2f} {max(v):7.2f}  {len(v)}")
 print(f"\nthrough the module: pip / uv-warm = {med['pip'] / med['uv-warm']:.2f}x   pip / uv-cold = {med['pip'] / med['uv-cold']:.2f}x")
 print(f"installers alone:   pip / uv (warm cache) = {med['raw-pip'] / med['raw-uv']:.2f}x")
+print(f"change one pin:     plan / unchanged rerun = {med['pin-plan'] / med['pin-rerun']:.2f}x   "
+      f"apply / unchanged rerun = {med['pin-apply'] / med['pin-rerun']:.2f}x")
 PY
