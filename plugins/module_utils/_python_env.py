@@ -298,6 +298,7 @@ class PythonEnv(Worker):
         self.ca = self.p["ca_bundle"] or _venv.system_ca_bundle()
         self.tool = _venv.tool_paths(self.p["tool_dir"] or "/opt/mlhost/tools")
         self.work: dict[str, t.Any] = {}
+        self.probed_before: dict[str, t.Any] | None = None  # the environment as the plan read it
 
     def host_cuda(self) -> str | None:
         if self._host_cuda is not None:
@@ -571,6 +572,7 @@ class PythonEnv(Worker):
             reasons = ["the environment does not answer its own probe (broken)"]
         elif not same_python:
             reasons = reasons + [f"the environment has Python {current['python']}, the interpreter is {python_version}"]
+        self.work["action"], self.probed_before = action, current
         base.update(action=action, reasons=reasons, **planned_changes(reqs, unmet, before, dropped, markers))
         resolved = None
         if self.host.check_mode or self.host.diff_mode:  # a real run reports what it installed; the plan resolves
@@ -768,12 +770,22 @@ class PythonEnv(Worker):
                 f"the environment at {p['path']} was left as it was. {backend} said: {mask_text(_venv.output_tail(result, 12))}",
                 failing=culprits,
             )
-        self.check_new_env(gen, backend, names, uv)
-        _venv.clear_world_writable(gen)
         probed = self.probe(gen)
         if probed is None:
             raise ModuleError("The new environment does not answer its own probe; the old environment was kept.")
+        self.check_new_env(gen, backend, self.names_to_import(names, probed), uv)
+        _venv.clear_world_writable(gen)
         return probed
+
+    def names_to_import(self, names: list[str], probed: dict[str, t.Any]) -> list[str]:
+        """The requested distributions the import check imports: on an update with the same Python, only those that are
+        new or whose version changed (the others are the same wheels as in the working environment, and the installer's
+        dependency check still covers the whole set); every requested one for a new environment or another Python."""
+        w = self.work
+        old = self.probed_before
+        if w.get("action") != "update" or not old or old["python"].rsplit(".", 1)[0] != probed["python"].rsplit(".", 1)[0]:
+            return names
+        return [n for n in names if old["packages"].get(n) != probed["packages"].get(n)]
 
     def check_new_env(self, gen: str, backend: str, names: list[str], uv: str | None) -> None:
         """Before the swap: the installer's dependency check, then the import check (option import_check)."""
@@ -787,6 +799,8 @@ class PythonEnv(Worker):
             raise ModuleError(
                 f"The new environment installed but its dependencies are not consistent ({backend} check): "
                 f"{mask_text(_venv.output_tail(deps, 12))}. {kept}. Pin versions that fit together, or set import_check: off.")
+        if check == ["auto"] and not names:
+            return  # nothing requested changed: the dependency check above is the check
         argv = _venv.import_check_argv(_venv.env_python(gen), check, names)
         check = self.runner.run(argv, check=False)
         if check is None or check.rc != 0:

@@ -713,3 +713,19 @@ def test_a_request_the_installer_cannot_resolve_is_refused_in_the_plan(tmp_path,
         check_mode_update(tmp_path, env_on_disk, answer)
     assert "cannot be resolved" in err.value.msg and "No solution found" in err.value.msg
     assert "tok3n" not in err.value.msg and "nothing was changed" in err.value.msg
+
+
+@pytest.mark.parametrize("action, old_python, expected", [
+    ("update", "3.11.2", ["six"]),              # only the requested distribution whose version moved
+    ("update", "3.12.1", ["idna", "six"]),      # another Python: every wheel is new, import them all
+    ("create", None, ["idna", "six"]),
+    ("rebuild", "3.11.2", ["idna", "six"]),
+])
+def test_the_import_check_imports_only_what_changed_on_an_update(tmp_path, action, old_python, expected):
+    """#20: the import check of an update imports only requested distributions that are new or moved; the installer's
+    dependency check still runs on the whole set."""
+    worker = _python_env.PythonEnv(make_host(params(tmp_path), FakeRunner({}), False), lambda: None, lambda: [])
+    worker.work["action"] = action
+    worker.probed_before = {"python": old_python, "packages": {"idna": "3.10", "six": "1.16.0"}} if old_python else None
+    probed = {"python": "3.11.2", "packages": {"idna": "3.10", "six": "1.17.0", "new-dep": "1.0"}}
+    assert worker.names_to_import(["idna", "six"], probed) == expected
