@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # The built collection, as users get it: `ansible-galaxy collection build`
 # yields a tarball that installs, documents itself and runs host_facts, on
-# this machine and on a fake Rocky 9 tree holding an H100 with driver
+# this machine and on a fake Rocky 9 tree holding an H100 (and an NVSwitch) with driver
 # 550.54.14 loaded (built from the unit-test fixtures).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
