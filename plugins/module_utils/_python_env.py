@@ -280,7 +280,6 @@ def shown_request(params: dict[str, t.Any], checked: dict[str, t.Any]) -> list[s
     return out
 
 
-
 def _gpu_cc(gpu: dict[str, t.Any]) -> tuple[int, int] | None:
     """A host_facts GPU's compute capability ('8.6' -> (8, 6)), else its architecture's lowest, else None."""
     cap = gpu.get("compute_capability")
@@ -288,6 +287,7 @@ def _gpu_cc(gpu: dict[str, t.Any]) -> tuple[int, int] | None:
     if match:
         return int(match.group(1)), int(match.group(2))
     return _compat.ARCHITECTURE_MIN_CC.get(gpu.get("architecture") or "")
+
 
 class PythonEnv(Worker):
     """One run of python_env against a host, through the one door ``host.runner``."""

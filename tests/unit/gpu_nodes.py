@@ -49,8 +49,8 @@ def vpd(identifier: str, keywords: dict[str, str]) -> bytes:
 
 def connectx(address: str, text: str, infiniband: str | None, numa: str = "0") -> dict[str, t.Any]:
     files = pci(address, "15b3", "1021", "0x020700", driver="mlx5_core", numa=numa)
-    files[f"sys/bus/pci/devices/{address}/vpd"] = vpd("NVIDIA ConnectX-7 (stand-in)", {"PN": "MCX75310AAS-NEAT",
-                                                                                   "SN": "MT0000X00000", "V3": text})
+    keywords = {"PN": "MCX75310AAS-NEAT", "SN": "MT0000X00000", "V3": text}
+    files[f"sys/bus/pci/devices/{address}/vpd"] = vpd("NVIDIA ConnectX-7 (stand-in)", keywords)
     if infiniband:
         files[f"sys/bus/pci/devices/{address}/infiniband/{infiniband}"] = None
     return files
