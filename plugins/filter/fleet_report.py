@@ -40,7 +40,8 @@ RETURN = r"""
 _value:
   description:
     - C(rows) (one dict per host - host, status (ok, failed, not_run), distro, gpu, gpu_count, gpu_phase,
-      driver_installed, driver_loaded, cuda, envs, reboot_pending, reboot_reasons, checks, failed_step, error),
+      nvswitch_count and fabric_service (host_facts' C(nvidia.nvswitch_count) and C(nvidia.fabric_service), null
+      without facts), driver_installed, driver_loaded, cuda, envs, reboot_pending, reboot_reasons, checks, failed_step, error),
       C(columns) and C(table) (the rows as text cells for Markdown or HTML) and C(summary)
       (hosts, ok, failed, reboot_pending, gpu_hosts).
   type: dict

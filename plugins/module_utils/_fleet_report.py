@@ -21,6 +21,7 @@ COLUMNS = (
     ("status", "Status"),
     ("distro", "Distro"),
     ("gpu", "GPU"),
+    ("fabric", "Fabric"),
     ("driver_installed", "Driver installed"),
     ("driver_loaded", "Driver loaded"),
     ("cuda", "CUDA"),
@@ -122,6 +123,8 @@ def row(host: str, hv: t.Any) -> dict[str, t.Any]:
         "gpu": gpu,
         "gpu_count": gpu_count,
         "gpu_phase": bool(_get(hv, "mlhost_gpu_phase", default=False)),
+        "nvswitch_count": _get(facts, "nvidia", "nvswitch_count"),
+        "fabric_service": _get(facts, "nvidia", "fabric_service"),
         "driver_installed": _get(driver, "installed_version") or _get(facts, "nvidia", "installed_version"),
         "driver_loaded": _get(driver, "loaded_version") or _get(facts, "nvidia", "loaded_version"),
         "cuda": cuda,
@@ -155,11 +158,24 @@ def summary(report_rows: list[dict[str, t.Any]]) -> dict[str, t.Any]:
     }
 
 
+def fabric_cell(nvswitches: t.Any, service: t.Any) -> str:
+    """'4 NVSwitch, fabric_manager'; the service alone without a switch on the bus ('imex'); '-' for none or unknown."""
+    count = nvswitches if isinstance(nvswitches, int) and not isinstance(nvswitches, bool) else 0
+    service = service if isinstance(service, str) and service else None
+    if count and service:
+        return f"{count} NVSwitch, {service}"
+    if service and service != "none":
+        return service
+    return f"{count} NVSwitch" if count else "-"
+
+
 def cell(r: dict[str, t.Any], key: str) -> str:
     """A row's value as table text (Markdown and HTML share it)."""
     value = r.get(key)
     if key == "gpu":
         return f"{r['gpu_count']} x {value}" if value else "-"
+    if key == "fabric":
+        return fabric_cell(r.get("nvswitch_count"), r.get("fabric_service"))
     if key == "envs":
         return ", ".join(f"{e['path']}{' (failed)' if e['failed'] else ''}" for e in value) or "-"
     if key == "checks":

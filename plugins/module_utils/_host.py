@@ -200,6 +200,9 @@ def gather(root: Sysroot, run: Run, environ_path: str | None = None) -> dict[str
         "cuda_driver_api_source": cuda_source,
         "dkms": dkms_facts(root, run, distro, installed_version, wanted),
     }
+    _nvidia.merge_smi_compute_capability(gpus, smi)
+    nvidia["min_compute_capability"] = _nvidia.min_compute_capability(gpus)
+    nvidia.update(_nvidia.fabric_facts(root, gpus))
     reasons = reboot_reasons(nvidia, root)
     return {
         "sysroot": root.root,

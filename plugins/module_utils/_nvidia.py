@@ -12,12 +12,28 @@ from __future__ import annotations
 import re
 import typing as t
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._gpu_ids import NVIDIA_GPUS
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._gpu_ids import (
+    ARCHITECTURE_NVLINK,
+    GPU_COMPUTE_CAPABILITIES,
+    GPU_FORM_FACTORS,
+    NVIDIA_GPUS,
+    NVSWITCH_BRIDGE,
+    NVSWITCH_NAMES,
+    NVSWITCHES,
+)
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
 NVIDIA_VENDOR = "10de"
 # PCI base class 0x03 (display): 0x0300 VGA, 0x0302 3D controller, 0x0380 other.
 DISPLAY_CLASSES = ("0x0300", "0x0302", "0x0380")
+# PCI class 0x0680 (bridge, other): what an NVSwitch (2nd and 3rd generation) is on the host's bus.
+_NVSWITCH_CLASS = re.compile(r"0x0680[0-9a-f]{2}")
+_PCI_ID = re.compile(r"[0-9a-f]{4}")
+MELLANOX_VENDOR = "15b3"
+# The VPD text of the ConnectX function that manages a 4th-generation NVSwitch (NVLink 5: HGX B100/B200/B300).
+NVLINK5_MANAGEMENT_VPD = b"SW_MNG"
+MAX_VPD = 32768
+_CC_RE = re.compile(r"[0-9]{1,2}\.[0-9]")
 PCI_IDS_PATHS = ("usr/share/misc/pci.ids", "usr/share/hwdata/pci.ids", "usr/share/pci.ids")
 
 _VERSION_RE = re.compile(r"\b(\d{3,}\.\d+(?:\.\d+)?)\b")
@@ -74,6 +90,7 @@ def pci_gpus(root: Sysroot) -> list[dict[str, t.Any]]:
         device = _hex_id(root.read_line(base, "device")) or "0000"
         name, architecture = gpu_name(root, device)
         numa = root.read_line(base, "numa_node")
+        cc = GPU_COMPUTE_CAPABILITIES.get(device)
         gpus.append(
             {
                 "pci": address.lower(),
@@ -84,9 +101,143 @@ def pci_gpus(root: Sysroot) -> list[dict[str, t.Any]]:
                 "architecture": architecture,
                 "kernel_driver": root.readlink_name(base, "driver"),
                 "numa_node": int(numa) if numa and numa.lstrip("-").isdigit() and int(numa) >= 0 else None,
+                "form_factor": GPU_FORM_FACTORS.get(device),
+                "compute_capability": cc,
+                "compute_capability_source": "table" if cc else None,
             }
         )
     return gpus
+
+
+def _pci_id(value: str | None) -> str | None:
+    """A PCI id file's content ('0x22a3') as four lower-case hex digits, None for anything else."""
+    found = _hex_id(value)
+    return found if found and _PCI_ID.fullmatch(found) else None
+
+
+def pci_nvswitches(root: Sysroot) -> list[dict[str, t.Any]]:
+    """NVSwitches on /sys/bus/pci/devices (vendor 0x10de, class 0x0680xx), in PCI order.
+
+    An id of the data is named with its generation and NVLink generation; another id of that vendor and class is an
+    NVSwitch of a generation not known here (generation and nvlink null), counted all the same. The bridge functions of
+    a 3rd-generation switch are left out: they belong to a switch already counted."""
+    switches = []
+    for address in root.listdir("sys/bus/pci/devices"):
+        base = f"sys/bus/pci/devices/{address}"
+        if _pci_id(root.read_line(base, "vendor")) != NVIDIA_VENDOR:
+            continue
+        if not _NVSWITCH_CLASS.fullmatch((root.read_line(base, "class") or "").lower()):
+            continue
+        device = _pci_id(root.read_line(base, "device"))
+        generation, nvlink, function = NVSWITCHES.get(device or "", (None, None, None))
+        if function == NVSWITCH_BRIDGE:
+            continue
+        name = NVSWITCH_NAMES.get(generation) if generation else None
+        switches.append({
+            "pci": address.lower(),
+            "device_id": device,
+            "name": name or f"NVIDIA NVSwitch of an unknown generation ({NVIDIA_VENDOR}:{device or '????'})",
+            "generation": generation,
+            "nvlink": nvlink,
+            "kernel_driver": root.readlink_name(base, "driver"),
+        })
+    return switches
+
+
+def nvlink5_management_ports(root: Sysroot) -> list[dict[str, t.Any]]:
+    """ConnectX functions (vendor 0x15b3) whose VPD carries SW_MNG: the management ports of 4th-generation NVSwitches
+    (HGX B100/B200/B300), which NVLSM drives. The VPD is readable by root only; unread, the list is empty."""
+    ports = []
+    for address in root.listdir("sys/bus/pci/devices"):
+        base = f"sys/bus/pci/devices/{address}"
+        if _pci_id(root.read_line(base, "vendor")) != MELLANOX_VENDOR:
+            continue
+        vpd = root.read_bytes(base, "vpd", limit=MAX_VPD)
+        if not vpd or NVLINK5_MANAGEMENT_VPD not in vpd:
+            continue
+        ports.append({
+            "pci": address.lower(),
+            "device_id": _pci_id(root.read_line(base, "device")),
+            "infiniband": (root.listdir(base, "infiniband") or [None])[0],
+            "kernel_driver": root.readlink_name(base, "driver"),
+        })
+    return ports
+
+
+def cc_key(value: str) -> tuple[int, int]:
+    major, dummy, minor = value.partition(".")
+    return int(major), int(minor)
+
+
+def merge_smi_compute_capability(gpus: list[dict[str, t.Any]], smi: list[dict[str, t.Any]]) -> None:
+    """nvidia-smi's compute_cap wins over the table, matched by PCI address."""
+    by_pci = {row.get("pci"): row.get("compute_cap") for row in smi}
+    for gpu in gpus:
+        cap = by_pci.get(gpu["pci"])
+        if cap and _CC_RE.fullmatch(cap):
+            gpu["compute_capability"], gpu["compute_capability_source"] = cap, "nvidia-smi"
+
+
+def min_compute_capability(gpus: list[dict[str, t.Any]]) -> str | None:
+    """The lowest compute capability among the GPUs that have one."""
+    caps = [g["compute_capability"] for g in gpus if g.get("compute_capability")]
+    return min(caps, key=cc_key) if caps else None
+
+
+def gpu_platform(gpus: list[dict[str, t.Any]], switches: list[dict[str, t.Any]], ports: list[dict[str, t.Any]]) -> str:
+    """superchip, sxm or pcie (the most integrated form factor among the GPUs wins), none without a GPU; sxm for GPUs
+    of no known form factor beside NVSwitches, else unknown."""
+    if not gpus:
+        return "none"
+    forms = {g.get("form_factor") for g in gpus}
+    for form in ("superchip", "sxm", "pcie"):
+        if form in forms:
+            return form
+    return "sxm" if switches or ports else "unknown"
+
+
+def nvlink_generation(gpus: list[dict[str, t.Any]], switches: list[dict[str, t.Any]], ports: list[dict[str, t.Any]]) -> int | None:
+    """The NVLink generation the ids say: the NVSwitches', 5 beside an NVLink 5 management port, else that of the
+    SXM or superchip GPUs' architecture; None for PCIe cards and unknown ids."""
+    known = [s["nvlink"] for s in switches if s.get("nvlink")]
+    if known:
+        return max(known)
+    if ports:
+        return 5
+    linked = [ARCHITECTURE_NVLINK[g["architecture"]] for g in gpus
+              if g.get("form_factor") in ("sxm", "superchip") and g.get("architecture") in ARCHITECTURE_NVLINK]
+    return max(linked) if linked else None
+
+
+def fabric_service(gpus: list[dict[str, t.Any]], switches: list[dict[str, t.Any]], ports: list[dict[str, t.Any]]) -> str:
+    """What the GPU fabric needs running on this host (the rules of docs/gpu-fabric.md):
+
+    imex for Grace Blackwell superchips (GB200/GB300: NVL72 racks, whose NVSwitches sit in switch trays, not on this
+    host's bus); fabric_manager_nvlsm for Blackwell SXM GPUs (HGX B100/B200/B300) or an NVLink 5 switch management
+    port; fabric_manager for NVSwitches on the PCI bus beside other GPUs (HGX A100/H100/H200); else none (PCIe cards,
+    GH200 without a switch, 4-GPU boards with direct NVLink)."""
+    if not gpus:
+        return "fabric_manager" if switches else "none"  # a shared-NVSwitch service VM: the switches, no GPU
+    blackwell = {g.get("form_factor") for g in gpus if g.get("architecture") == "blackwell"}
+    if "superchip" in blackwell:
+        return "imex"
+    if ports or "sxm" in blackwell or (switches and blackwell):
+        return "fabric_manager_nvlsm"
+    return "fabric_manager" if switches else "none"
+
+
+def fabric_facts(root: Sysroot, gpus: list[dict[str, t.Any]]) -> dict[str, t.Any]:
+    """The NVSwitch and fabric facts of ``nvidia``. VPDs are read only where there is an NVIDIA GPU on the bus."""
+    switches = pci_nvswitches(root)
+    ports = nvlink5_management_ports(root) if gpus else []
+    return {
+        "nvswitch_count": len(switches),
+        "nvswitches": switches,
+        "nvlink5_management_ports": ports,
+        "platform": gpu_platform(gpus, switches, ports),
+        "nvlink_generation": nvlink_generation(gpus, switches, ports),
+        "fabric_service": fabric_service(gpus, switches, ports),
+    }
 
 
 def loaded_modules(root: Sysroot) -> list[str]:

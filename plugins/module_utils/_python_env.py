@@ -281,6 +281,15 @@ def shown_request(params: dict[str, t.Any], checked: dict[str, t.Any]) -> list[s
     return out
 
 
+def _gpu_cc(gpu: dict[str, t.Any]) -> tuple[int, int] | None:
+    """A host_facts GPU's compute capability ('8.6' -> (8, 6)), else its architecture's lowest, else None."""
+    cap = gpu.get("compute_capability")
+    match = re.fullmatch(r"([0-9]{1,2})\.([0-9])", cap) if isinstance(cap, str) else None
+    if match:
+        return int(match.group(1)), int(match.group(2))
+    return _compat.ARCHITECTURE_MIN_CC.get(gpu.get("architecture") or "")
+
+
 class PythonEnv(Worker):
     """One run of python_env against a host, through the one door ``host.runner``."""
 
@@ -485,10 +494,11 @@ class PythonEnv(Worker):
         return tag
 
     def host_min_cc(self) -> tuple[int, int] | None:
-        """The lowest compute capability among the host's NVIDIA GPUs of a known architecture (None: none known)."""
-        ccs = [_compat.ARCHITECTURE_MIN_CC[g["architecture"]] for g in self.host_gpus()
-               if g.get("architecture") in _compat.ARCHITECTURE_MIN_CC]
-        return min(ccs) if ccs else None
+        """The lowest compute capability among the host's NVIDIA GPUs: each GPU's own (host_facts' ``compute_capability``,
+        from _gpu_ids' table), else the lowest of its architecture (None: none known)."""
+        ccs = [_gpu_cc(g) for g in self.host_gpus()]
+        known = [cc for cc in ccs if cc is not None]
+        return min(known) if known else None
 
     def host_gpus(self) -> list[dict[str, t.Any]]:
         if self._host_gpus is not None:

@@ -18,6 +18,18 @@ description:
     and virtualization type; Secure Boot state from the EFI variables (or C(mokutil)).
   - NVIDIA GPUs from C(/sys/bus/pci/devices) (vendor C(0x10de), display and 3D classes), named from
     a table of data-center and workstation GPUs, then from the host's C(pci.ids).
+  - Each GPU's form factor (V(pcie), V(sxm), V(superchip)) and compute capability from that table, the compute
+    capability from C(nvidia-smi --query-gpu=compute_cap) instead when the driver answers.
+  - The GPU fabric (C(nvidia.platform), C(nvidia.nvswitch_count), C(nvidia.fabric_service)), from PCI sysfs alone. NVSwitches
+    are vendor C(0x10de) functions of class C(0x0680) (bridge, other); 2nd generation (HGX A100, NVLink 3) and 3rd
+    generation (HGX H100/H200, NVLink 4) ids are named, any other is counted with an unknown generation. 4th-generation
+    NVSwitches (HGX B100/B200/B300, NVLink 5) are no NVIDIA function on the host; their management ports are ConnectX
+    functions whose VPD carries C(SW_MNG) (C(nvidia.nvlink5_management_ports); the VPD is readable by root only).
+  - "The service the fabric needs (C(nvidia.fabric_service)), by these rules, in order: Grace Blackwell superchips
+    (GB200/GB300, NVL72 racks, no NVSwitch on the host's bus) need V(imex); Blackwell SXM GPUs (HGX B100/B200/B300) or an
+    NVLink 5 management port need V(fabric_manager_nvlsm) (Fabric Manager with the NVLink Subnet Manager); NVSwitches on
+    the PCI bus (HGX A100/H100/H200, or a shared-NVSwitch service VM without GPUs) need V(fabric_manager); anything else
+    (PCIe cards, GH200 or SXM boards without NVSwitch, no GPU) needs V(none). See docs/gpu-fabric.md."
   - The NVIDIA kernel module and nouveau from C(/proc/modules), the loaded driver from
     C(/proc/driver/nvidia/version), the installed driver from the package database (dpkg status
     file, or C(rpm -q)), C(nvidia-smi) data when it is present and answers, and the highest CUDA
@@ -83,6 +95,13 @@ EXAMPLES = r"""
   mlinfra.mlhost.host_facts:
     sysroot: /srv/images/gpu-node
 
+- name: Say what the GPU fabric needs (a fact only; nothing is installed)
+  ansible.builtin.debug:
+    msg: >-
+      {{ ansible_facts.mlhost.nvidia.platform }} node, {{ ansible_facts.mlhost.nvidia.nvswitch_count }} NVSwitches,
+      needs {{ ansible_facts.mlhost.nvidia.fabric_service }}; lowest compute capability
+      {{ ansible_facts.mlhost.nvidia.min_compute_capability }}
+
 - name: Reboot only where the driver needs it, and not into a kernel without it
   ansible.builtin.reboot:
   when: ansible_facts.mlhost.reboot_required and not ansible_facts.mlhost.reboot_blockers
@@ -141,7 +160,14 @@ ansible_facts:
           returned: always
           sample: disabled
         gpus:
-          description: NVIDIA GPUs on the PCI bus.
+          description:
+            - NVIDIA GPUs on the PCI bus.
+            - C(architecture), C(form_factor) (V(pcie), V(sxm) or V(superchip)) and C(compute_capability) come from the
+              collection's table of GPU ids; each is V(null) for an id the table does not know (or, for the form
+              factor, whose name does not say it).
+            - C(compute_capability) (V(9.0)) is C(nvidia-smi)'s C(compute_cap) when the driver answers with one
+              (C(compute_capability_source) V(nvidia-smi)), else the table's (V(table)), else V(null); C(form_factor),
+              C(compute_capability) and C(compute_capability_source) were added in 0.1.0.
           type: list
           elements: dict
           returned: always
@@ -154,6 +180,9 @@ ansible_facts:
               architecture: hopper
               kernel_driver: nvidia
               numa_node: 0
+              form_factor: sxm
+              compute_capability: "9.0"
+              compute_capability_source: nvidia-smi
         nvidia:
           description:
             - The NVIDIA driver's state. C(present) is true when a GPU is on the bus; C(module_loaded) and
@@ -186,7 +215,83 @@ ansible_facts:
                    source: dkms, version: 580.95.05, kernels: [6.1.0-27-amd64, 6.1.0-28-amd64],
                    running_kernel: 6.1.0-27-amd64, default_kernel: 6.1.0-28-amd64, default_kernel_source: newest,
                    missing: [6.1.0-27-amd64], ok: false}
+            min_compute_capability: "9.0"
+            nvswitch_count: 4
+            nvswitches: [{pci: "0000:05:00.0", device_id: 22a3, name: "NVIDIA NVSwitch (3rd generation, LS10)", generation: 3,
+                          nvlink: 4, kernel_driver: nvidia}]
+            nvlink5_management_ports: []
+            platform: sxm
+            nvlink_generation: 4
+            fabric_service: fabric_manager
           contains:
+            min_compute_capability:
+              description: The lowest C(compute_capability) among the GPUs (see C(gpus)); V(null) when none is known.
+              type: str
+              returned: always
+              version_added: 0.1.0
+              sample: "8.6"
+            nvswitch_count:
+              description:
+                - How many NVSwitches are on the PCI bus (C(nvswitches)). V(0) on HGX B100/B200/B300, whose 4th-generation
+                  NVSwitches are no NVIDIA PCI function on the host (see C(nvlink5_management_ports)), and on GB200/GB300
+                  compute trays, whose switches sit in the rack's switch trays.
+              type: int
+              returned: always
+              version_added: 0.1.0
+              sample: 4
+            nvswitches:
+              description:
+                - One entry per NVSwitch on the PCI bus (vendor C(0x10de), class C(0x0680xx)), in PCI order, with C(pci),
+                  C(device_id), C(name), C(generation) (V(2) LR10, V(3) LS10) and C(nvlink) (V(3), V(4)), both V(null) for
+                  an id the collection does not know (it is counted all the same), and C(kernel_driver).
+                - The PCI-PCI and non-transparent bridge functions of a 3rd-generation switch (C(22a8)-C(22af)) are not
+                  switches of their own and are left out. A C(device_id) that is not four hex digits is V(null).
+              type: list
+              elements: dict
+              returned: always
+              version_added: 0.1.0
+              sample: [{pci: "0000:05:00.0", device_id: 22a3, name: "NVIDIA NVSwitch (3rd generation, LS10)", generation: 3,
+                        nvlink: 4, kernel_driver: nvidia}]
+            nvlink5_management_ports:
+              description:
+                - ConnectX functions (vendor C(0x15b3)) whose PCI VPD carries C(SW_MNG) - the management ports of
+                  4th-generation NVSwitches, which the NVLink Subnet Manager drives - with C(pci), C(device_id),
+                  C(infiniband) (the C(mlx5_N) device, V(null) without the mlx5 driver) and C(kernel_driver).
+                - Read only where there is an NVIDIA GPU on the bus. The VPD is readable by root only; without it the list
+                  is V([]) (C(fabric_service) still follows from Blackwell SXM GPUs).
+              type: list
+              elements: dict
+              returned: always
+              version_added: 0.1.0
+              sample: [{pci: "0000:8a:00.0", device_id: "1021", infiniband: mlx5_8, kernel_driver: mlx5_core}]
+            platform:
+              description:
+                - The GPUs' form factor - V(superchip) (Grace and the GPU on one module - GH200, GB200), V(sxm) (SXM modules
+                  on an HGX/DGX baseboard), V(pcie) (cards) - the most integrated one when GPUs differ; V(none) without an
+                  NVIDIA GPU; V(sxm) for GPUs of no known form factor beside NVSwitches, else V(unknown).
+              type: str
+              returned: always
+              version_added: 0.1.0
+              sample: sxm
+            nvlink_generation:
+              description:
+                - The NVLink generation the PCI ids say - the NVSwitches' (V(3) LR10, V(4) LS10), V(5) beside an NVLink 5
+                  management port, else that of SXM or superchip GPUs (Pascal V(1), Volta V(2), Ampere V(3), Hopper V(4),
+                  Blackwell V(5)); V(null) for PCIe cards (bridged pairs are not read) and unknown ids.
+              type: int
+              returned: always
+              version_added: 0.1.0
+              sample: 4
+            fabric_service:
+              description:
+                - "What the GPU fabric needs running on this host, by the rules in the description - V(imex) (GB200/GB300),
+                  V(fabric_manager_nvlsm) (HGX B100/B200/B300: Fabric Manager and NVLSM), V(fabric_manager) (NVSwitches
+                  on the bus: HGX A100/H100/H200) or V(none)."
+                - A fact only; host_facts installs and starts nothing.
+              type: str
+              returned: always
+              version_added: 0.1.0
+              sample: fabric_manager
             dkms:
               description:
                 - The NVIDIA kernel module built by DKMS, for each installed kernel, so that a kernel update that left the

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # The built collection, as users get it: `ansible-galaxy collection build`
 # yields a tarball that installs, documents itself and runs host_facts, on
-# this machine and on a fake Rocky 9 tree holding an H100 with driver
+# this machine and on a fake Rocky 9 tree holding an H100 (and an NVSwitch) with driver
 # 550.54.14 loaded (built from the unit-test fixtures).
 set -euo pipefail
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -62,6 +62,9 @@ cp "$fx/proc/modules-nvidia" "$tree/proc/modules"
 cp "$fx/proc/nvidia-version-550-rocky" "$tree/proc/driver/nvidia/version"
 printf '0x10de\n' >"$dev/vendor"; printf '0x2330\n' >"$dev/device"; printf '0x030200\n' >"$dev/class"
 ln -s ../../../../bus/pci/drivers/nvidia "$dev/driver"
+sw="$tree/sys/bus/pci/devices/0000:05:00.0"  # an H100 NVSwitch (3rd generation): vendor 10de, class 0x0680
+mkdir -p "$sw"
+printf '0x10de\n' >"$sw/vendor"; printf '0x22a3\n' >"$sw/device"; printf '0x068000\n' >"$sw/class"
 run_facts -a "sysroot=$tree" >"$work/rocky9.json"
 python3 - "$work/rocky9.json" <<'PY'
 import json, sys
@@ -69,8 +72,12 @@ facts = json.load(open(sys.argv[1]))["ansible_facts"]["mlhost"]
 assert facts["distro"]["id"] == "rocky" and facts["pkg_mgr"] == "dnf", facts["distro"]
 assert [g["name"] for g in facts["gpus"]] == ["NVIDIA H100 SXM5 80GB"], facts["gpus"]
 assert facts["nvidia"]["loaded_version"] == "550.54.14", facts["nvidia"]
+nv = facts["nvidia"]
+assert (nv["platform"], nv["nvswitch_count"], nv["nvlink_generation"], nv["fabric_service"]) == ("sxm", 1, 4, "fabric_manager"), nv
+assert facts["gpus"][0]["compute_capability"] == "9.0" == nv["min_compute_capability"], facts["gpus"]
 print(f"rocky9 tree: {facts['distro']['id']} {facts['distro']['version']}, {facts['pkg_mgr']}, "
-      f"{facts['gpus'][0]['name']}, loaded {facts['nvidia']['loaded_version']}")
+      f"{facts['gpus'][0]['name']}, loaded {facts['nvidia']['loaded_version']}, {nv['platform']}, "
+      f"{nv['nvswitch_count']} NVSwitch, {nv['fabric_service']}")
 PY
 
 # The execution environment (ansible-builder) is checked by the galaxy stage (tests/galaxy/check.sh).

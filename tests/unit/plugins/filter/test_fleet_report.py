@@ -106,7 +106,7 @@ def test_cpu_row_and_its_table_cells():
     row = report["rows"][0]
     assert row["envs"] == [{"kind": "venv", "path": "/opt/mlhost/venvs/default", "python": "3.11.2", "packages": 1, "failed": False}]
     assert row["checks"] == [{"name": "python", "status": "ok", "detail": "runs"}]  # skipped checks are left out
-    assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-",
+    assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-", "-",
                                 "/opt/mlhost/venvs/default", "no", "python: ok", "-"]]
     assert [c["key"] for c in report["columns"]][:3] == ["host", "status", "distro"]
 
@@ -142,3 +142,22 @@ def test_templates_render_every_row(name):
         assert len({line.count(" | ") for line in lines[2:]}) == 1
     else:
         assert text.count('<tr class="failed') == 2 and text.count('<tr class="not_run') == 1 and '<tr class="ok reboot">' in text
+
+
+@pytest.mark.parametrize("nvidia, text", [
+    ({"nvswitch_count": 4, "fabric_service": "fabric_manager"}, "4 NVSwitch, fabric_manager"),
+    ({"nvswitch_count": 0, "fabric_service": "fabric_manager_nvlsm"}, "fabric_manager_nvlsm"),  # HGX B200
+    ({"nvswitch_count": 0, "fabric_service": "imex"}, "imex"),  # GB200
+    ({"nvswitch_count": 0, "fabric_service": "none"}, "-"),  # PCIe cards
+    ({}, "-"),  # facts from before the fabric facts
+    ({"nvswitch_count": "4", "fabric_service": ["x"]}, "-"),  # not what host_facts writes
+])
+def test_the_fabric_column(nvidia, text):
+    hv = dict(HOSTVARS["gpu-1"])
+    hv["ansible_facts"] = {"mlhost": dict(hv["ansible_facts"]["mlhost"], nvidia=dict(hv["ansible_facts"]["mlhost"]["nvidia"], **nvidia))}
+    report = fleet_report({"gpu-1": hv}, ["gpu-1"])
+    row = report["rows"][0]
+    assert (row["nvswitch_count"], row["fabric_service"]) == (nvidia.get("nvswitch_count"), nvidia.get("fabric_service"))
+    keys = [c["key"] for c in report["columns"]]
+    assert report["table"][0][keys.index("fabric")] == text
+    assert [c["title"] for c in report["columns"]][keys.index("fabric")] == "Fabric"

@@ -32,6 +32,7 @@ def test_pci_gpus_keeps_nvidia_display_devices_only(tree):
     assert h100 == {
         "pci": "0000:17:00.0", "vendor_id": "10de", "device_id": "2330", "subsystem_id": "16c1",
         "name": "NVIDIA H100 SXM5 80GB", "architecture": "hopper", "kernel_driver": "nvidia", "numa_node": 0,
+        "form_factor": "sxm", "compute_capability": "9.0", "compute_capability_source": "table",
     }
     assert rtx["name"] == "NVIDIA GeForce RTX 4090" and rtx["kernel_driver"] is None and rtx["numa_node"] is None
 
