@@ -19,7 +19,7 @@ import platform
 import re
 import typing as t
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _distro, _host, _nvidia, _nvidia_repo
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _distro, _host, _kernel, _nvidia, _nvidia_repo
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageError, PackageManager, backend_for
@@ -128,6 +128,7 @@ def check_options(params: dict[str, t.Any]) -> None:
         )
     _nvidia_repo.check_repo_options(params)
     _nvidia_repo.check_package_options(params)
+    _kernel.check_key_options(params)
 
 
 def distro_name(distro: dict[str, t.Any]) -> str:
@@ -464,6 +465,7 @@ class Driver(Worker):
         self.skipped: list[str] = []  # headers the source lacks, found when the check waits for the refresh
         self.pin_pending = False  # the branch's pinning package is to be installed before the driver
         self.secure_boot = "unknown"  # read when an install is planned
+        self.kernel_holds: dict[str, t.Any] = {"wanted": [], "held": [], "hold": [], "release": [], "admin_held": []}
 
     def _fetch(self, url: str) -> bytes:
         return self.host.fetch(url).read()
@@ -484,10 +486,11 @@ class Driver(Worker):
         except PackageError as exc:
             raise package_failure(exc) from exc
         result = {"pkg_mgr": pm.name, "source": layout.source, "source_reason": layout.source_reason, "flavor": layout.flavor,
-                  "branch": layout.branch, "repo_key_fingerprints": layout.key_fingerprints, "secure_boot": self.secure_boot}
+                  "branch": layout.branch, "repo_key_fingerprints": layout.key_fingerprints, "secure_boot": self.secure_boot,
+                  "kernel_holds": self.kernel_holds}
         result.update(self._report(layout, after, installing, distro))
         result["actions"] = [step["action"] for step in steps]
-        diff = [c.diff() for step in steps for c in step.get("changes", [])]
+        diff = [c.diff() for step in steps for c in step.get("changes", [])] + [d for step in steps for d in step.get("diffs", [])]
         return Plan(changed=bool(steps), result=result, diff=diff or None, steps=steps, warnings=self.warnings)
 
     def _plan_present(self, pm: PackageManager, layout: Layout, distro: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], Installed, str | None]:
@@ -497,6 +500,8 @@ class Driver(Worker):
         if source_changes:
             steps.append({"do": "files", "changes": source_changes, "action": "write the package sources: "
                           + ", ".join(c.action for c in source_changes)})
+        if params.get("mok_key"):
+            self._check_pair(params["mok_key"], params["mok_certificate"])
         self.queried = layout.packages + layout.headers + ([layout.pin] if layout.pin else [])
         before = installed_set(pm, self.queried, holds=params["hold"])
         current = driver_version_of(before)
@@ -516,6 +521,9 @@ class Driver(Worker):
             if unheld:
                 steps.append({"do": "hold", "names": unheld, "after_install": False, "action": f"hold {' '.join(unheld)}"})
                 after.update({n: (before[n][0], True) for n in unheld})
+        coming = [n for step in steps if step["do"] == "install" for n in step["names"] if n in layout.headers]
+        self._plan_kernel_holds(pm, bool(params["hold_kernel"]), coming, steps)
+        self._plan_signing(steps)
         if params["blacklist_nouveau"]:
             self._plan_blacklist({BLACKLIST_FILE: BLACKLIST}, steps)
         if pm.name == "apt":
@@ -523,6 +531,87 @@ class Driver(Worker):
         if params["persistence"]:
             self._plan_persistence(steps)
         return steps, after, installing
+
+    def _plan_kernel_holds(self, pm: PackageManager, want: bool, coming: list[str], steps: list[dict[str, t.Any]]) -> None:
+        """hold_kernel: hold the running kernel's packages and its flavour's metas, recorded in a state file of our own;
+        without it, release only the holds that file records."""
+        before = self.files.current(_kernel.HOLDS_FILE)
+        recorded = _kernel.read_record(before)
+        if not want and not recorded:
+            return
+        release = _kernel.check_release(self.kernel or platform.release())
+        patterns = _kernel.query_patterns(pm.name, release)
+        extra = [_kernel.spec_name(pm.name, r) for r in recorded]
+        installed = pm.installed_matching(patterns + [e for e in extra if e not in patterns], holds=True)
+        own, metas = _kernel.kernel_packages(pm.name, release, installed)
+        own = sorted(set(own) | set(coming))
+        if want and not own:
+            where = ("in this container (the host's kernel runs it, and no package of it is installed here)"
+                     if _distro.container_fact(self.root) else "")
+            if not where:
+                raise ModuleError(
+                    f"hold_kernel: the running kernel {release} has no installed package (no {patterns[0]}): a kernel built by "
+                    "hand, or one removed since the boot, cannot be held. Boot a packaged kernel, or set hold_kernel: false. "
+                    "Nothing was changed."
+                )
+            self.warnings.append(f"hold_kernel: the running kernel {release} has no package {where}; only the kernel "
+                                 f"metapackages installed are held ({', '.join(metas) or 'none'}).")
+        plan = _kernel.plan_holds(pm.name, want, own + metas, installed, recorded)
+        self.kernel_holds = {"wanted": plan.wanted, "held": plan.record, "hold": plan.hold, "release": plan.release,
+                             "admin_held": plan.kept}
+        after = _kernel.record_bytes(pm.name, plan.record)
+        changes = self.files.plan({_kernel.HOLDS_FILE: after})
+        if not (plan.hold or plan.release or changes):
+            return
+        words = []
+        if plan.release:
+            words.append(f"release the kernel holds the collection made ({' '.join(plan.release)})")
+        if plan.hold:
+            words.append(f"hold the kernel packages {' '.join(plan.hold)}")
+        if plan.kept:
+            words.append(f"leave {' '.join(plan.kept)} held by the administrator")
+        words.append(f"{'record them in' if after else 'remove'} {_kernel.HOLDS_FILE}")
+        held_before = sorted(n for n, (dummy, is_held) in installed.items() if is_held)
+        held_after = sorted((set(held_before) - {_kernel.spec_name(pm.name, r) for r in plan.release})
+                            | {_kernel.spec_name(pm.name, h) for h in plan.hold})
+        diff = {"before_header": "kernel package holds", "after_header": "kernel package holds",
+                "before": "".join(f"{n}\n" for n in held_before), "after": "".join(f"{n}\n" for n in held_after)}
+        steps.append({"do": "kernel_holds", "hold": plan.hold, "release": plan.release, "pkg_mgr": pm.name, "changes": changes,
+                      "diffs": [diff] if held_before != held_after else [], "action": ", ".join(words)})
+
+    def _plan_signing(self, steps: list[dict[str, t.Any]]) -> None:
+        """mok_key with mok_certificate (checked to be one pair first): the DKMS drop-in that signs with it."""
+        key, cert = self.params.get("mok_key") or "", self.params.get("mok_certificate") or ""
+        self._plan_files({_kernel.DKMS_SIGNING_FILE: _kernel.signing_conf(key, cert) if key else None}, steps)
+
+    def _check_pair(self, key: str, cert: str) -> None:
+        """The certificate's public key is the private key's (openssl); the key's content is never read here or shown."""
+        for option, path in (("mok_key", key), ("mok_certificate", cert)):
+            if not self.root.exists(path.lstrip("/")):
+                raise ModuleError(f"{option} {path} does not exist on the host: give the Machine Owner Key pair DKMS is to sign "
+                                  "with (the private key and its DER certificate), or leave mok_key empty. Nothing was changed.")
+        openssl = self.runner.find("openssl", ["/usr/bin", "/bin"])
+        if not openssl:
+            raise ModuleError("openssl is not on the host: it is needed to check that mok_key and mok_certificate are one pair "
+                              "(and by DKMS to sign). Install openssl, then rerun. Nothing was changed.")
+        from_cert = None
+        for form in ("DER", "PEM"):
+            result = self.runner.run([openssl, "x509", "-noout", "-pubkey", "-inform", form, "-in", cert], check=False)
+            from_cert = _kernel.public_key_of(result.out) if result is not None and result.rc == 0 else None
+            if from_cert:
+                break
+        if not from_cert:
+            raise ModuleError(f"mok_certificate {cert} is not an X.509 certificate openssl can read (DER or PEM). Give the "
+                              "certificate of the key pair (the file mokutil --import enrolls). Nothing was changed.")
+        result = self.runner.run([openssl, "pkey", "-pubout", "-in", key], check=False)
+        from_key = _kernel.public_key_of(result.out) if result is not None and result.rc == 0 else None
+        if not from_key:
+            raise ModuleError(f"mok_key {key} is not a private key openssl can read without a passphrase (DKMS signs unattended). "
+                              "Give the unencrypted private key of the pair. Nothing was changed.")
+        if from_key != from_cert:
+            raise ModuleError(f"mok_key {key} and mok_certificate {cert} are not one key pair (their public keys differ): DKMS "
+                              "would sign with a key the enrolled certificate does not match, and the kernel would refuse the "
+                              "module. Give the certificate made from this key. Nothing was changed.")
 
     def _check_secure_boot(self, in_container: bool) -> None:
         """On a Secure Boot host a DKMS module that is not signed by an enrolled key never loads: refuse the install
@@ -665,6 +754,8 @@ class Driver(Worker):
             if held:
                 steps.append({"do": "unhold", "names": held, "action": f"unhold {' '.join(held)}"})
             steps.append({"do": "remove", "names": belong, "action": f"remove {' '.join(belong)}"})
+        self._plan_kernel_holds(pm, False, [], steps)
+        self._plan_files({_kernel.DKMS_SIGNING_FILE: None}, steps)
         self._plan_blacklist({BLACKLIST_FILE: None}, steps)
         if pm.name == "apt":
             self._plan_files({UNATTENDED_FILE: None}, steps)
@@ -711,6 +802,16 @@ class Driver(Worker):
             return None
         after = installed_set(self.pm, self.queried)
         return self._report(self.layout, after, driver_version_of(after), self.distro)
+
+    def _apply_kernel_holds(self, pm: PackageManager, step: dict[str, t.Any]) -> None:
+        """Release our holds, hold the kernel's packages (less headers the install skipped), then record what we hold."""
+        if step["release"]:
+            pm.unhold(step["release"])
+        hold = [n for n in step["hold"] if n not in self.skipped]
+        if hold:
+            pm.hold(hold)
+        record = [n for n in self.kernel_holds["held"] if n not in self.skipped]
+        self.files.apply([_nvidia_repo.FileChange(_kernel.HOLDS_FILE, None, _kernel.record_bytes(step["pkg_mgr"], record))])
 
     def _do(self, pm: PackageManager, step: dict[str, t.Any]) -> bool:
         """Carry out one step; True when it changed packages."""
@@ -759,6 +860,8 @@ class Driver(Worker):
         elif do == "remove":
             pm.remove(step["names"])
             return True
+        elif do == "kernel_holds":
+            self._apply_kernel_holds(pm, step)
         elif do == "initramfs":
             self.runner.run(step["argv"], timeout=900)
         elif do == "enable":
