@@ -158,6 +158,36 @@ def plan_holds(pkg_mgr: str, want: bool, wanted: list[str], installed: Installed
     return HoldPlan(hold, release, kept, record, list(targets))
 
 
+# Ubuntu's signed precompiled modules ---------------------------------------------------
+# Canonical builds the NVIDIA modules for each kernel ABI (source linux-restricted-modules) and signs them with the
+# kernel's own key, so they load under Secure Boot without a MOK: linux-modules-nvidia-<branch>[-server][-open]-<release>
+# for one ABI, and the flavour's meta linux-modules-nvidia-<branch>[-server][-open]-<flavour> (generic, aws, nvidia,
+# generic-hwe-24.04, ...) that follows the kernel meta. The userspace without DKMS is
+# nvidia-headless-no-dkms-<branch>[-server][-open] with nvidia-utils-<branch>[-server]. Names checked on
+# packages.ubuntu.com (noble, questing, resolute) on 2026-12-03.
+
+
+class Precompiled(t.NamedTuple):
+    meta: str          # follows the kernel meta (not held with the driver; hold_kernel holds it with the kernel)
+    abi: str           # the running kernel's modules
+    userspace: list[str]
+    versioned: list[str]
+
+
+def precompiled_packages(branch: str, is_open: bool, release: str, flavour: str, server: bool) -> Precompiled:
+    suffix = ("-server" if server else "") + ("-open" if is_open else "")
+    headless = f"nvidia-headless-no-dkms-{branch}{suffix}"
+    return Precompiled(f"linux-modules-nvidia-{branch}{suffix}-{flavour}", f"linux-modules-nvidia-{branch}{suffix}-{release}",
+                       [headless, f"nvidia-utils-{branch}{'-server' if server else ''}"], [headless])
+
+
+def kernel_meta_flavour(flavour: str, installed: t.Iterable[str]) -> str:
+    """The flavour the kernel meta installed follows: 'generic-hwe-24.04' where linux-image-generic-hwe-24.04 is
+    installed (an HWE host), else the release's own ('generic')."""
+    hwe = sorted(n[len("linux-image-"):] for n in installed if n.startswith(f"linux-image-{flavour}-hwe-") and not n.endswith("-edge"))
+    return hwe[-1] if hwe else flavour
+
+
 # DKMS signing ------------------------------------------------------------------------
 
 

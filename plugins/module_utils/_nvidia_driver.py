@@ -466,6 +466,8 @@ class Driver(Worker):
         self.pin_pending = False  # the branch's pinning package is to be installed before the driver
         self.secure_boot = "unknown"  # read when an install is planned
         self.kernel_holds: dict[str, t.Any] = {"wanted": [], "held": [], "hold": [], "release": [], "admin_held": []}
+        self.kernel_modules, self.kernel_modules_reason = "dkms", ""
+        self.not_held: list[str] = []  # packages of the driver that follow the kernel (precompiled modules), never held with it
 
     def _fetch(self, url: str) -> bytes:
         return self.host.fetch(url).read()
@@ -477,6 +479,10 @@ class Driver(Worker):
         distro = _distro.distro_facts(self.root)
         pm = backend_for(params["pkg_mgr"], distro, self.root, self.runner, params["lock_timeout"], False, "nvidia_driver")
         layout = make_layout(params, self.root, distro, pm, self._fetch, self.kernel)
+        try:
+            layout = self._pick_kernel_modules(pm, layout, distro)
+        except PackageError as exc:
+            raise package_failure(exc) from exc
         self.pm, self.layout, self.distro = pm, layout, distro
         try:
             if params["state"] == "absent":
@@ -487,7 +493,8 @@ class Driver(Worker):
             raise package_failure(exc) from exc
         result = {"pkg_mgr": pm.name, "source": layout.source, "source_reason": layout.source_reason, "flavor": layout.flavor,
                   "branch": layout.branch, "repo_key_fingerprints": layout.key_fingerprints, "secure_boot": self.secure_boot,
-                  "kernel_holds": self.kernel_holds}
+                  "kernel_holds": self.kernel_holds, "kernel_modules": self.kernel_modules,
+                  "kernel_modules_reason": self.kernel_modules_reason}
         result.update(self._report(layout, after, installing, distro))
         result["actions"] = [step["action"] for step in steps]
         diff = [c.diff() for step in steps for c in step.get("changes", [])] + [d for step in steps for d in step.get("diffs", [])]
@@ -517,7 +524,7 @@ class Driver(Worker):
         if planned is not None:
             after, installing = planned
         elif params["hold"]:
-            unheld = [n for n in layout.packages if n in before and not before[n][1] and n not in HOLD_TOOLS.get(pm.name, [])]
+            unheld = [n for n in self.holdable(pm, layout.packages) if n in before and not before[n][1]]
             if unheld:
                 steps.append({"do": "hold", "names": unheld, "after_install": False, "action": f"hold {' '.join(unheld)}"})
                 after.update({n: (before[n][0], True) for n in unheld})
@@ -531,6 +538,71 @@ class Driver(Worker):
         if params["persistence"]:
             self._plan_persistence(steps)
         return steps, after, installing
+
+    def holdable(self, pm: PackageManager, names: t.Iterable[str]) -> list[str]:
+        """``names`` less what is never held with the driver: the hold tool itself, precompiled modules (they follow the kernel)."""
+        never = set(HOLD_TOOLS.get(pm.name, [])) | set(self.not_held)
+        return [n for n in names if n not in never]
+
+    def _read_secure_boot(self) -> str:
+        def run(argv: list[str]) -> t.Any:
+            program = self.runner.find(argv[0], ["/usr/bin", "/usr/sbin", "/bin", "/sbin"])
+            return self.runner.run([program] + argv[1:], check=False) if program else None
+
+        return _distro.secure_boot_fact(self.root, None, run)
+
+    def _pick_kernel_modules(self, pm: PackageManager, layout: Layout, distro: dict[str, t.Any]) -> Layout:
+        """kernel_modules: DKMS-built modules, or Ubuntu's signed precompiled ones (auto: those on an Ubuntu Secure
+        Boot host whose archive has them for the running kernel). Precompiled changes the layout's packages."""
+        mode = self.params.get("kernel_modules") or "auto"
+        ubuntu = distro.get("id") == "ubuntu" and layout.source == "distro"
+        if self.params["state"] == "absent" or mode == "dkms":
+            self.kernel_modules_reason = "kernel_modules: dkms was set" if mode == "dkms" else ""
+            return layout
+        if not ubuntu:
+            if mode == "precompiled":
+                where = ("NVIDIA's repository" if layout.source == "nvidia_repo" else distro_name(distro))
+                raise ModuleError(
+                    f"kernel_modules: precompiled: signed precompiled NVIDIA modules come from Ubuntu's archive only "
+                    f"(linux-modules-nvidia-<branch>-server-<flavour>); {where} has none for this host. Use kernel_modules: dkms "
+                    "(on a Secure Boot host with mok_key and mok_certificate, an enrolled key pair DKMS signs with). "
+                    f"{NOTHING}"
+                )
+            self.kernel_modules_reason = "DKMS builds the module: signed precompiled modules are Ubuntu's only"
+            return layout
+        release = _kernel.check_release(self.kernel or platform.release())
+        flavour = _kernel.deb_flavour(release)
+        if mode == "auto":
+            if _distro.container_fact(self.root):
+                self.kernel_modules_reason = "DKMS: in a container the host's kernel loads the module"
+                return layout
+            self.secure_boot = self._read_secure_boot()
+            if self.secure_boot != "enabled":
+                self.kernel_modules_reason = f"DKMS: Secure Boot is {self.secure_boot}"
+                return layout
+        if not flavour or not layout.branch:
+            if mode == "precompiled":
+                raise ModuleError(f"kernel_modules: precompiled needs a branch and an Ubuntu kernel (release <version>-<abi>-<flavour>); "
+                                  f"the running kernel is {release}. Set branch, or use kernel_modules: dkms. {NOTHING}")
+            self.kernel_modules_reason = f"DKMS: the running kernel {release} is not one of Ubuntu's flavours"
+            return layout
+        metas = pm.installed_matching([f"linux-image-{flavour}", f"linux-image-{flavour}-hwe-*"])
+        names = _kernel.precompiled_packages(layout.branch, layout.flavor == "open", release,
+                                             _kernel.kernel_meta_flavour(flavour, metas), self.params.get("server_packages", True))
+        offered = pm.candidates([names.abi]).get(names.abi) if pm.cache_age() is not None else None
+        if mode == "auto" and not offered:
+            self.kernel_modules_reason = f"DKMS: the archive offers no {names.abi} (signed modules for the running kernel)"
+            return layout
+        if mode == "precompiled" and pm.cache_age() is not None and not offered:
+            raise ModuleError(
+                f"Ubuntu's archive (as the package lists say) has no {names.abi}, the signed branch {layout.branch} modules "
+                f"for the running kernel {release}: upgrade the kernel to one Canonical has built them for and reboot, or "
+                f"use kernel_modules: dkms. {NOTHING}"
+            )
+        self.kernel_modules = "precompiled"
+        self.kernel_modules_reason = (f"Ubuntu's signed {names.meta} ({'kernel_modules: precompiled was set' if mode == 'precompiled' else 'Secure Boot is enabled and the archive has them'})")
+        self.not_held = [names.meta, names.abi]
+        return layout._replace(packages=[names.meta, names.abi] + names.userspace, versioned=names.versioned, headers=[])
 
     def _plan_kernel_holds(self, pm: PackageManager, want: bool, coming: list[str], steps: list[dict[str, t.Any]]) -> None:
         """hold_kernel: hold the running kernel's packages and its flavour's metas, recorded in a state file of our own;
@@ -621,8 +693,8 @@ class Driver(Worker):
             return self.runner.run([program] + argv[1:], check=False) if program else None
 
         self.secure_boot = "unknown" if in_container else _distro.secure_boot_fact(self.root, None, run)
-        if self.secure_boot != "enabled":
-            return
+        if self.secure_boot != "enabled" or self.kernel_modules == "precompiled":
+            return  # precompiled: Canonical signed the modules with the kernel's key
         given = self.params.get("mok_certificate") or ""
         candidates = [given] if given else list(MOK_CERTIFICATES)
         cert = next((c for c in candidates if self.root.exists(c.lstrip("/"))), None)
@@ -703,14 +775,13 @@ class Driver(Worker):
         else:
             installing = offered[0] if offered else (params.get("version") or None)
         if params["hold"]:
-            tools = HOLD_TOOLS.get(pm.name, [])
             if simulated is not None:
                 # Every package of the driver's version, the ones the install brings as dependencies included.
-                names = [n for n in members(after, installing, layout.packages) if not after[n][1] and n not in tools]
+                names = [n for n in self.holdable(pm, members(after, installing, layout.packages)) if not after[n][1]]
                 if names:
                     steps.append({"do": "hold", "names": names, "after_install": False, "action": f"hold {' '.join(names)}"})
             else:
-                names = [n for n in layout.packages if n not in tools]
+                names = self.holdable(pm, layout.packages)
                 steps.append({"do": "hold", "names": names, "after_install": True,
                               "action": f"hold {' '.join(names)} and the driver's other packages of its version, once installed"})
             after.update({n: (after[n][0], True) for n in names if n in after})
@@ -852,8 +923,7 @@ class Driver(Worker):
             names = list(step["names"])
             if step["after_install"]:
                 after = installed_set(pm, self.queried, holds=True)
-                tools = HOLD_TOOLS.get(pm.name, [])
-                names = [n for n in members(after, driver_version_of(after), names) if not after[n][1] and n not in tools]
+                names = [n for n in self.holdable(pm, members(after, driver_version_of(after), names)) if not after[n][1]]
             if names:
                 pm.hold(names)
             return True

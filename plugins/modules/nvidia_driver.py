@@ -119,6 +119,25 @@ options:
     type: str
     default: ""
     version_added: 0.1.0
+  kernel_modules:
+    description:
+      - Where the kernel modules come from. V(dkms) DKMS builds them for each kernel (the distribution's or NVIDIA's
+        C(*-dkms) package, with the kernel headers); on a Secure Boot host they must be signed with an enrolled Machine
+        Owner Key (O(mok_key), O(mok_certificate)).
+      - V(precompiled) Ubuntu's signed precompiled modules (O(source=distro) on Ubuntu only) -
+        C(linux-modules-nvidia-<branch>-server-<flavour>), the meta that follows the kernel's flavour (C(generic),
+        C(aws), C(generic-hwe-24.04) on an HWE host), and C(linux-modules-nvidia-<branch>-server-<release>) for the
+        running kernel, with the userspace C(nvidia-headless-no-dkms-<branch>-server) and C(nvidia-utils-<branch>-server).
+        Canonical signs them with the kernel's key, so they load under Secure Boot without a MOK. They follow the
+        kernel, so they are not held with the driver (O(hold_kernel) holds them with the kernel). Refused on Debian, the
+        RHEL family and from NVIDIA's repository, which have none, naming V(dkms); refused when the archive has no
+        modules for the running kernel.
+      - V(auto) takes V(precompiled) on an Ubuntu host with Secure Boot enabled whose archive has them for the running
+        kernel, and V(dkms) everywhere else.
+    type: str
+    choices: [auto, dkms, precompiled]
+    default: auto
+    version_added: 0.1.0
   hold_kernel:
     description:
       - Hold the running kernel so that upgrades cannot bring a kernel the driver's module was not built for. On apt
@@ -256,6 +275,16 @@ kernel_holds:
   returned: success
   sample: {wanted: [linux-headers-6.1.0-40-amd64, linux-image-6.1.0-40-amd64, linux-image-amd64], held: [linux-image-6.1.0-40-amd64, linux-image-amd64],
            hold: [linux-image-6.1.0-40-amd64, linux-image-amd64], release: [], admin_held: [linux-headers-6.1.0-40-amd64]}
+kernel_modules:
+  description: Where the kernel modules come from on this host, V(dkms) or V(precompiled) (Ubuntu's signed ones).
+  type: str
+  returned: success
+  sample: dkms
+kernel_modules_reason:
+  description: Why, in words (empty when nothing was to decide, as with O(state=absent)).
+  type: str
+  returned: success
+  sample: "DKMS: Secure Boot is disabled"
 secure_boot:
   description: Secure Boot as read when an install was planned (C(enabled), C(disabled), C(unknown); C(unknown) when nothing was installed).
   type: str
@@ -319,6 +348,7 @@ ARGUMENT_SPEC = {
     "mok_certificate": {"type": "str", "default": ""},
     "mok_key": {"type": "str", "default": "", "no_log": False},  # a path; the key itself is never read or shown
     "hold_kernel": {"type": "bool", "default": False},
+    "kernel_modules": {"type": "str", "choices": ["auto", "dkms", "precompiled"], "default": "auto"},
     "kernel_headers": {"type": "bool", "default": True},
     "server_packages": {"type": "bool", "default": True},
     **PACKAGE_OPTIONS,

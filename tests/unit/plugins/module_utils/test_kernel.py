@@ -35,7 +35,7 @@ SOURCES = "deb http://deb.debian.org/debian bookworm main\n"
 def params(**overrides):
     base = {"branch": "535", "version": "", "flavor": "auto", "source": "auto", "repo_url": "", "repo_key": "", "repo_key_sha256": "",
             "hold": True, "blacklist_nouveau": True, "persistence": True, "exclude_from_automatic_upgrades": True,
-            "mok_certificate": "", "mok_key": "", "hold_kernel": True, "kernel_headers": True, "server_packages": True,
+            "mok_certificate": "", "mok_key": "", "hold_kernel": True, "kernel_modules": "auto", "kernel_headers": True, "server_packages": True,
             "state": "present", "pkg_mgr": "auto", "update_cache": True, "cache_valid_time": 86400, "lock_timeout": 300}
     base.update(overrides)
     return base
@@ -304,3 +304,112 @@ def test_mokutil_test_key(text, enrolled):
 def test_the_signing_drop_in_is_ours_and_the_holds_record_names_us():
     assert _kernel.HOLDS_FILE.startswith("/var/lib/mlhost/")
     assert "mlhost" in _kernel.DKMS_SIGNING_FILE and _nvidia_repo.MANAGED.strip() in _kernel.signing_conf(KEY, CERT).decode()
+
+
+# kernel_modules: Ubuntu's signed precompiled modules -------------------------------------------
+
+SECURE_BOOT_ON = "sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c"
+UBUNTU_KERNEL = "6.8.0-49-generic"
+ABI = f"linux-modules-nvidia-580-server-open-{UBUNTU_KERNEL}"
+METAS = FMT + ["linux-image-generic", "linux-image-generic-hwe-*"]
+
+
+@pytest.fixture
+def ubuntu(tree, monkeypatch):
+    monkeypatch.setattr(platform, "release", lambda: UBUNTU_KERNEL)
+    monkeypatch.setattr(_packages.Apt, "cache_age", lambda self: 60.0)
+
+    def make(secure_boot=True, extra=None):
+        files = {"etc/os-release": fixture_text("os-release/ubuntu2404"), "proc/modules": "", "usr/bin/apt-get": "",
+                 "sys/firmware/efi/efivars/.keep": ""}
+        if secure_boot:
+            files[SECURE_BOOT_ON] = "\x06\x00\x00\x00\x01"
+        files.update(extra or {})
+        return Sysroot(str(tree(files)))
+
+    return make
+
+
+def pick(root, runner, **overrides):
+    p = params(branch="580", hold_kernel=False, **overrides)
+    distro = _distro.distro_facts(root)
+    driver = nd.Driver(make_host(p, runner, sysroot=root))
+    pm = _packages.Apt(runner)
+    layout = nd.make_layout(p, root, distro, pm, lambda url: b"", UBUNTU_KERNEL)
+    return driver, driver._pick_kernel_modules(pm, layout, distro)
+
+
+def test_auto_on_an_ubuntu_secure_boot_host_takes_the_signed_precompiled_modules(ubuntu):
+    runner = FakeRunner({tuple(METAS): (0, "linux-image-generic\tii \t6.8.0-49.49\n", ""),
+                         ("apt-cache", "policy", ABI): (0, fixture_text("apt/policy-precompiled-ubuntu2404.txt"), "")})
+    driver, layout = pick(ubuntu(), runner)
+    assert driver.kernel_modules == "precompiled" and "Secure Boot is enabled and the archive has them" in driver.kernel_modules_reason
+    assert layout.packages == ["linux-modules-nvidia-580-server-open-generic", ABI, "nvidia-headless-no-dkms-580-server-open",
+                               "nvidia-utils-580-server"]
+    assert layout.headers == [] and layout.versioned == ["nvidia-headless-no-dkms-580-server-open"]
+    assert driver.not_held == ["linux-modules-nvidia-580-server-open-generic", ABI]
+    driver._check_secure_boot(False)  # no MOK needed, no mokutil run: Canonical signed them
+    assert driver.secure_boot == "enabled" and [c[0] for c in runner.calls] == ["dpkg-query", "apt-cache"]
+
+
+def test_an_hwe_host_takes_the_hwe_modules_meta(ubuntu):
+    runner = FakeRunner({tuple(METAS): (0, "linux-image-generic-hwe-24.04\tii \t6.8.0-49.49\n", ""),
+                         ("apt-cache", "policy", ABI): (0, fixture_text("apt/policy-precompiled-ubuntu2404.txt"), "")})
+    driver, layout = pick(ubuntu(), runner, kernel_modules="precompiled")
+    assert layout.packages[0] == "linux-modules-nvidia-580-server-open-generic-hwe-24.04"
+    assert "kernel_modules: precompiled was set" in driver.kernel_modules_reason
+
+
+def test_auto_without_the_running_kernels_modules_in_the_archive_is_dkms_and_precompiled_is_refused(ubuntu):
+    responses = {tuple(METAS): (0, "linux-image-generic\tii \t6.8.0-49.49\n", ""),
+                 ("apt-cache", "policy", ABI): (0, fixture_text("apt/policy-precompiled-missing-ubuntu2404.txt"), "")}
+    driver, layout = pick(ubuntu(), FakeRunner(responses))
+    assert driver.kernel_modules == "dkms" and f"the archive offers no {ABI}" in driver.kernel_modules_reason
+    assert layout.packages == ["nvidia-driver-580-server-open", "nvidia-utils-580-server"]
+    assert layout.headers == [f"linux-headers-{UBUNTU_KERNEL}"]
+    with pytest.raises(ModuleError, match=f"has no {ABI}, the signed branch 580 modules for the running kernel {UBUNTU_KERNEL}.*kernel_modules: dkms"):
+        pick(ubuntu(), FakeRunner(responses), kernel_modules="precompiled")
+
+
+def test_auto_without_secure_boot_or_in_a_container_is_dkms_and_asks_nothing(ubuntu):
+    driver, layout = pick(ubuntu(secure_boot=False), FakeRunner({}))
+    assert driver.kernel_modules == "dkms" and driver.kernel_modules_reason == "DKMS: Secure Boot is disabled"
+    driver, layout = pick(ubuntu(extra={".dockerenv": ""}), FakeRunner({}))
+    assert driver.kernel_modules == "dkms" and "container" in driver.kernel_modules_reason
+
+
+@pytest.mark.parametrize("release, overrides, words", [
+    ("12", {}, "Debian GNU/Linux 12 \\(bookworm\\) has none for this host. Use kernel_modules: dkms"),
+    ("12", {"source": "nvidia_repo", "branch": "580"}, "NVIDIA's repository has none"),
+])
+def test_precompiled_where_there_are_none_is_refused_naming_dkms(tree, release, overrides, words):
+    root = Sysroot(str(tree({"etc/os-release": fixture_text(f"os-release/debian{release}"), "usr/bin/apt-get": "",
+                             "etc/apt/sources.list": SOURCES})))
+    p = params(kernel_modules="precompiled", hold_kernel=False, **overrides)
+    driver = nd.Driver(make_host(p, FakeRunner({}), sysroot=root))
+    distro = _distro.distro_facts(root)
+    layout = nd.Layout("nvidia_repo" if overrides else "distro", "", "open", p["branch"], [], [], [], None, None, False, {}, [])
+    with pytest.raises(ModuleError, match=words):
+        driver._pick_kernel_modules(_packages.Apt(FakeRunner({})), layout, distro)
+
+
+def test_precompiled_on_rhel_is_refused_naming_dkms(tree):
+    root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/rocky9")})))
+    driver = nd.Driver(make_host(params(kernel_modules="precompiled"), FakeRunner({}), sysroot=root))
+    layout = nd.Layout("nvidia_repo", "", "open", "580", [], [], [], None, None, False, {}, [])
+    with pytest.raises(ModuleError, match="NVIDIA's repository has none for this host. Use kernel_modules: dkms"):
+        driver._pick_kernel_modules(_packages.Dnf(FakeRunner({})), layout, _distro.distro_facts(root))
+
+
+def test_the_precompiled_modules_are_not_held_with_the_driver(ubuntu, monkeypatch):
+    """A held modules meta would keep the next kernel's modules out: hold_kernel holds them with the kernel instead."""
+    installed = "".join(f"{n}\tii \t{v}\n" for n, v in [("linux-modules-nvidia-580-server-open-generic", "6.8.0-49.49"), (ABI, "6.8.0-49.49"),
+                                                     ("nvidia-headless-no-dkms-580-server-open", "580.95.05-0ubuntu0.24.04.1"),
+                                                     ("nvidia-utils-580-server", "580.95.05-0ubuntu0.24.04.1")])
+    root = ubuntu()
+    driver, layout = pick(root, FakeRunner({tuple(METAS): (0, "linux-image-generic\tii \t6.8.0-49.49\n", ""),
+                                            ("apt-cache", "policy", ABI): (0, fixture_text("apt/policy-precompiled-ubuntu2404.txt"), "")}))
+    before = _packages.parse_dpkg_query_held(installed)
+    assert driver.holdable(_packages.Apt(FakeRunner({})), sorted(before)) == [
+        "nvidia-headless-no-dkms-580-server-open", "nvidia-utils-580-server"]
+    assert _kernel.kernel_packages("apt", UBUNTU_KERNEL, before)[0] == [ABI]  # hold_kernel holds these with the kernel

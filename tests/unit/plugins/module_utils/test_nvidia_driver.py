@@ -25,7 +25,7 @@ SOURCES = "deb http://deb.debian.org/debian {c} main\ndeb http://deb.debian.org/
 def params(**overrides):
     base = {"branch": "", "version": "", "flavor": "auto", "source": "auto", "repo_url": "", "repo_key": "", "repo_key_sha256": "",
             "hold": True, "blacklist_nouveau": True, "persistence": True, "exclude_from_automatic_upgrades": True,
-            "mok_certificate": "", "mok_key": "", "hold_kernel": False, "kernel_headers": True, "server_packages": True,
+            "mok_certificate": "", "mok_key": "", "hold_kernel": False, "kernel_modules": "auto", "kernel_headers": True, "server_packages": True,
             "state": "present", "pkg_mgr": "auto", "update_cache": True, "cache_valid_time": 86400, "lock_timeout": 300}
     base.update(overrides)
     return base
