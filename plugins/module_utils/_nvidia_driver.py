@@ -600,7 +600,8 @@ class Driver(Worker):
                 f"use kernel_modules: dkms. {NOTHING}"
             )
         self.kernel_modules = "precompiled"
-        self.kernel_modules_reason = (f"Ubuntu's signed {names.meta} ({'kernel_modules: precompiled was set' if mode == 'precompiled' else 'Secure Boot is enabled and the archive has them'})")
+        why = "kernel_modules: precompiled was set" if mode == "precompiled" else "Secure Boot is enabled and the archive has them"
+        self.kernel_modules_reason = f"Ubuntu's signed {names.meta} ({why})"
         self.not_held = [names.meta, names.abi]
         return layout._replace(packages=[names.meta, names.abi] + names.userspace, versioned=names.versioned, headers=[])
 

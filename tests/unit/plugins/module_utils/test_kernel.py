@@ -217,7 +217,8 @@ def test_headers_the_install_brings_are_held_after_it(tree, monkeypatch, tmp_pat
 
 # DKMS signing with a given key pair --------------------------------------------------------
 
-PUB = "-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n4lgOEePzNm0tRgeLezV6ffAt0gunVTLw\n-----END PUBLIC KEY-----\n"
+PUB = ("-----BEGIN PUBLIC KEY-----\nMIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAu1SU1LfVLPHCozMxH2Mo\n"
+       "4lgOEePzNm0tRgeLezV6ffAt0gunVTLw\n-----END PUBLIC KEY-----\n")
 OTHER = PUB.replace("u1SU1", "x9QQ2")
 KEY, CERT = "/root/mok/mok.key", "/root/mok/mok.der"
 
@@ -403,9 +404,9 @@ def test_precompiled_on_rhel_is_refused_naming_dkms(tree):
 
 def test_the_precompiled_modules_are_not_held_with_the_driver(ubuntu, monkeypatch):
     """A held modules meta would keep the next kernel's modules out: hold_kernel holds them with the kernel instead."""
-    installed = "".join(f"{n}\tii \t{v}\n" for n, v in [("linux-modules-nvidia-580-server-open-generic", "6.8.0-49.49"), (ABI, "6.8.0-49.49"),
-                                                     ("nvidia-headless-no-dkms-580-server-open", "580.95.05-0ubuntu0.24.04.1"),
-                                                     ("nvidia-utils-580-server", "580.95.05-0ubuntu0.24.04.1")])
+    rows = [("linux-modules-nvidia-580-server-open-generic", "6.8.0-49.49"), (ABI, "6.8.0-49.49"),
+            ("nvidia-headless-no-dkms-580-server-open", "580.95.05-0ubuntu0.24.04.1"), ("nvidia-utils-580-server", "580.95.05-0ubuntu0.24.04.1")]
+    installed = "".join(f"{n}\tii \t{v}\n" for n, v in rows)
     root = ubuntu()
     driver, layout = pick(root, FakeRunner({tuple(METAS): (0, "linux-image-generic\tii \t6.8.0-49.49\n", ""),
                                             ("apt-cache", "policy", ABI): (0, fixture_text("apt/policy-precompiled-ubuntu2404.txt"), "")}))
