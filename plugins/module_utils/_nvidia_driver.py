@@ -701,6 +701,8 @@ class Driver(Worker):
         cert = next((c for c in candidates if self.root.exists(c.lstrip("/"))), None)
         enroll = ("make DKMS's key pair (dkms generate_mok, or install the dkms package, which makes it), enroll it with "
                   "mokutil --import /var/lib/dkms/mok.pub, reboot and confirm it in the MOK manager at the console, then rerun")
+        if self.params.get("mok_key") and cert:
+            enroll = _kernel.enrol_steps(cert)  # the pair given: enroll its certificate (the pair was checked to match)
         if cert is None:
             raise ModuleError(
                 f"Secure Boot is enabled, and no Machine Owner Key certificate to sign the DKMS-built nvidia module with was "

@@ -414,3 +414,12 @@ def test_the_precompiled_modules_are_not_held_with_the_driver(ubuntu, monkeypatc
     assert driver.holdable(_packages.Apt(FakeRunner({})), sorted(before)) == [
         "nvidia-headless-no-dkms-580-server-open", "nvidia-utils-580-server"]
     assert _kernel.kernel_packages("apt", UBUNTU_KERNEL, before)[0] == [ABI]  # hold_kernel holds these with the kernel
+
+
+def test_secure_boot_with_a_given_pair_not_enrolled_names_its_mokutil_import(provisioned):
+    root = provisioned({"sys/firmware/efi/efivars/SecureBoot-8be4df61-93ca-11d2-aa0d-00e098032b8c": "\x06\x00\x00\x00\x01",
+                        KEY.lstrip("/"): "key", CERT.lstrip("/"): "cert"})
+    runner = FakeRunner({("/usr/bin/mokutil", "--test-key", CERT): (0, f"{CERT} is not enrolled\n", "")}, programs={"mokutil": "/usr/bin/mokutil"})
+    driver = nd.Driver(make_host(params(mok_key=KEY, mok_certificate=CERT), runner, sysroot=root))
+    with pytest.raises(ModuleError, match=f"MOK certificate {CERT} is not enrolled .*mokutil --import {CERT}' .*Enroll MOK"):
+        driver._check_secure_boot(False)
