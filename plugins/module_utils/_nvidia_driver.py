@@ -750,7 +750,8 @@ class Driver(Worker):
         to_install = [m for m in missing if m not in skip]
         current = driver_version_of(before)
         if branch_change or version_change:
-            held = [n for n, (dummy, is_held) in sorted(before.items()) if is_held]
+            # Only what is held again after the upgrade: the kernel headers (an administrator's or hold_kernel's hold) stay.
+            held = [n for n in self.holdable(pm, sorted(before)) if before[n][1] and n not in layout.headers]
             what = f"branch {(current or '').split('.')[0]} -> {layout.branch}" if branch_change else f"{current} -> {params['version']}"
             steps.append({"do": "unhold", "names": held, "action": f"driver change ({what}): unhold {', '.join(held) or 'nothing'}, "
                           "upgrade, hold again"})
