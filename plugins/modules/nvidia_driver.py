@@ -215,6 +215,18 @@ EXAMPLES = r"""
     repo_key: https://mirror.example.internal/nvidia/mirror-key.asc
     repo_key_fingerprints: ["0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567"]
 
+- name: Secure Boot host - DKMS signs with an enrolled key pair of our own; the running kernel is held too
+  mlinfra.mlhost.nvidia_driver:
+    branch: "535"
+    mok_key: /root/mok/mok.key
+    mok_certificate: /root/mok/mok.der
+    hold_kernel: true
+
+- name: Ubuntu with Secure Boot - Canonical's signed precompiled modules, no DKMS and no MOK
+  mlinfra.mlhost.nvidia_driver:
+    branch: "580"
+    kernel_modules: precompiled
+
 - name: Remove the driver
   mlinfra.mlhost.nvidia_driver:
     state: absent
