@@ -27,6 +27,8 @@ COLUMNS = (
     ("cuda", "CUDA"),
     ("envs", "Envs"),
     ("reboot_pending", "Reboot pending"),
+    ("dkms", "DKMS module"),
+    ("reboot_blockers", "Reboot blockers"),
     ("checks", "Stack check"),
     ("failed_step", "Failed step"),
 )
@@ -107,6 +109,7 @@ def row(host: str, hv: t.Any) -> dict[str, t.Any]:
     reboot = bool(_get(facts, "reboot_required", default=False) or _get(driver, "reboot_required", default=False)
                   or _get(stack, "reboot_pending", default=False))
     reasons = list(_get(facts, "reboot_reasons", default=[]) or [])
+    dkms = _get(facts, "nvidia", "dkms", default={}) or {}
 
     if failure:
         status, step, error = "failed", _get(failure, "step"), _get(failure, "msg")
@@ -131,6 +134,10 @@ def row(host: str, hv: t.Any) -> dict[str, t.Any]:
         "envs": envs_of(hv),
         "reboot_pending": reboot,
         "reboot_reasons": reasons,
+        # host_facts' nvidia.dkms: ok true/false, null where no DKMS nvidia module of the installed driver is registered.
+        "dkms": {"ok": _get(dkms, "ok"), "missing": list(_get(dkms, "missing", default=[]) or []),
+                 "default_kernel": _get(dkms, "default_kernel")},
+        "reboot_blockers": list(_get(facts, "reboot_blockers", default=[]) or []),
         "checks": checks,
         "failed_step": step,
         "error": error,
@@ -154,6 +161,7 @@ def summary(report_rows: list[dict[str, t.Any]]) -> dict[str, t.Any]:
         "ok": sum(1 for r in report_rows if r["status"] == "ok"),
         "failed": [r["host"] for r in report_rows if r["status"] != "ok"],
         "reboot_pending": [r["host"] for r in report_rows if r["reboot_pending"]],
+        "reboot_blocked": [r["host"] for r in report_rows if r["reboot_blockers"]],
         "gpu_hosts": [r["host"] for r in report_rows if r["gpu_count"] or r["gpu_phase"]],
     }
 
@@ -182,6 +190,12 @@ def cell(r: dict[str, t.Any], key: str) -> str:
         return ", ".join(f"{c['name']}: {c['status']}" for c in value) or "-"
     if key == "reboot_pending":
         return "yes" if value else "no"
+    if key == "dkms":
+        if value["ok"] is None:
+            return "-"
+        return "ok" if value["ok"] else f"missing for {', '.join(value['missing'])}"
+    if key == "reboot_blockers":
+        return "; ".join(value) or "-"
     if key == "failed_step":
         return f"{value}: {r['error']}" if value else "-"
     return "-" if value in (None, "", []) else str(value)
@@ -224,5 +238,6 @@ def glance(the_report: dict[str, t.Any], directory: str) -> list[str]:
     s = the_report["summary"]
     return ([f"Fleet report: {directory}/fleet-report.{{json,md,html}}",
              f"Hosts: {s['hosts']}, ok: {s['ok']}, failed: {' '.join(s['failed']) or 'none'}, "
-             f"reboot pending: {' '.join(s['reboot_pending']) or 'none'}"]
+             f"reboot pending: {' '.join(s['reboot_pending']) or 'none'}, "
+             f"reboot blocked: {' '.join(s['reboot_blocked']) or 'none'}"]
             + [" | ".join(cells) for cells in the_report["table"]])

@@ -19,7 +19,7 @@ import platform
 import re
 import typing as t
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _distro, _host, _nvidia, _nvidia_repo
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _distro, _host, _kernel, _nvidia, _nvidia_repo
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageError, PackageManager, backend_for
@@ -128,6 +128,7 @@ def check_options(params: dict[str, t.Any]) -> None:
         )
     _nvidia_repo.check_repo_options(params)
     _nvidia_repo.check_package_options(params)
+    _kernel.check_key_options(params)
 
 
 def distro_name(distro: dict[str, t.Any]) -> str:
@@ -464,6 +465,9 @@ class Driver(Worker):
         self.skipped: list[str] = []  # headers the source lacks, found when the check waits for the refresh
         self.pin_pending = False  # the branch's pinning package is to be installed before the driver
         self.secure_boot = "unknown"  # read when an install is planned
+        self.kernel_holds: dict[str, t.Any] = {"wanted": [], "held": [], "hold": [], "release": [], "admin_held": []}
+        self.kernel_modules, self.kernel_modules_reason = "dkms", ""
+        self.not_held: list[str] = []  # packages of the driver that follow the kernel (precompiled modules), never held with it
 
     def _fetch(self, url: str) -> bytes:
         return self.host.fetch(url).read()
@@ -475,6 +479,10 @@ class Driver(Worker):
         distro = _distro.distro_facts(self.root)
         pm = backend_for(params["pkg_mgr"], distro, self.root, self.runner, params["lock_timeout"], False, "nvidia_driver")
         layout = make_layout(params, self.root, distro, pm, self._fetch, self.kernel)
+        try:
+            layout = self._pick_kernel_modules(pm, layout, distro)
+        except PackageError as exc:
+            raise package_failure(exc) from exc
         self.pm, self.layout, self.distro = pm, layout, distro
         try:
             if params["state"] == "absent":
@@ -484,10 +492,12 @@ class Driver(Worker):
         except PackageError as exc:
             raise package_failure(exc) from exc
         result = {"pkg_mgr": pm.name, "source": layout.source, "source_reason": layout.source_reason, "flavor": layout.flavor,
-                  "branch": layout.branch, "repo_key_fingerprints": layout.key_fingerprints, "secure_boot": self.secure_boot}
+                  "branch": layout.branch, "repo_key_fingerprints": layout.key_fingerprints, "secure_boot": self.secure_boot,
+                  "kernel_holds": self.kernel_holds, "kernel_modules": self.kernel_modules,
+                  "kernel_modules_reason": self.kernel_modules_reason}
         result.update(self._report(layout, after, installing, distro))
         result["actions"] = [step["action"] for step in steps]
-        diff = [c.diff() for step in steps for c in step.get("changes", [])]
+        diff = [c.diff() for step in steps for c in step.get("changes", [])] + [d for step in steps for d in step.get("diffs", [])]
         return Plan(changed=bool(steps), result=result, diff=diff or None, steps=steps, warnings=self.warnings)
 
     def _plan_present(self, pm: PackageManager, layout: Layout, distro: dict[str, t.Any]) -> tuple[list[dict[str, t.Any]], Installed, str | None]:
@@ -497,6 +507,8 @@ class Driver(Worker):
         if source_changes:
             steps.append({"do": "files", "changes": source_changes, "action": "write the package sources: "
                           + ", ".join(c.action for c in source_changes)})
+        if params.get("mok_key"):
+            self._check_pair(params["mok_key"], params["mok_certificate"])
         self.queried = layout.packages + layout.headers + ([layout.pin] if layout.pin else [])
         before = installed_set(pm, self.queried, holds=params["hold"])
         current = driver_version_of(before)
@@ -512,10 +524,13 @@ class Driver(Worker):
         if planned is not None:
             after, installing = planned
         elif params["hold"]:
-            unheld = [n for n in layout.packages if n in before and not before[n][1] and n not in HOLD_TOOLS.get(pm.name, [])]
+            unheld = [n for n in self.holdable(pm, layout.packages) if n in before and not before[n][1]]
             if unheld:
                 steps.append({"do": "hold", "names": unheld, "after_install": False, "action": f"hold {' '.join(unheld)}"})
                 after.update({n: (before[n][0], True) for n in unheld})
+        coming = [n for step in steps if step["do"] == "install" for n in step["names"] if n in layout.headers]
+        self._plan_kernel_holds(pm, bool(params["hold_kernel"]), coming, steps)
+        self._plan_signing(steps)
         if params["blacklist_nouveau"]:
             self._plan_blacklist({BLACKLIST_FILE: BLACKLIST}, steps)
         if pm.name == "apt":
@@ -523,6 +538,153 @@ class Driver(Worker):
         if params["persistence"]:
             self._plan_persistence(steps)
         return steps, after, installing
+
+    def holdable(self, pm: PackageManager, names: t.Iterable[str]) -> list[str]:
+        """``names`` less what is never held with the driver: the hold tool itself, precompiled modules (they follow the kernel)."""
+        never = set(HOLD_TOOLS.get(pm.name, [])) | set(self.not_held)
+        return [n for n in names if n not in never]
+
+    def _read_secure_boot(self) -> str:
+        def run(argv: list[str]) -> t.Any:
+            program = self.runner.find(argv[0], ["/usr/bin", "/usr/sbin", "/bin", "/sbin"])
+            return self.runner.run([program] + argv[1:], check=False) if program else None
+
+        return _distro.secure_boot_fact(self.root, None, run)
+
+    def _pick_kernel_modules(self, pm: PackageManager, layout: Layout, distro: dict[str, t.Any]) -> Layout:
+        """kernel_modules: DKMS-built modules, or Ubuntu's signed precompiled ones (auto: those on an Ubuntu Secure
+        Boot host whose archive has them for the running kernel). Precompiled changes the layout's packages."""
+        mode = self.params.get("kernel_modules") or "auto"
+        ubuntu = distro.get("id") == "ubuntu" and layout.source == "distro"
+        if self.params["state"] == "absent" or mode == "dkms":
+            self.kernel_modules_reason = "kernel_modules: dkms was set" if mode == "dkms" else ""
+            return layout
+        if not ubuntu:
+            if mode == "precompiled":
+                where = ("NVIDIA's repository" if layout.source == "nvidia_repo" else distro_name(distro))
+                raise ModuleError(
+                    f"kernel_modules: precompiled: signed precompiled NVIDIA modules come from Ubuntu's archive only "
+                    f"(linux-modules-nvidia-<branch>-server-<flavour>); {where} has none for this host. Use kernel_modules: dkms "
+                    "(on a Secure Boot host with mok_key and mok_certificate, an enrolled key pair DKMS signs with). "
+                    f"{NOTHING}"
+                )
+            self.kernel_modules_reason = "DKMS builds the module: signed precompiled modules are Ubuntu's only"
+            return layout
+        release = _kernel.check_release(self.kernel or platform.release())
+        flavour = _kernel.deb_flavour(release)
+        if mode == "auto":
+            if _distro.container_fact(self.root):
+                self.kernel_modules_reason = "DKMS: in a container the host's kernel loads the module"
+                return layout
+            self.secure_boot = self._read_secure_boot()
+            if self.secure_boot != "enabled":
+                self.kernel_modules_reason = f"DKMS: Secure Boot is {self.secure_boot}"
+                return layout
+        if not flavour or not layout.branch:
+            if mode == "precompiled":
+                raise ModuleError(f"kernel_modules: precompiled needs a branch and an Ubuntu kernel (release <version>-<abi>-<flavour>); "
+                                  f"the running kernel is {release}. Set branch, or use kernel_modules: dkms. {NOTHING}")
+            self.kernel_modules_reason = f"DKMS: the running kernel {release} is not one of Ubuntu's flavours"
+            return layout
+        metas = pm.installed_matching([f"linux-image-{flavour}", f"linux-image-{flavour}-hwe-*"])
+        names = _kernel.precompiled_packages(layout.branch, layout.flavor == "open", release,
+                                             _kernel.kernel_meta_flavour(flavour, metas), self.params.get("server_packages", True))
+        offered = pm.candidates([names.abi]).get(names.abi) if pm.cache_age() is not None else None
+        if mode == "auto" and not offered:
+            self.kernel_modules_reason = f"DKMS: the archive offers no {names.abi} (signed modules for the running kernel)"
+            return layout
+        if mode == "precompiled" and pm.cache_age() is not None and not offered:
+            raise ModuleError(
+                f"Ubuntu's archive (as the package lists say) has no {names.abi}, the signed branch {layout.branch} modules "
+                f"for the running kernel {release}: upgrade the kernel to one Canonical has built them for and reboot, or "
+                f"use kernel_modules: dkms. {NOTHING}"
+            )
+        self.kernel_modules = "precompiled"
+        why = "kernel_modules: precompiled was set" if mode == "precompiled" else "Secure Boot is enabled and the archive has them"
+        self.kernel_modules_reason = f"Ubuntu's signed {names.meta} ({why})"
+        self.not_held = [names.meta, names.abi]
+        return layout._replace(packages=[names.meta, names.abi] + names.userspace, versioned=names.versioned, headers=[])
+
+    def _plan_kernel_holds(self, pm: PackageManager, want: bool, coming: list[str], steps: list[dict[str, t.Any]]) -> None:
+        """hold_kernel: hold the running kernel's packages and its flavour's metas, recorded in a state file of our own;
+        without it, release only the holds that file records."""
+        before = self.files.current(_kernel.HOLDS_FILE)
+        recorded = _kernel.read_record(before)
+        if not want and not recorded:
+            return
+        release = _kernel.check_release(self.kernel or platform.release())
+        patterns = _kernel.query_patterns(pm.name, release)
+        extra = [_kernel.spec_name(pm.name, r) for r in recorded]
+        installed = pm.installed_matching(patterns + [e for e in extra if e not in patterns], holds=True)
+        own, metas = _kernel.kernel_packages(pm.name, release, installed)
+        own = sorted(set(own) | set(coming))
+        if want and not own:
+            where = ("in this container (the host's kernel runs it, and no package of it is installed here)"
+                     if _distro.container_fact(self.root) else "")
+            if not where:
+                raise ModuleError(
+                    f"hold_kernel: the running kernel {release} has no installed package (no {patterns[0]}): a kernel built by "
+                    "hand, or one removed since the boot, cannot be held. Boot a packaged kernel, or set hold_kernel: false. "
+                    "Nothing was changed."
+                )
+            self.warnings.append(f"hold_kernel: the running kernel {release} has no package {where}; only the kernel "
+                                 f"metapackages installed are held ({', '.join(metas) or 'none'}).")
+        plan = _kernel.plan_holds(pm.name, want, own + metas, installed, recorded)
+        self.kernel_holds = {"wanted": plan.wanted, "held": plan.record, "hold": plan.hold, "release": plan.release,
+                             "admin_held": plan.kept}
+        after = _kernel.record_bytes(pm.name, plan.record)
+        changes = self.files.plan({_kernel.HOLDS_FILE: after})
+        if not (plan.hold or plan.release or changes):
+            return
+        words = []
+        if plan.release:
+            words.append(f"release the kernel holds the collection made ({' '.join(plan.release)})")
+        if plan.hold:
+            words.append(f"hold the kernel packages {' '.join(plan.hold)}")
+        if plan.kept:
+            words.append(f"leave {' '.join(plan.kept)} held by the administrator")
+        words.append(f"{'record them in' if after else 'remove'} {_kernel.HOLDS_FILE}")
+        held_before = sorted(n for n, (dummy, is_held) in installed.items() if is_held)
+        held_after = sorted((set(held_before) - {_kernel.spec_name(pm.name, r) for r in plan.release})
+                            | {_kernel.spec_name(pm.name, h) for h in plan.hold})
+        diff = {"before_header": "kernel package holds", "after_header": "kernel package holds",
+                "before": "".join(f"{n}\n" for n in held_before), "after": "".join(f"{n}\n" for n in held_after)}
+        steps.append({"do": "kernel_holds", "hold": plan.hold, "release": plan.release, "pkg_mgr": pm.name, "changes": changes,
+                      "diffs": [diff] if held_before != held_after else [], "action": ", ".join(words)})
+
+    def _plan_signing(self, steps: list[dict[str, t.Any]]) -> None:
+        """mok_key with mok_certificate (checked to be one pair first): the DKMS drop-in that signs with it."""
+        key, cert = self.params.get("mok_key") or "", self.params.get("mok_certificate") or ""
+        self._plan_files({_kernel.DKMS_SIGNING_FILE: _kernel.signing_conf(key, cert) if key else None}, steps)
+
+    def _check_pair(self, key: str, cert: str) -> None:
+        """The certificate's public key is the private key's (openssl); the key's content is never read here or shown."""
+        for option, path in (("mok_key", key), ("mok_certificate", cert)):
+            if not self.root.exists(path.lstrip("/")):
+                raise ModuleError(f"{option} {path} does not exist on the host: give the Machine Owner Key pair DKMS is to sign "
+                                  "with (the private key and its DER certificate), or leave mok_key empty. Nothing was changed.")
+        openssl = self.runner.find("openssl", ["/usr/bin", "/bin"])
+        if not openssl:
+            raise ModuleError("openssl is not on the host: it is needed to check that mok_key and mok_certificate are one pair "
+                              "(and by DKMS to sign). Install openssl, then rerun. Nothing was changed.")
+        from_cert = None
+        for form in ("DER", "PEM"):
+            result = self.runner.run([openssl, "x509", "-noout", "-pubkey", "-inform", form, "-in", cert], check=False)
+            from_cert = _kernel.public_key_of(result.out) if result is not None and result.rc == 0 else None
+            if from_cert:
+                break
+        if not from_cert:
+            raise ModuleError(f"mok_certificate {cert} is not an X.509 certificate openssl can read (DER or PEM). Give the "
+                              "certificate of the key pair (the file mokutil --import enrolls). Nothing was changed.")
+        result = self.runner.run([openssl, "pkey", "-pubout", "-in", key], check=False)
+        from_key = _kernel.public_key_of(result.out) if result is not None and result.rc == 0 else None
+        if not from_key:
+            raise ModuleError(f"mok_key {key} is not a private key openssl can read without a passphrase (DKMS signs unattended). "
+                              "Give the unencrypted private key of the pair. Nothing was changed.")
+        if from_key != from_cert:
+            raise ModuleError(f"mok_key {key} and mok_certificate {cert} are not one key pair (their public keys differ): DKMS "
+                              "would sign with a key the enrolled certificate does not match, and the kernel would refuse the "
+                              "module. Give the certificate made from this key. Nothing was changed.")
 
     def _check_secure_boot(self, in_container: bool) -> None:
         """On a Secure Boot host a DKMS module that is not signed by an enrolled key never loads: refuse the install
@@ -532,13 +694,15 @@ class Driver(Worker):
             return self.runner.run([program] + argv[1:], check=False) if program else None
 
         self.secure_boot = "unknown" if in_container else _distro.secure_boot_fact(self.root, None, run)
-        if self.secure_boot != "enabled":
-            return
+        if self.secure_boot != "enabled" or self.kernel_modules == "precompiled":
+            return  # precompiled: Canonical signed the modules with the kernel's key
         given = self.params.get("mok_certificate") or ""
         candidates = [given] if given else list(MOK_CERTIFICATES)
         cert = next((c for c in candidates if self.root.exists(c.lstrip("/"))), None)
         enroll = ("make DKMS's key pair (dkms generate_mok, or install the dkms package, which makes it), enroll it with "
                   "mokutil --import /var/lib/dkms/mok.pub, reboot and confirm it in the MOK manager at the console, then rerun")
+        if self.params.get("mok_key") and cert:
+            enroll = _kernel.enrol_steps(cert)  # the pair given: enroll its certificate (the pair was checked to match)
         if cert is None:
             raise ModuleError(
                 f"Secure Boot is enabled, and no Machine Owner Key certificate to sign the DKMS-built nvidia module with was "
@@ -586,7 +750,8 @@ class Driver(Worker):
         to_install = [m for m in missing if m not in skip]
         current = driver_version_of(before)
         if branch_change or version_change:
-            held = [n for n, (dummy, is_held) in sorted(before.items()) if is_held]
+            # Only what is held again after the upgrade: the kernel headers (an administrator's or hold_kernel's hold) stay.
+            held = [n for n in self.holdable(pm, sorted(before)) if before[n][1] and n not in layout.headers]
             what = f"branch {(current or '').split('.')[0]} -> {layout.branch}" if branch_change else f"{current} -> {params['version']}"
             steps.append({"do": "unhold", "names": held, "action": f"driver change ({what}): unhold {', '.join(held) or 'nothing'}, "
                           "upgrade, hold again"})
@@ -614,14 +779,13 @@ class Driver(Worker):
         else:
             installing = offered[0] if offered else (params.get("version") or None)
         if params["hold"]:
-            tools = HOLD_TOOLS.get(pm.name, [])
             if simulated is not None:
                 # Every package of the driver's version, the ones the install brings as dependencies included.
-                names = [n for n in members(after, installing, layout.packages) if not after[n][1] and n not in tools]
+                names = [n for n in self.holdable(pm, members(after, installing, layout.packages)) if not after[n][1]]
                 if names:
                     steps.append({"do": "hold", "names": names, "after_install": False, "action": f"hold {' '.join(names)}"})
             else:
-                names = [n for n in layout.packages if n not in tools]
+                names = self.holdable(pm, layout.packages)
                 steps.append({"do": "hold", "names": names, "after_install": True,
                               "action": f"hold {' '.join(names)} and the driver's other packages of its version, once installed"})
             after.update({n: (after[n][0], True) for n in names if n in after})
@@ -665,6 +829,8 @@ class Driver(Worker):
             if held:
                 steps.append({"do": "unhold", "names": held, "action": f"unhold {' '.join(held)}"})
             steps.append({"do": "remove", "names": belong, "action": f"remove {' '.join(belong)}"})
+        self._plan_kernel_holds(pm, False, [], steps)
+        self._plan_files({_kernel.DKMS_SIGNING_FILE: None}, steps)
         self._plan_blacklist({BLACKLIST_FILE: None}, steps)
         if pm.name == "apt":
             self._plan_files({UNATTENDED_FILE: None}, steps)
@@ -712,6 +878,16 @@ class Driver(Worker):
         after = installed_set(self.pm, self.queried)
         return self._report(self.layout, after, driver_version_of(after), self.distro)
 
+    def _apply_kernel_holds(self, pm: PackageManager, step: dict[str, t.Any]) -> None:
+        """Release our holds, hold the kernel's packages (less headers the install skipped), then record what we hold."""
+        if step["release"]:
+            pm.unhold(step["release"])
+        hold = [n for n in step["hold"] if n not in self.skipped]
+        if hold:
+            pm.hold(hold)
+        record = [n for n in self.kernel_holds["held"] if n not in self.skipped]
+        self.files.apply([_nvidia_repo.FileChange(_kernel.HOLDS_FILE, None, _kernel.record_bytes(step["pkg_mgr"], record))])
+
     def _do(self, pm: PackageManager, step: dict[str, t.Any]) -> bool:
         """Carry out one step; True when it changed packages."""
         do = step["do"]
@@ -751,14 +927,15 @@ class Driver(Worker):
             names = list(step["names"])
             if step["after_install"]:
                 after = installed_set(pm, self.queried, holds=True)
-                tools = HOLD_TOOLS.get(pm.name, [])
-                names = [n for n in members(after, driver_version_of(after), names) if not after[n][1] and n not in tools]
+                names = [n for n in self.holdable(pm, members(after, driver_version_of(after), names)) if not after[n][1]]
             if names:
                 pm.hold(names)
             return True
         elif do == "remove":
             pm.remove(step["names"])
             return True
+        elif do == "kernel_holds":
+            self._apply_kernel_holds(pm, step)
         elif do == "initramfs":
             self.runner.run(step["argv"], timeout=900)
         elif do == "enable":

@@ -101,9 +101,59 @@ options:
         and refuses otherwise (a module the kernel refuses to load is a driver that "installed fine" and does not work),
         naming the steps to enroll it.
       - Empty looks for DKMS's own (C(/var/lib/dkms/mok.pub)) and Ubuntu's shim-signed one (C(/var/lib/shim-signed/mok/MOK.der)).
-      - Not read without Secure Boot, or in a container (the host's kernel loads the module there).
+      - Not read without Secure Boot, or in a container (the host's kernel loads the module there), unless O(mok_key) is
+        given too.
     type: str
     default: ""
+  mok_key:
+    description:
+      - The private key (a path on the host, unencrypted, as DKMS signs unattended) of the Machine Owner Key pair whose
+        certificate is O(mok_certificate), which must then be given too. Its content is never read by the module or shown.
+      - With it, the module checks with C(openssl) that the key and the certificate are one pair (their public keys are
+        equal), and writes C(/etc/dkms/framework.conf.d/mlhost-mok-signing.conf), a file of the collection's own that sets
+        DKMS's C(mok_signing_key) and C(mok_certificate), so DKMS signs every module it builds with the pair (dkms 3.0 and
+        later read C(framework.conf.d/*.conf) after C(/etc/dkms/framework.conf), which is never edited). On a Secure
+        Boot host the certificate must also be enrolled (C(mokutil --test-key)) before a DKMS install.
+      - Empty removes that file (when the collection wrote it) and leaves DKMS to its own key pair.
+      - Letters, digits and C(._/+-) only, as an absolute path (it is written into a file DKMS reads as shell).
+    type: str
+    default: ""
+    version_added: 0.1.0
+  kernel_modules:
+    description:
+      - Where the kernel modules come from. V(dkms) DKMS builds them for each kernel (the distribution's or NVIDIA's
+        C(*-dkms) package, with the kernel headers); on a Secure Boot host they must be signed with an enrolled Machine
+        Owner Key (O(mok_key), O(mok_certificate)).
+      - V(precompiled) Ubuntu's signed precompiled modules (O(source=distro) on Ubuntu only) -
+        C(linux-modules-nvidia-<branch>-server-<flavour>), the meta that follows the kernel's flavour (C(generic),
+        C(aws), C(generic-hwe-24.04) on an HWE host), and C(linux-modules-nvidia-<branch>-server-<release>) for the
+        running kernel, with the userspace C(nvidia-headless-no-dkms-<branch>-server) and C(nvidia-utils-<branch>-server).
+        Canonical signs them with the kernel's key, so they load under Secure Boot without a MOK. They follow the
+        kernel, so they are not held with the driver (O(hold_kernel) holds them with the kernel). Refused on Debian, the
+        RHEL family and from NVIDIA's repository, which have none, naming V(dkms); refused when the archive has no
+        modules for the running kernel.
+      - V(auto) takes V(precompiled) on an Ubuntu host with Secure Boot enabled whose archive has them for the running
+        kernel, and V(dkms) everywhere else.
+    type: str
+    choices: [auto, dkms, precompiled]
+    default: auto
+    version_added: 0.1.0
+  hold_kernel:
+    description:
+      - Hold the running kernel so that upgrades cannot bring a kernel the driver's module was not built for. On apt
+        hosts, C(apt-mark hold) of every installed package of the running kernel (C(linux-*-<release>), its image,
+        headers and modules) and of its flavour's installed metapackages (Debian's C(linux-image-amd64) and
+        C(linux-headers-amd64), Ubuntu's C(linux-generic), C(linux-image-generic), C(linux-headers-generic), their
+        C(-hwe-) forms, the precompiled C(linux-modules-nvidia-<branch>-server-<flavour>)); on dnf hosts,
+        C(dnf versionlock) of C(kernel), C(kernel-core), C(kernel-modules) and C(kernel-devel) at the running version.
+      - The holds the collection made are recorded in C(/var/lib/mlhost/kernel-holds.json); V(false) (the default) and
+        O(state=absent) release those only, never a hold the administrator made (a package already held is left as it
+        is and not recorded). When the running kernel changes, the recorded holds of the old one are released.
+      - A host whose running kernel has no installed package is refused; in a container (whose kernel is the host's)
+        the installed metapackages of the running kernel's flavour are held, with a warning.
+    type: bool
+    default: false
+    version_added: 0.1.0
   kernel_headers:
     description:
       - Install the headers of the running kernel, which DKMS needs to build the module. Missing from the sources, they
@@ -132,7 +182,8 @@ attributes:
       the source is asked after the refresh, and a warning says so.
   diff_mode:
     support: full
-    details: The diff shows each source, keyring and modprobe file written or removed.
+    details: The diff shows each source, keyring, modprobe and DKMS file written or removed, the kernel holds record, and
+      the kernel package holds before and after.
 notes:
   - Needs root (or become).
   - Rebooting is the role's decision (M(mlinfra.mlhost.nvidia_driver) role, C(mlhost_reboot)), never the module's.
@@ -163,6 +214,18 @@ EXAMPLES = r"""
     repo_url: https://mirror.example.internal/nvidia/cuda/repos/debian12/x86_64/
     repo_key: https://mirror.example.internal/nvidia/mirror-key.asc
     repo_key_fingerprints: ["0123 4567 89AB CDEF 0123  4567 89AB CDEF 0123 4567"]
+
+- name: Secure Boot host - DKMS signs with an enrolled key pair of our own; the running kernel is held too
+  mlinfra.mlhost.nvidia_driver:
+    branch: "535"
+    mok_key: /root/mok/mok.key
+    mok_certificate: /root/mok/mok.der
+    hold_kernel: true
+
+- name: Ubuntu with Secure Boot - Canonical's signed precompiled modules, no DKMS and no MOK
+  mlinfra.mlhost.nvidia_driver:
+    branch: "580"
+    kernel_modules: precompiled
 
 - name: Remove the driver
   mlinfra.mlhost.nvidia_driver:
@@ -214,6 +277,26 @@ source_reason:
   type: str
   returned: success
   sample: Debian 12 carries branch 535, the branch asked
+kernel_holds:
+  description:
+    - What O(hold_kernel) holds and the collection's record of it (in check mode, as it would be).
+    - C(wanted) what the option holds on this host; C(held) the holds the collection made, recorded after the run;
+      C(hold) and C(release) what this run holds and releases; C(admin_held) those wanted that were already held by
+      someone else, left alone.
+  type: dict
+  returned: success
+  sample: {wanted: [linux-headers-6.1.0-40-amd64, linux-image-6.1.0-40-amd64, linux-image-amd64], held: [linux-image-6.1.0-40-amd64, linux-image-amd64],
+           hold: [linux-image-6.1.0-40-amd64, linux-image-amd64], release: [], admin_held: [linux-headers-6.1.0-40-amd64]}
+kernel_modules:
+  description: Where the kernel modules come from on this host, V(dkms) or V(precompiled) (Ubuntu's signed ones).
+  type: str
+  returned: success
+  sample: dkms
+kernel_modules_reason:
+  description: Why, in words (empty when nothing was to decide, as with O(state=absent)).
+  type: str
+  returned: success
+  sample: "DKMS: Secure Boot is disabled"
 secure_boot:
   description: Secure Boot as read when an install was planned (C(enabled), C(disabled), C(unknown); C(unknown) when nothing was installed).
   type: str
@@ -275,6 +358,9 @@ ARGUMENT_SPEC = {
     "persistence": {"type": "bool", "default": True},
     "exclude_from_automatic_upgrades": {"type": "bool", "default": True},
     "mok_certificate": {"type": "str", "default": ""},
+    "mok_key": {"type": "str", "default": "", "no_log": False},  # a path; the key itself is never read or shown
+    "hold_kernel": {"type": "bool", "default": False},
+    "kernel_modules": {"type": "str", "choices": ["auto", "dkms", "precompiled"], "default": "auto"},
     "kernel_headers": {"type": "bool", "default": True},
     "server_packages": {"type": "bool", "default": True},
     **PACKAGE_OPTIONS,

@@ -164,7 +164,7 @@ def test_an_unsupported_distro_is_refused_by_every_package_module(release, tmp_p
         _build_tools.BuildTools(make_host(bt, runner, check_mode=True, sysroot=root)).plan()
     drv = {"branch": "550", "version": "", "flavor": "auto", "source": "auto", "repo_url": "", "repo_key": "", "repo_key_sha256": "",
            "hold": True, "blacklist_nouveau": True, "persistence": True, "exclude_from_automatic_upgrades": True,
-           "mok_certificate": "", "kernel_headers": True, "server_packages": True,
+           "mok_certificate": "", "mok_key": "", "hold_kernel": False, "kernel_modules": "auto", "kernel_headers": True, "server_packages": True,
            "state": "present", "pkg_mgr": "auto", "update_cache": True, "cache_valid_time": 86400, "lock_timeout": 300}
     with pytest.raises(ModuleError, match="No supported package manager on Alpine Linux|No supported package manager on Void Linux"):
         run_worker(_nvidia_driver.Driver, make_host(drv, runner, check_mode=True, sysroot=root))

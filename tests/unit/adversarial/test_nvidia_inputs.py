@@ -31,7 +31,7 @@ SECRET = "s3cr3t-T0KEN"
 def driver_params(**overrides):
     base = {"branch": "", "version": "", "flavor": "auto", "source": "auto", "repo_url": "", "repo_key": "", "repo_key_sha256": "",
             "hold": True, "blacklist_nouveau": True, "persistence": True, "exclude_from_automatic_upgrades": True,
-            "mok_certificate": "", "kernel_headers": True, "server_packages": True,
+            "mok_certificate": "", "mok_key": "", "hold_kernel": False, "kernel_modules": "auto", "kernel_headers": True, "server_packages": True,
             "state": "present", "pkg_mgr": "auto", "update_cache": True, "cache_valid_time": 86400, "lock_timeout": 300,
             "proxy_env": {}}
     base.update(overrides)

@@ -79,7 +79,7 @@ def test_one_row_per_host_sorted_with_status_and_failed_step():
     assert rows["lost-1"]["status"] == "failed" and rows["lost-1"]["failed_step"] == "nvidia"
     assert rows["gone-1"]["status"] == "not_run" and rows["gone-1"]["failed_step"] == "connect"
     assert report["summary"] == {"hosts": 5, "ok": 2, "failed": ["bad-1", "gone-1", "lost-1"],
-                                 "reboot_pending": ["gpu-1"], "gpu_hosts": ["gpu-1"]}
+                                 "reboot_pending": ["gpu-1"], "reboot_blocked": [], "gpu_hosts": ["gpu-1"]}
 
 
 def test_gpu_row_prefers_the_roles_results_over_the_facts():
@@ -107,8 +107,32 @@ def test_cpu_row_and_its_table_cells():
     assert row["envs"] == [{"kind": "venv", "path": "/opt/mlhost/venvs/default", "python": "3.11.2", "packages": 1, "failed": False}]
     assert row["checks"] == [{"name": "python", "status": "ok", "detail": "runs"}]  # skipped checks are left out
     assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-", "-",
-                                "/opt/mlhost/venvs/default", "no", "python: ok", "-"]]
+                                "/opt/mlhost/venvs/default", "no", "-", "-", "python: ok", "-"]]
     assert [c["key"] for c in report["columns"]][:3] == ["host", "status", "distro"]
+
+
+def test_dkms_and_reboot_blockers_per_host_from_host_facts():
+    """nvidia.dkms (ok, missing) and reboot_blockers, as host_facts reports them before any reboot decision."""
+    blocker = ("the nvidia DKMS module 550.163.01 is not installed for kernel 6.12.57+deb13-amd64 (the default boot kernel): "
+               "a reboot would come up without the driver")
+    hv = dict(HOSTVARS["gpu-1"])
+    hv["ansible_facts"] = {"mlhost": dict(HOSTVARS["gpu-1"]["ansible_facts"]["mlhost"], reboot_blockers=[blocker])}
+    hv["ansible_facts"]["mlhost"]["nvidia"] = dict(hv["ansible_facts"]["mlhost"]["nvidia"], dkms={
+        "ok": False, "missing": ["6.12.57+deb13-amd64"], "default_kernel": "6.12.57+deb13-amd64"})
+    ok = dict(HOSTVARS["gpu-1"])
+    ok["ansible_facts"] = {"mlhost": dict(HOSTVARS["gpu-1"]["ansible_facts"]["mlhost"])}
+    ok["ansible_facts"]["mlhost"]["nvidia"] = dict(ok["ansible_facts"]["mlhost"]["nvidia"], dkms={"ok": True, "missing": []})
+    report = fleet_report({"gpu-1": hv, "gpu-2": ok, "cpu-1": HOSTVARS["cpu-1"]}, ["gpu-1", "gpu-2", "cpu-1"])
+    keys = [c["key"] for c in report["columns"]]
+    cells = {r[0]: dict(zip(keys, r)) for r in report["table"]}
+    assert cells["gpu-1"]["dkms"] == "missing for 6.12.57+deb13-amd64" and cells["gpu-1"]["reboot_blockers"] == blocker
+    assert cells["gpu-2"]["dkms"] == "ok" and cells["gpu-2"]["reboot_blockers"] == "-"
+    assert cells["cpu-1"]["dkms"] == "-"  # no DKMS module of a driver: nothing to say
+    assert report["summary"]["reboot_blocked"] == ["gpu-1"]
+    templates = {k: (ROOT / "roles/ml_host/templates" / f"fleet-report.{k}.j2").read_text() for k in ("md", "html")}
+    files = _fleet_report.render_files(report, templates)
+    assert "reboot blocked (the default boot kernel lacks the driver's DKMS module): gpu-1." in files["fleet-report.md"]
+    assert "| DKMS module | Reboot blockers |" in files["fleet-report.md"] and "missing for 6.12.57+deb13-amd64" in files["fleet-report.html"]
 
 
 def test_conda_envs_are_listed_beside_venvs():

@@ -25,7 +25,7 @@ SOURCES = "deb http://deb.debian.org/debian {c} main\ndeb http://deb.debian.org/
 def params(**overrides):
     base = {"branch": "", "version": "", "flavor": "auto", "source": "auto", "repo_url": "", "repo_key": "", "repo_key_sha256": "",
             "hold": True, "blacklist_nouveau": True, "persistence": True, "exclude_from_automatic_upgrades": True,
-            "mok_certificate": "", "kernel_headers": True, "server_packages": True,
+            "mok_certificate": "", "mok_key": "", "hold_kernel": False, "kernel_modules": "auto", "kernel_headers": True, "server_packages": True,
             "state": "present", "pkg_mgr": "auto", "update_cache": True, "cache_valid_time": 86400, "lock_timeout": 300}
     base.update(overrides)
     return base
@@ -260,6 +260,7 @@ def test_a_branch_change_unholds_upgrades_and_holds_again_in_check_mode(debian, 
     root = debian("12", {"srv/keys/nvidia.asc": key})
     monkeypatch.setattr(platform, "release", lambda: "6.1.0-28-amd64")
     installed = "".join(f"{n}\thi \t535.309.01-0+deb12u1\n" for n in ("nvidia-driver", "nvidia-kernel-dkms", "nvidia-smi"))
+    installed += "linux-headers-6.1.0-28-amd64\thi \t6.1.123-1\n"  # held by the administrator: not the driver's to unhold
     query = QUERY + ["linux-headers-6.1.0-28-amd64"]
     runner = FakeRunner({tuple(query): (0, installed, "")}, programs={})
     p = params(branch="550", source="nvidia_repo", repo_url="https://mirror.example/cuda/debian12/x86_64",
@@ -273,7 +274,7 @@ def test_a_branch_change_unholds_upgrades_and_holds_again_in_check_mode(debian, 
         "write /etc/apt/sources.list.d/mlhost-nvidia-cuda.sources, write /etc/apt/preferences.d/mlhost-nvidia-cuda"
     )
     assert "driver change (branch 535 -> 550): unhold nvidia-driver, nvidia-kernel-dkms, nvidia-smi, upgrade, hold again" in actions
-    assert "install cuda-drivers-550 linux-headers-6.1.0-28-amd64" in actions
+    assert "install cuda-drivers-550" in actions
     assert any(a.startswith("hold ") and "cuda-drivers-550" in a for a in actions)
     assert [d["before_header"] for d in result["diff"]] == [
         "/etc/apt/keyrings/mlhost-nvidia-cuda.asc", "/etc/apt/sources.list.d/mlhost-nvidia-cuda.sources",
