@@ -150,19 +150,22 @@ class NvidiaReloadWorker(Worker):
         loaded_version, dummy = _nvidia.loaded_driver(root)
         modules = _nvidia.loaded_modules(root)
         nvidia_loaded = [m for m in UNLOAD_ORDER if m in modules]
-        file_version = self._module_file_version()
-        installed = wanted or file_version
         result: dict[str, t.Any] = {
-            "installed_version": installed or None, "loaded_version": loaded_version, "previous_version": loaded_version,
-            "module_file_version": file_version, "reloaded": False, "reboot_required": False, "reasons": [],
+            "installed_version": wanted or None, "loaded_version": loaded_version, "previous_version": loaded_version,
+            "module_file_version": None, "reloaded": False, "reboot_required": False, "reasons": [],
             "holders": [], "stopped_units": [], "unloaded": [], "loaded": [],
         }
+        if wanted and loaded_version == wanted:
+            return Plan(result=dict(result, state="current"))
+        if not _nvidia.pci_gpus(root):
+            return Plan(result=dict(result, state="no_gpu", reasons=["no NVIDIA GPU is on the PCI bus: there is nothing to load the driver for"]))
+        file_version = self._module_file_version()
+        installed = wanted or file_version
+        result.update(installed_version=installed or None, module_file_version=file_version)
         if not installed:
             return Plan(result=dict(result, state="no_driver"))
         if loaded_version == installed:
             return Plan(result=dict(result, state="current"))
-        if not _nvidia.pci_gpus(root):
-            return Plan(result=dict(result, state="no_gpu", reasons=["no NVIDIA GPU is on the PCI bus: there is nothing to load the driver for"]))
 
         processes = gpu_processes(root)
         active = self._active_units(clients)
@@ -183,7 +186,9 @@ class NvidiaReloadWorker(Worker):
         if "nouveau" in modules:
             reasons.append("nouveau drives the GPU (it cannot be unloaded under a console); the driver blacklists it, a "
                            "reboot takes it out")
-        if file_version is None:
+        if not self.runner.find("modprobe", SBIN) or not self.runner.find("modinfo", SBIN):
+            reasons.append("modprobe or modinfo (kmod) is not on the host: the modules cannot be reloaded")
+        elif file_version is None:
             reasons.append(f"modinfo finds no nvidia module for the running kernel: the driver {installed} is not built "
                            "for it (a reboot into a kernel it was built for loads it)")
         elif file_version != installed:
@@ -203,7 +208,12 @@ class NvidiaReloadWorker(Worker):
         return path
 
     def _module_file_version(self) -> str | None:
-        done = self.runner.run([self._bin("modinfo"), "-F", "version", "nvidia"], check=False, timeout=self.timeout)
+        """The version of the nvidia module file modprobe would load; None without one (or without modinfo, when a
+        reload cannot be done either: the blockers then say so)."""
+        modinfo = self.runner.find("modinfo", SBIN)
+        if not modinfo:
+            return None
+        done = self.runner.run([modinfo, "-F", "version", "nvidia"], check=False, timeout=self.timeout)
         text = done.out.strip() if done and done.rc == 0 else ""
         return text if _DRIVER_VERSION.fullmatch(text) else None
 

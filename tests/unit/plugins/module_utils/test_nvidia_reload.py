@@ -127,7 +127,20 @@ def test_nothing_to_do_when_the_installed_driver_is_loaded(tmp_path):
     root = host_tree(tmp_path)
     result = reload(root, ReloadRunner(root, responses(modinfo=OLD)), installed_version=OLD)
     assert result["state"] == "current" and result["changed"] is False and not result["reboot_required"]
-    assert result["commands"] == ["/usr/sbin/modinfo -F version nvidia"]
+    assert result["commands"] == []
+    # Without installed_version, the module file's version is the one to compare with.
+    result = reload(root, ReloadRunner(root, responses(modinfo=OLD)), installed_version="")
+    assert result["state"] == "current" and result["commands"] == ["/usr/sbin/modinfo -F version nvidia"]
+
+
+def test_without_kmod_a_reload_cannot_be_done(tmp_path):
+    root = host_tree(tmp_path)
+    runner = ReloadRunner(root, responses())
+    runner.programs = {"systemctl": "/usr/bin/systemctl"}
+    result = reload(root, runner)
+    assert result["reboot_required"] and result["reasons"] == ["modprobe or modinfo (kmod) is not on the host: the modules cannot be reloaded"]
+    result = reload(root, runner, installed_version="")
+    assert result["state"] == "no_driver" and not result["reboot_required"]
 
 
 def test_reload_when_nothing_holds_the_gpu(tmp_path):
