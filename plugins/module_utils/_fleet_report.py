@@ -24,11 +24,13 @@ COLUMNS = (
     ("fabric", "Fabric"),
     ("driver_installed", "Driver installed"),
     ("driver_loaded", "Driver loaded"),
+    ("driver_state", "Driver state"),
     ("cuda", "CUDA"),
     ("envs", "Envs"),
     ("reboot_pending", "Reboot pending"),
     ("dkms", "DKMS module"),
     ("reboot_blockers", "Reboot blockers"),
+    ("drained", "Drained"),
     ("checks", "Stack check"),
     ("failed_step", "Failed step"),
 )
@@ -91,6 +93,48 @@ def envs_of(hv: t.Any) -> list[dict[str, t.Any]]:
     return envs
 
 
+def _ran(registered: t.Any) -> t.Any:
+    """A registered task's result, or None when it was skipped or never ran."""
+    return None if not registered or _get(registered, "skipped") else registered
+
+
+# The driver's state after the run: upgraded (this run changed the driver and it is loaded), unchanged,
+# reboot_pending (installed, not the loaded one) or failed (the drain or NVIDIA step failed).
+DRIVER_STATES = ("upgraded", "unchanged", "reboot_pending", "failed")
+
+
+def driver_versions(hv: t.Any, facts: t.Any, driver: t.Any) -> tuple[t.Any, t.Any]:
+    """(installed, loaded) after the run. A reload's or reboot's outcome beats the driver module's (read before them);
+    after a reboot the role read the host again (the facts)."""
+    installed = _get(driver, "installed_version") or _get(facts, "nvidia", "installed_version")
+    reload_result = _ran(_get(hv, "mlhost_nvidia_reload_result"))
+    if _get(_ran(_get(hv, "mlhost_nvidia_reboot_result")), "rebooted"):
+        loaded = _get(facts, "nvidia", "loaded_version")
+    elif reload_result is not None and "loaded_version" in reload_result:
+        loaded = _get(reload_result, "loaded_version")
+    else:
+        loaded = _get(driver, "loaded_version") or _get(facts, "nvidia", "loaded_version")
+    return installed, loaded
+
+
+def driver_state(hv: t.Any, driver: t.Any, installed: t.Any, loaded: t.Any, failure: t.Any) -> tuple[str | None, str | None]:
+    """(state, why) of the NVIDIA driver; (None, None) where the GPU phase did not apply and no driver is there."""
+    reload_result = _ran(_get(hv, "mlhost_nvidia_reload_result"))
+    if failure and _get(failure, "step") in ("drain", "nvidia"):
+        return "failed", _get(failure, "msg")
+    if not installed and not _get(hv, "mlhost_gpu_phase", default=False):
+        return None, None
+    if installed and installed != loaded:
+        reasons = (_get(reload_result, "reasons", default=[]) or _get(driver, "reboot_reasons", default=[])
+                   or [f"nvidia driver {installed} installed, {loaded or 'none'} loaded"])
+        return "reboot_pending", "; ".join(str(r) for r in reasons)
+    if _get(_ran(_get(hv, "mlhost_nvidia_driver_result")), "changed") or _get(reload_result, "reloaded"):
+        how = "reloaded without a reboot" if _get(reload_result, "reloaded") else (
+            "rebooted" if _get(_ran(_get(hv, "mlhost_nvidia_reboot_result")), "rebooted") else None)
+        return "upgraded", how
+    return "unchanged", None
+
+
 def row(host: str, hv: t.Any) -> dict[str, t.Any]:
     facts = _get(hv, "ansible_facts", "mlhost")
     phase = _get(hv, "mlhost_phase")
@@ -106,8 +150,12 @@ def row(host: str, hv: t.Any) -> dict[str, t.Any]:
     stack = _get(hv, "mlhost_stack_check_result") or {}
     checks = [{"name": c.get("name"), "status": c.get("status"), "detail": c.get("detail")}
               for c in (_get(stack, "checks", default=[]) or []) if c.get("status") != "skipped"]
-    reboot = bool(_get(facts, "reboot_required", default=False) or _get(driver, "reboot_required", default=False)
-                  or _get(stack, "reboot_pending", default=False))
+    installed, loaded = driver_versions(hv, facts, driver)
+    state, state_why = driver_state(hv, driver, installed, loaded, failure)
+    # The driver module's reboot_required was read before a reload or a reboot: it counts only when neither loaded
+    # the driver (the facts and the stack check were read after them).
+    driver_reboot = _get(driver, "reboot_required", default=False) and not (installed and installed == loaded)
+    reboot = bool(_get(facts, "reboot_required", default=False) or driver_reboot or _get(stack, "reboot_pending", default=False))
     reasons = list(_get(facts, "reboot_reasons", default=[]) or [])
     dkms = _get(facts, "nvidia", "dkms", default={}) or {}
 
@@ -128,8 +176,11 @@ def row(host: str, hv: t.Any) -> dict[str, t.Any]:
         "gpu_phase": bool(_get(hv, "mlhost_gpu_phase", default=False)),
         "nvswitch_count": _get(facts, "nvidia", "nvswitch_count"),
         "fabric_service": _get(facts, "nvidia", "fabric_service"),
-        "driver_installed": _get(driver, "installed_version") or _get(facts, "nvidia", "installed_version"),
-        "driver_loaded": _get(driver, "loaded_version") or _get(facts, "nvidia", "loaded_version"),
+        "driver_installed": installed,
+        "driver_loaded": loaded,
+        "driver_state": state,
+        "driver_state_reason": state_why,
+        "drained": bool(_get(hv, "mlhost_drained", default=False)),
         "cuda": cuda,
         "envs": envs_of(hv),
         "reboot_pending": reboot,
@@ -162,6 +213,7 @@ def summary(report_rows: list[dict[str, t.Any]]) -> dict[str, t.Any]:
         "failed": [r["host"] for r in report_rows if r["status"] != "ok"],
         "reboot_pending": [r["host"] for r in report_rows if r["reboot_pending"]],
         "reboot_blocked": [r["host"] for r in report_rows if r["reboot_blockers"]],
+        "drained": [r["host"] for r in report_rows if r["drained"]],
         "gpu_hosts": [r["host"] for r in report_rows if r["gpu_count"] or r["gpu_phase"]],
     }
 
@@ -188,7 +240,7 @@ def cell(r: dict[str, t.Any], key: str) -> str:
         return ", ".join(f"{e['path']}{' (failed)' if e['failed'] else ''}" for e in value) or "-"
     if key == "checks":
         return ", ".join(f"{c['name']}: {c['status']}" for c in value) or "-"
-    if key == "reboot_pending":
+    if key in ("reboot_pending", "drained"):
         return "yes" if value else "no"
     if key == "dkms":
         if value["ok"] is None:
@@ -196,6 +248,8 @@ def cell(r: dict[str, t.Any], key: str) -> str:
         return "ok" if value["ok"] else f"missing for {', '.join(value['missing'])}"
     if key == "reboot_blockers":
         return "; ".join(value) or "-"
+    if key == "driver_state":
+        return "-" if not value else value.replace("_", " ") + (f": {r['driver_state_reason']}" if r["driver_state_reason"] else "")
     if key == "failed_step":
         return f"{value}: {r['error']}" if value else "-"
     return "-" if value in (None, "", []) else str(value)
@@ -239,5 +293,6 @@ def glance(the_report: dict[str, t.Any], directory: str) -> list[str]:
     return ([f"Fleet report: {directory}/fleet-report.{{json,md,html}}",
              f"Hosts: {s['hosts']}, ok: {s['ok']}, failed: {' '.join(s['failed']) or 'none'}, "
              f"reboot pending: {' '.join(s['reboot_pending']) or 'none'}, "
-             f"reboot blocked: {' '.join(s['reboot_blocked']) or 'none'}"]
+             f"reboot blocked: {' '.join(s['reboot_blocked']) or 'none'}, "
+             f"drained: {' '.join(s['drained']) or 'none'}"]
             + [" | ".join(cells) for cells in the_report["table"]])

@@ -62,7 +62,7 @@ def test_writes_the_three_files_then_changes_nothing(tmp_path):
     expected = FilterModule().filters()["fleet_report"](HOSTVARS, ["h1", "h2", "h3"])
     assert data == {"summary": expected["summary"], "hosts": expected["rows"]}
     assert "No matching &lt;dist&gt; &amp; co" in (dest / "fleet-report.html").read_text()  # cells are escaped
-    assert first["msg"][1] == "Hosts: 3, ok: 1, failed: h2 h3, reboot pending: none, reboot blocked: none"
+    assert first["msg"][1] == "Hosts: 3, ok: 1, failed: h2 h3, reboot pending: none, reboot blocked: none, drained: none"
     again = play(tmp_path, str(dest))
     assert again["changed"] is False and again["changed_files"] == []
 

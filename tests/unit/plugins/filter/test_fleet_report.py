@@ -79,7 +79,7 @@ def test_one_row_per_host_sorted_with_status_and_failed_step():
     assert rows["lost-1"]["status"] == "failed" and rows["lost-1"]["failed_step"] == "nvidia"
     assert rows["gone-1"]["status"] == "not_run" and rows["gone-1"]["failed_step"] == "connect"
     assert report["summary"] == {"hosts": 5, "ok": 2, "failed": ["bad-1", "gone-1", "lost-1"],
-                                 "reboot_pending": ["gpu-1"], "reboot_blocked": [], "gpu_hosts": ["gpu-1"]}
+                                 "reboot_pending": ["gpu-1"], "reboot_blocked": [], "drained": [], "gpu_hosts": ["gpu-1"]}
 
 
 def test_gpu_row_prefers_the_roles_results_over_the_facts():
@@ -106,8 +106,8 @@ def test_cpu_row_and_its_table_cells():
     row = report["rows"][0]
     assert row["envs"] == [{"kind": "venv", "path": "/opt/mlhost/venvs/default", "python": "3.11.2", "packages": 1, "failed": False}]
     assert row["checks"] == [{"name": "python", "status": "ok", "detail": "runs"}]  # skipped checks are left out
-    assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-", "-",
-                                "/opt/mlhost/venvs/default", "no", "-", "-", "python: ok", "-"]]
+    assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-", "-", "-",
+                                "/opt/mlhost/venvs/default", "no", "-", "-", "no", "python: ok", "-"]]
     assert [c["key"] for c in report["columns"]][:3] == ["host", "status", "distro"]
 
 
@@ -131,7 +131,7 @@ def test_dkms_and_reboot_blockers_per_host_from_host_facts():
     assert report["summary"]["reboot_blocked"] == ["gpu-1"]
     templates = {k: (ROOT / "roles/ml_host/templates" / f"fleet-report.{k}.j2").read_text() for k in ("md", "html")}
     files = _fleet_report.render_files(report, templates)
-    assert "reboot blocked (the default boot kernel lacks the driver's DKMS module): gpu-1." in files["fleet-report.md"]
+    assert "reboot blocked (the default boot kernel lacks the driver's DKMS module): gpu-1," in files["fleet-report.md"]
     assert "| DKMS module | Reboot blockers |" in files["fleet-report.md"] and "missing for 6.12.57+deb13-amd64" in files["fleet-report.html"]
 
 
@@ -185,3 +185,88 @@ def test_the_fabric_column(nvidia, text):
     keys = [c["key"] for c in report["columns"]]
     assert report["table"][0][keys.index("fabric")] == text
     assert [c["title"] for c in report["columns"]][keys.index("fabric")] == "Fabric"
+
+
+# Rolling upgrades: the driver's state, drained, reboot blockers. The hostvars are shaped as the roles leave them:
+# mlhost_nvidia_driver_result (nvidia_driver), mlhost_nvidia_reload_result (nvidia_reload, or skipped),
+# mlhost_nvidia_reboot_result (ansible.builtin.reboot), mlhost_drained (ml_host drain.yml), mlhost_failure.
+OLD, NEW = "535.261.03", "550.163.01"
+
+
+def gpu_host(**extra):
+    hv = {
+        "ansible_facts": facts(gpus=["NVIDIA H100 80GB HBM3"] * 8, installed=NEW, loaded=NEW),
+        "mlhost_phase": "done",
+        "mlhost_gpu_phase": True,
+        "mlhost_nvidia_driver_result": {"changed": True, "installed_version": NEW, "loaded_version": OLD, "reboot_required": True,
+                                        "reboot_reasons": [f"nvidia driver {NEW} installed, {OLD} loaded"]},
+        "mlhost_nvidia_reload_result": {"skipped": True},
+        "mlhost_nvidia_reboot_result": {"skipped": True},
+    }
+    hv.update(extra)
+    return hv
+
+
+def one(hv):
+    report = fleet_report({"g": hv}, ["g"])
+    columns = [c["key"] for c in report["columns"]]
+    return report["rows"][0], dict(zip(columns, report["table"][0])), report["summary"]
+
+
+def test_a_driver_reloaded_without_a_reboot_is_upgraded_and_not_pending():
+    row, cells, summary = one(gpu_host(mlhost_nvidia_reload_result={"changed": True, "state": "reloaded", "reloaded": True,
+                                                                    "reboot_required": False, "loaded_version": NEW, "reasons": []}))
+    assert (row["driver_state"], row["driver_loaded"], row["reboot_pending"]) == ("upgraded", NEW, False)
+    assert cells["driver_state"] == "upgraded: reloaded without a reboot" and cells["reboot_pending"] == "no"
+    assert summary["reboot_pending"] == [] and summary["drained"] == []
+
+
+def test_a_driver_held_by_a_job_is_reboot_pending_with_the_holder_and_the_host_drained():
+    why = "pid 4711 (python3) has /dev/nvidia0 open; it is not stopped by this module"
+    hv = gpu_host(ansible_facts=facts(gpus=["NVIDIA H100 80GB HBM3"], installed=NEW, loaded=OLD, reboot=True,
+                                      reasons=[f"nvidia driver {NEW} installed, {OLD} loaded"]),
+                  mlhost_nvidia_reload_result={"changed": False, "state": "reboot_required", "reloaded": False,
+                                               "reboot_required": True, "loaded_version": OLD, "reasons": [why]},
+                  mlhost_drained=True)
+    row, cells, summary = one(hv)
+    assert (row["driver_state"], row["driver_state_reason"], row["reboot_pending"], row["drained"]) == ("reboot_pending", why, True, True)
+    assert cells["driver_state"] == f"reboot pending: {why}" and cells["drained"] == "yes"
+    assert summary["drained"] == ["g"] and summary["reboot_pending"] == ["g"]
+
+
+def test_a_rebooted_host_reads_its_loaded_driver_from_the_facts_read_after_the_reboot():
+    row, cells, _summary = one(gpu_host(mlhost_nvidia_reboot_result={"changed": True, "rebooted": True, "elapsed": 95}))
+    assert (row["driver_state"], row["driver_loaded"], row["reboot_pending"]) == ("upgraded", NEW, False)
+    assert cells["driver_state"] == "upgraded: rebooted"
+
+
+def test_an_unchanged_driver_and_a_cpu_host():
+    row, _cells, _summary = one(gpu_host(mlhost_nvidia_driver_result={"changed": False, "installed_version": NEW,
+                                                                      "loaded_version": NEW, "reboot_required": False}))
+    assert row["driver_state"] == "unchanged" and not row["reboot_pending"]
+    row, cells, _summary = one(HOSTVARS["cpu-1"])
+    assert row["driver_state"] is None and cells["driver_state"] == "-" and row["drained"] is False
+
+
+def test_a_failed_nvidia_step_is_a_failed_driver_and_a_failed_verify_stays_drained():
+    failure = {"step": "nvidia", "task": "Load the new driver without a reboot where nothing else holds the GPU",
+               "msg": f"The nvidia driver was reloaded but {OLD} is loaded, not the installed {NEW}."}
+    row, cells, _summary = one(gpu_host(mlhost_phase="nvidia", mlhost_failure=failure, mlhost_drained=True))
+    assert (row["status"], row["driver_state"], row["drained"]) == ("failed", "failed", True)
+    assert cells["driver_state"].startswith(f"failed: The nvidia driver was reloaded but {OLD}")
+    failure = {"step": "verify", "task": "Check the stack end to end", "msg": "Stack check failed - gpu_health: ecc"}
+    hv = gpu_host(mlhost_phase="verify", mlhost_failure=failure, mlhost_drained=True,
+                  mlhost_nvidia_reload_result={"state": "reloaded", "reloaded": True, "loaded_version": NEW, "reasons": []})
+    row, cells, _summary = one(hv)
+    assert (row["status"], row["failed_step"], row["driver_state"], cells["drained"]) == ("failed", "verify", "upgraded", "yes")
+
+
+def test_reboot_blockers_are_in_the_row_and_the_reboot_cell():
+    blocker = ("the nvidia DKMS module 550.163.01 is not installed for kernel 6.1.0-28-amd64 (the default boot kernel): "
+               "a reboot would come up without the driver")
+    hv = gpu_host(ansible_facts=dict(facts(gpus=["NVIDIA A100-SXM4-80GB"], installed=NEW, loaded=OLD, reboot=True),
+                                     mlhost=dict(facts(gpus=["NVIDIA A100-SXM4-80GB"], installed=NEW, loaded=OLD, reboot=True)["mlhost"],
+                                                 reboot_blockers=[blocker])))
+    row, cells, _summary = one(hv)
+    assert row["reboot_blockers"] == [blocker] and row["driver_state"] == "reboot_pending"
+    assert cells["reboot_pending"] == "yes" and cells["reboot_blockers"] == blocker
