@@ -534,7 +534,7 @@ def dnf_branch_action(layout: Layout, distro: dict[str, t.Any], hold: bool) -> s
     return f"hold dnf to branch {layout.branch}: {how}, after checking that the packages dnf would install are on the branch"
 
 
-def hold_dnf_branch(pm: t.Any, layout: Layout, params: dict[str, t.Any], distro: dict[str, t.Any], missing: list[str],
+def hold_dnf_branch(pm: PackageManager, layout: Layout, params: dict[str, t.Any], distro: dict[str, t.Any], missing: list[str],
                     then: list[str], in_container: bool, warnings: list[str]) -> tuple[list[str], dict[str, str]]:
     """dnf, once the package lists are fresh: hold the branch the way the repository allows (its module stream on
     RHEL 8 and 9, else its pinning package, else the exact version, versionlocked after the install), then check
@@ -566,10 +566,13 @@ def hold_dnf_branch(pm: t.Any, layout: Layout, params: dict[str, t.Any], distro:
     chosen = pick_branch_version(versions, layout.versioned, branch, params.get("version") or None)
     if chosen is None:
         asked = f"version {params['version']}" if params.get("version") else f"anything of branch {branch}"
+        ups = {u for v in versions.get(layout.versioned[0], []) for u in [_nvidia.upstream_version(v)] if u and VERSION.fullmatch(u)}
+        branches = sorted({u.split(".")[0] for u in ups})
         raise ModuleError(
             f"NVIDIA's repository (or the mirror) offers {offered_listing(versions, layout.versioned)}, not {asked} "
-            f"(held by {how}). Set branch to one it offers{offered_note(pm)}, or version to one listed, or leave both empty "
-            f"for the newest; or point repo_url at a mirror that carries branch {branch}. Nothing was installed."
+            f"(held by {how}). Set branch to one it offers{' (' + ', '.join(branches) + ')' if branches else ''}, or version "
+            f"to one listed, or leave both empty for the newest; or point repo_url at a mirror that carries branch {branch}. "
+            "Nothing was installed."
         )
     specs = {name: f"{name}-{vr}" for name, vr in chosen.items()}
     upstream = _nvidia.upstream_version(chosen[layout.versioned[0]]) or ""
