@@ -541,14 +541,23 @@ def hold_dnf_branch(pm: PackageManager, layout: Layout, params: dict[str, t.Any]
     that what dnf would install is on the branch. Returns (packages to skip, name -> install spec)."""
     branch = layout.branch
     how = ""
+    streams: set[str] = set()
     if layout.module_stream:
         module, stream = layout.module_stream.split(":", 1)
-        if stream in pm.module_streams(module):
+        streams = pm.module_streams(module)
+        if stream in streams:
             pm.enable_module_stream(layout.module_stream)
             how = f"module stream {layout.module_stream} (enabled; 'dnf module reset {module}' undoes it)"
-        elif not branch:
-            warnings.append(f"NVIDIA's repository (or the mirror) has no dnf module stream {layout.module_stream}: the "
-                            "newest driver is installed without one.")
+        else:
+            enabled = pm.enabled_streams(module) if streams else set()
+            if enabled:
+                # An enabled stream (an older branch's) hides the packages of the same names outside it.
+                pm.reset_module(module)
+                warnings.append(f"dnf module {module} was reset (it had {', '.join(sorted(enabled))} enabled): the repository "
+                                f"has no stream {stream}, and an enabled stream hides the packages outside it.")
+            if not branch:
+                warnings.append(f"NVIDIA's repository (or the mirror) has no dnf module stream {layout.module_stream}: the "
+                                "newest driver is installed without one.")
     if not branch:
         skip, dummy = check_candidates(pm, layout, missing, params, distro, in_container, warnings)
         return skip, {}
@@ -572,7 +581,9 @@ def hold_dnf_branch(pm: PackageManager, layout: Layout, params: dict[str, t.Any]
             f"NVIDIA's repository (or the mirror) offers {offered_listing(versions, layout.versioned)}, not {asked} "
             f"(held by {how}). Set branch to one it offers{' (' + ', '.join(branches) + ')' if branches else ''}, or version "
             f"to one listed, or leave both empty for the newest; or point repo_url at a mirror that carries branch {branch}. "
-            "Nothing was installed."
+            + (f"A default {DNF_MODULE} stream hides the packages outside it: 'dnf module disable {DNF_MODULE}' shows them. "
+               if streams and not how.startswith("module stream") else "")
+            + "Nothing was installed."
         )
     specs = {name: f"{name}-{vr}" for name, vr in chosen.items()}
     upstream = _nvidia.upstream_version(chosen[layout.versioned[0]]) or ""

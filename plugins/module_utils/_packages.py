@@ -116,6 +116,14 @@ class PackageManager:
         """Every stream of a module the sources offer (dnf only; set() elsewhere)."""
         return set()
 
+    def enabled_streams(self, module: str) -> set[str]:
+        """The enabled streams of a module, 'name:stream' (dnf only; set() elsewhere)."""
+        return set()
+
+    def reset_module(self, module: str) -> None:
+        """Enable no stream of a module any more (dnf only)."""
+        raise ModuleError(f"The {self.name} package manager has no modules: {module} cannot be reset.")
+
     def enable_module_stream(self, stream: str) -> None:
         """Enable a module stream (``name:stream``) before an install (dnf only)."""
         raise ModuleError(f"The {self.name} package manager has no module streams: {stream} cannot be enabled.")
@@ -420,6 +428,10 @@ class Dnf(PackageManager):
                 found[name.strip()] = version.strip()
         locked = self.held() if (holds and found) else set()
         return {name: (version, name in locked) for name, version in found.items()}
+
+    def reset_module(self, module: str) -> None:
+        """``dnf module reset``: no stream of ``module`` enabled (nor disabled) any more."""
+        self._run(["dnf", "-y", "-q", "module", "reset", module], "dnf module reset", "Check the dnf repositories.")
 
     def enable_module_stream(self, stream: str) -> None:
         """``dnf module reset`` of the stream's module (a failure there is no error: it may never have been enabled),

@@ -94,6 +94,7 @@ stream open-dkms 580.105.08 kmod-nvidia-open-dkms
 modifyrepo_c --mdtype=modules $y /srv/repo/repodata >/dev/null
 set +e
 cd /tmp && mkdir -p /tmp/cap
+D="dnf --releasever=9"
 Q='%{name}\t%{epoch}:%{version}-%{release}\n'
 # repository with the module metadata (streams up to 580), module 580-open NOT enabled
 dnf -y -q --releasever=9 module reset nvidia-driver >/dev/null 2>&1
@@ -101,6 +102,7 @@ $D -q module list nvidia-driver > cap/nvidia-rhel9-module-list.txt 2>/dev/null; 
 $D -q repoquery --qf "$Q" nvidia-driver nvidia-driver-cuda kmod-nvidia-open-dkms > cap/nvidia-rhel9-repoquery-after-streams.txt 2>/dev/null
 $D --assumeno --setopt=install_weak_deps=False install nvidia-driver-590.48.01-1.el9 nvidia-driver-cuda-590.48.01-1.el9 kmod-nvidia-open-dkms-590.48.01-1.el9 > cap/nvidia-rhel9-assumeno-590.txt 2>/dev/null; echo $? > cap/nvidia-rhel9-assumeno-590.rc
 $D -y -q module enable nvidia-driver:580-open >/dev/null 2>&1
+$D -q module list --enabled nvidia-driver > cap/nvidia-rhel9-module-list-enabled-580-open.txt 2>/dev/null
 $D -q repoquery --qf "$Q" nvidia-driver nvidia-driver-cuda kmod-nvidia-open-dkms > cap/nvidia-rhel9-repoquery-580-open.txt 2>/dev/null
 $D --assumeno --setopt=install_weak_deps=False install nvidia-driver-580.105.08-1.el9 nvidia-driver-cuda-580.105.08-1.el9 kmod-nvidia-open-dkms-580.105.08-1.el9 > cap/nvidia-rhel9-assumeno-580-open.txt 2>/dev/null
 dnf -y -q --releasever=9 module reset nvidia-driver >/dev/null 2>&1

@@ -744,22 +744,37 @@ def test_rhel9_with_the_branchs_stream_enables_it_and_installs_the_streams_versi
                                                  ["dnf", "-y", "-q", "module", "enable"]]
 
 
-def test_rhel9_after_the_streams_installs_the_branchs_exact_version():
-    """Streams end at 580 (captured): branch 590 has none, no pinning package; the 590 version is taken by name."""
+ENABLED = ("dnf", "-q", "module", "list", "--enabled", "nvidia-driver")
+NONE_ENABLED = (1, "", "Error: No matching Modules to list\n")  # real dnf 4.14 with no stream enabled
+
+
+@pytest.mark.parametrize("enabled", [NONE_ENABLED, (0, fixture_text("dnf/nvidia-rhel9-module-list-enabled-580-open.txt"), "")])
+def test_rhel9_after_the_streams_installs_the_branchs_exact_version(enabled):
+    """Streams end at 580 (captured): branch 590 has none, no pinning package; the 590 version is taken by name. An
+    enabled 580-open stream (a host on 580 moving to 590) hides the 590 packages: the module is reset first."""
     layout = dnf_layout(ROCKY9, "open", "590")
     text = fixture_text("dnf/nvidia-rhel9-repoquery-after-streams.txt")
     specs = [f"{n}-590.48.01-1.el9" for n in EL9_OPEN]
     runner = FakeRunner({
         MODULE_LIST: (0, fixture_text("dnf/nvidia-rhel9-module-list.txt"), ""),
+        ENABLED: enabled,
+        ("dnf", "-y", "-q", "module", "reset", "nvidia-driver"): (0, "", ""),
         CANDIDATES + ("nvidia-driver-pinning-590",): (0, "", ""),
         CANDIDATES + tuple(EL9_OPEN): (0, latest(text, EL9_OPEN), ""),
         ALL_VERSIONS + tuple(EL9_OPEN): (0, text, ""),
         ASSUMENO + tuple(specs): (1, fixture_text("dnf/nvidia-rhel9-assumeno-590.txt"), "Operation aborted.\n"),
     })
+    warnings = []
     skip, got = nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="590"), ROCKY9, list(EL9_OPEN), list(EL9_OPEN),
-                                   False, [])
+                                   False, warnings)
     assert got == dict(zip(EL9_OPEN, specs))
-    assert not any(c[:4] == ["dnf", "-y", "-q", "module"] for c in runner.calls)  # no stream touched
+    changed = [c for c in runner.calls if c[:4] == ["dnf", "-y", "-q", "module"]]
+    if enabled is NONE_ENABLED:
+        assert changed == [] and warnings == []  # no stream touched
+    else:
+        assert changed == [["dnf", "-y", "-q", "module", "reset", "nvidia-driver"]]
+        assert warnings == ["dnf module nvidia-driver was reset (it had nvidia-driver:580-open enabled): the repository has no "
+                            "stream 590-open, and an enabled stream hides the packages outside it."]
     assert "module stream nvidia-driver:590-open where the repository has it, else install nvidia-driver-pinning-590" in \
         nd.dnf_branch_action(layout, ROCKY9, True)
 
@@ -769,6 +784,7 @@ def test_a_branch_the_repository_lacks_is_refused_naming_what_it_offers_and_the_
     text = fixture_text("dnf/nvidia-rhel9-repoquery-after-streams.txt")
     runner = FakeRunner({
         MODULE_LIST: (0, fixture_text("dnf/nvidia-rhel9-module-list.txt"), ""),
+        ENABLED: NONE_ENABLED,
         CANDIDATES + ("nvidia-driver-pinning-610",): (0, "", ""),
         CANDIDATES + tuple(EL9_OPEN): (0, latest(text, EL9_OPEN), ""),
         ALL_VERSIONS + tuple(EL9_OPEN): (0, text, ""),
@@ -781,6 +797,7 @@ def test_a_branch_the_repository_lacks_is_refused_naming_what_it_offers_and_the_
         nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="610"), ROCKY9, list(EL9_OPEN), list(EL9_OPEN), False, [])
     msg = str(info.value)
     assert "offers nvidia-driver 590.48.01, 595.45.04, 595.71.05" in msg and "not anything of branch 610" in msg
+    assert "'dnf module disable nvidia-driver' shows them" in msg
     assert "Set branch to one it offers (590, 595)" in msg and "or version to one listed" in msg and "Nothing was installed" in msg
     assert not any(c[:3] == ["dnf", "--assumeno", "--setopt=install_weak_deps=False"] for c in runner.calls)
 
