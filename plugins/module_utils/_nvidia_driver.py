@@ -650,6 +650,7 @@ class Driver(Worker):
         self.skipped: list[str] = []  # headers the source lacks, found when the check waits for the refresh
         self.pin_pending = False  # the branch's pinning package is to be installed before the driver
         self.specs: dict[str, str] = {}  # dnf: name -> the exact version to install ('nvidia-open-590.48.01-1.el10')
+        self.unheld: list[str] = []  # what a branch change unheld, held again when the dnf branch step refuses
         self.secure_boot = "unknown"  # read when an install is planned
 
     def _fetch(self, url: str) -> bytes:
@@ -917,10 +918,19 @@ class Driver(Worker):
         elif do == "unhold":
             if step["names"]:
                 pm.unhold(step["names"])
+                self.unheld = list(step["names"])
             return True
         elif do == "dnf_branch":
-            self.skipped, self.specs = hold_dnf_branch(pm, self.layout, self.params, self.distro, step["missing"], step["then"],
-                                                       step["in_container"], self.warnings)
+            try:
+                self.skipped, self.specs = hold_dnf_branch(pm, self.layout, self.params, self.distro, step["missing"],
+                                                           step["then"], step["in_container"], self.warnings)
+            except ModuleError as exc:
+                if not self.unheld:
+                    raise
+                # A branch change unholds before the branch step: a refusal puts the installed driver's hold back.
+                pm.hold(self.unheld)
+                raise ModuleError(f"{exc.msg} The installed driver's versionlock ({' '.join(self.unheld)}) was put back.",
+                                  **exc.details) from exc
             return True
         elif do == "pin":
             names = [n for n in step["names"] if n not in self.skipped]

@@ -925,3 +925,40 @@ def test_hold_false_without_a_stream_warns_that_nothing_keeps_the_branch():
                        False, warnings)
     assert any("nothing keeps dnf on branch 590" in w for w in warnings)
     assert "not versionlocked: hold is false" in nd.dnf_branch_action(layout, FEDORA41, False)
+
+
+def test_a_dnf_branch_change_the_repository_cannot_serve_puts_the_versionlock_back(tree, monkeypatch):
+    """Rocky 9 on 580 (from the 580-open stream, versionlocked) asked for 610: the change unholds, the branch step finds
+    nothing of 610 and refuses; the lock on the installed 580 packages is added again before the error."""
+    root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/rocky9"), "proc/modules": "", "usr/bin/dnf": "",
+                             "proc/sys/kernel/arch": "x86_64\n",
+                             "srv/keys/nvidia.asc": fixture_text("openpgp/test-rsa3072-sha512.asc")})))
+    monkeypatch.setattr(platform, "release", lambda: "5.14.0-427.el9.x86_64")
+    monkeypatch.setattr(nd.Driver, "today", "2026-11-22")
+    query = ("rpm", "-q", "-a", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", *nd.RPM_DRIVER_GLOBS,
+             "python3-dnf-plugin-versionlock")
+    installed = "".join(f"{n}\t3:580.105.08-1.el9\n" for n in EL9_OPEN) + "python3-dnf-plugin-versionlock\t0:4.3.0-16.el9\n"
+    locks = "".join(f"{n}-3:580.105.08-1.el9.*\n" for n in EL9_OPEN)
+    held = sorted(EL9_OPEN)
+    text = fixture_text("dnf/nvidia-rhel9-repoquery-after-streams.txt")
+    runner = FakeRunner({
+        query: (0, installed, ""),
+        ("dnf", "-q", "versionlock", "list"): (0, locks, ""),
+        ("dnf", "-q", "makecache", "--setopt=metadata_expire=86400"): (0, "", ""),
+        ("dnf", "-q", "versionlock", "delete", *held): (0, "", ""),
+        MODULE_LIST: (0, fixture_text("dnf/nvidia-rhel9-module-list.txt"), ""),
+        ENABLED: (0, fixture_text("dnf/nvidia-rhel9-module-list-enabled-580-open.txt"), ""),
+        ("dnf", "-y", "-q", "module", "reset", "nvidia-driver"): (0, "", ""),
+        CANDIDATES + ("nvidia-driver-pinning-610",): (0, "", ""),
+        CANDIDATES + tuple(EL9_OPEN): (0, latest(text, EL9_OPEN), ""),
+        ALL_VERSIONS + tuple(EL9_OPEN): (0, text, ""),
+        ("dnf", "-q", "versionlock", "add", *held): (0, "", ""),
+    })
+    p = params(branch="610", flavor="open", source="nvidia_repo", repo_key="/srv/keys/nvidia.asc", persistence=False,
+               blacklist_nouveau=False, kernel_headers=False)
+    with pytest.raises(ModuleError) as info:
+        run_worker(nd.Driver, make_host(p, runner, sysroot=root))
+    assert "not anything of branch 610" in info.value.msg
+    assert info.value.msg.endswith(f"The installed driver's versionlock ({' '.join(held)}) was put back.")
+    assert runner.calls[-1] == ["dnf", "-q", "versionlock", "add", *held]
+    assert not any(c[:5] == ["dnf", "-y", "-q", "--setopt=install_weak_deps=False", "install"] for c in runner.calls)
