@@ -14,7 +14,7 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >/dev/null && apt-get install -y -q --no-install-recommends dnf dnf-plugins-core rpm createrepo-c >/dev/null
 mkdir -p /etc/dnf/plugins && printf '[main]\nenabled=0\n' > /etc/dnf/plugins/local.conf  # Debian's "local" plugin adds a repository
 mk() { name=$1 ver=$2 req=$3
-cat > /tmp/spec-$name-$ver.spec <<SPEC
+cat > "/tmp/spec-$name-$ver.spec" <<SPEC
 Name: $name
 Epoch: 3
 Version: $ver
@@ -31,7 +31,7 @@ echo $name $ver > %{buildroot}/usr/share/mlhost-standin/$name
 %files
 /usr/share/mlhost-standin/$name
 SPEC
-rpmbuild -bb --define "_topdir /tmp/rpmtop" --define "dist .el9" /tmp/spec-$name-$ver.spec >/dev/null 2>&1 || rpmbuild -bb --define "_topdir /tmp/rpmtop" /tmp/spec-$name-$ver.spec
+rpmbuild -bb --define "_topdir /tmp/rpmtop" --define "dist .el9" "/tmp/spec-$name-$ver.spec" >/dev/null 2>&1 || rpmbuild -bb --define "_topdir /tmp/rpmtop" "/tmp/spec-$name-$ver.spec"
 }
 for v in 580.105.08 590.48.01 595.45.04 595.71.05; do
   mk nvidia-driver $v ""

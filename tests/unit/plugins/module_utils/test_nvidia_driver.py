@@ -875,7 +875,7 @@ def test_a_pinning_package_the_repository_offers_is_installed_first():
         ("dnf", "-y", "-q", "--setopt=install_weak_deps=False", "install", "nvidia-driver-pinning-590"): (0, "", ""),
         CANDIDATES + ("cuda-drivers",): (0, latest(text, ["cuda-drivers"]), ""),
         ALL_VERSIONS + ("cuda-drivers",): (0, text, ""),
-        ASSUMENO + (spec,): (1, f"Installing:\n cuda-drivers  x86_64  3:590.48.01-1.el9  cuda  1 k\n", ""),
+        ASSUMENO + (spec,): (1, "Installing:\n cuda-drivers  x86_64  3:590.48.01-1.el9  cuda  1 k\n", ""),
     })
     assert nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="590", flavor="proprietary"), ALMA10, ["cuda-drivers"],
                               ["cuda-drivers"], False, [])[1] == {"cuda-drivers": spec}
