@@ -53,7 +53,7 @@ def step(pm, runner, distro, flavor, branch, version=""):
     missing = [n for n in lay.packages if n not in before]
     warnings = []
     dummy, specs = nd.hold_dnf_branch(pm, lay, dict(P, branch=branch, version=version), distro, missing, list(lay.packages),
-                                       False, warnings)
+                                      False, warnings)
     names = [specs.get(n, n) for n in lay.packages] + [s for n, s in sorted(specs.items()) if n not in lay.packages]
     pm.install(names)
     after = nd.installed_set(pm, lay.packages, holds=True)
