@@ -15,6 +15,7 @@ exactly those steps, in that order; check mode is the plan.
 from __future__ import annotations
 
 import datetime
+import fnmatch
 import platform
 import re
 import typing as t
@@ -238,13 +239,47 @@ def driver_packages(distro: dict[str, t.Any], source: str, flavor: str, branch: 
             name = f"cuda-drivers-{branch}" if branch else "cuda-drivers"
         return [name], [name], None
     if family == "redhat":
-        if distro_id != "fedora" and distro.get("major") in ("8", "9"):
-            stream = f"{branch or 'latest'}-{'open' if is_open else 'dkms'}"
+        if modular(distro):
+            # The components themselves (one version each), so that a version spec holds every one of them.
             kmod = "kmod-nvidia-open-dkms" if is_open else "kmod-nvidia-latest-dkms"
-            return ["nvidia-driver", "nvidia-driver-cuda", kmod], ["nvidia-driver"], f"nvidia-driver:{stream}"
-        name = (f"nvidia-open-{branch}" if branch else "nvidia-open") if is_open else (f"cuda-drivers-{branch}" if branch else "cuda-drivers")
+            names = ["nvidia-driver", "nvidia-driver-cuda", kmod]
+            return names, list(names), f"{DNF_MODULE}:{dnf_stream(branch, is_open)}"
+        # RHEL 10 and Fedora: no module streams; NVIDIA's metas, held by version (see RPM_BRANCHES_CHECKED).
+        name = "nvidia-open" if is_open else "cuda-drivers"
         return [name], [name], None
     raise ModuleError(f"No NVIDIA driver packages are known for {distro.get('name') or distro_id}.")
+
+
+# NVIDIA's RPM repositories (checked 2026-12-03; docs/nvidia-repositories.md lists the sources):
+# - RHEL 8 and 9 (and their rebuilds) get the dnf module nvidia-driver: NVIDIA's genmodules.py
+#   (github.com/NVIDIA/cuda-repo-management, github.com/NVIDIA/yum-packaging-precompiled-kmod) makes the streams
+#   <b>, <b>-dkms and <b>-open (after R510) for every branch whose nvidia-driver RPMs are in the repository, plus
+#   latest, latest-dkms and open-dkms; the Driver Installation Guide (R620 edition, "Kernel Modules") installs a
+#   branch with "dnf module enable nvidia-driver:580-open" then "dnf install nvidia-open". Up to which branch NVIDIA
+#   still publishes streams was NOT FOUND: user reports list rhel9 streams up to 580 (yum-packaging-precompiled-kmod
+#   issue 63, 2025-10) and rhel9 packages of 595 (issue 68, 2026-05), no stream list past 580. So the stream is used
+#   only when "dnf module list nvidia-driver" offers it, never assumed.
+# - RHEL 10 and Fedora are not modular: the guide installs nvidia-open (open modules) or cuda-drivers (proprietary)
+#   and holds a branch with "dnf versionlock" of the branch's packages (its "Version locking" page, DNF 4 and DNF 5).
+# - nvidia-driver-pinning-<b> on RPM distributions: NOT FOUND (the R590 guide's "Recent updates" gives it for
+#   Ubuntu and Debian only). It is installed where the repository offers it (dnf repoquery), never assumed.
+# Without a stream (or a pinning package) the newest version of the branch the repository offers is installed by
+# its exact version and versionlocked; a repository with nothing of the branch is refused, naming what it offers.
+RPM_BRANCHES_CHECKED = "2026-12-03"
+DNF_MODULE = "nvidia-driver"
+
+
+def modular(distro: dict[str, t.Any]) -> bool:
+    """RHEL 8 and 9 and their rebuilds: NVIDIA's repository may carry the nvidia-driver module streams there."""
+    return distro.get("family") == "redhat" and distro.get("id") != "fedora" and distro.get("major") in ("8", "9")
+
+
+def dnf_stream(branch: str | None, is_open: bool) -> str:
+    """The nvidia-driver stream of a branch and flavor: '580-open', '580-dkms'; without a branch 'open-dkms' or
+    'latest-dkms' (the newest driver, DKMS-built)."""
+    if branch:
+        return f"{branch}-{'open' if is_open else 'dkms'}"
+    return "open-dkms" if is_open else "latest-dkms"
 
 
 def header_packages(distro: dict[str, t.Any], kernel: str) -> list[str]:
@@ -344,12 +379,15 @@ def offered_note(pm: PackageManager) -> str:
 
 
 def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], params: dict[str, t.Any], distro: dict[str, t.Any],
-                     in_container: bool, warnings: list[str], pin_pending: bool = False) -> tuple[list[str], dict[str, str | None]]:
+                     in_container: bool, warnings: list[str], pin_pending: bool = False,
+                     version_chosen: bool = False) -> tuple[list[str], dict[str, str | None]]:
     """Refuse a source that lacks a package, carries another branch or mismatched versions.
 
     ``pin_pending``: the branch's pinning package is still to be installed, so the driver's candidates are the
-    unpinned ones and their branch is checked once the pin is in place. Returns (packages to skip: headers a
-    container lacks, a pinning package a pre-R590 repository lacks; the candidates asked)."""
+    unpinned ones and their branch is checked once the pin is in place. ``version_chosen``: the driver is installed
+    by an exact version picked on the branch (dnf), so the newest candidates' branch and versions are not the ones
+    installed and are not checked. Returns (packages to skip: headers a container lacks, a pinning package a pre-R590
+    repository lacks; the candidates asked)."""
     asked = [p for p in layout.packages if p in missing] + [h for h in layout.headers if h in missing]
     if pin_pending and layout.pin:
         asked.append(layout.pin)
@@ -381,7 +419,7 @@ def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], par
             f"The {layout.source} source has no {', '.join(absent)} for this host.{hint} Set source: nvidia_repo (or "
             "repo_url for a mirror) for other branches. Nothing was installed."
         )
-    upstream = {p: _nvidia.upstream_version(candidates[p] or "") for p in layout.versioned if candidates.get(p)}
+    upstream = {} if version_chosen else {p: _nvidia.upstream_version(candidates[p] or "") for p in layout.versioned if candidates.get(p)}
     branches = {p: v.split(".")[0] for p, v in upstream.items() if v}
     wrong = {p: upstream[p] for p, b in branches.items() if b != layout.branch} if layout.branch else {}
     if wrong and layout.source == "distro":
@@ -421,6 +459,154 @@ def check_candidates(pm: PackageManager, layout: Layout, missing: list[str], par
                 "come prebuilt). Nothing was installed."
             )
     return skip + pin_skip, candidates
+
+
+def version_key(version: str) -> tuple[int, ...]:
+    """'590.48.01' -> (590, 48, 1), for ordering driver versions."""
+    return tuple(int(part) for part in version.split("."))
+
+
+def release_key(evr: str) -> tuple[tuple[int, ...], str]:
+    """An ordering of the releases of one upstream version ('3:590.48.01-2.el9' after '3:590.48.01-1.el9')."""
+    release = evr.rsplit("-", 1)[-1]
+    return tuple(int(n) for n in re.findall(r"[0-9]+", release)), release
+
+
+def pick_branch_version(versions: dict[str, list[str]], names: list[str], branch: str,
+                        version: str | None = None) -> dict[str, str] | None:
+    """name -> 'version-release' (no epoch, as a dnf spec takes it) of the newest driver version on ``branch`` (or
+    exactly ``version``) that every one of ``names`` offers; None when there is none."""
+    per_name: dict[str, dict[str, str]] = {}
+    for name in names:
+        offered: dict[str, str] = {}
+        for evr in versions.get(name, []):
+            upstream = _nvidia.upstream_version(evr)
+            if not upstream or not VERSION.fullmatch(upstream) or upstream.split(".")[0] != branch:
+                continue
+            if version and upstream != version:
+                continue
+            if upstream not in offered or release_key(evr) > release_key(offered[upstream]):
+                offered[upstream] = evr
+        per_name[name] = offered
+    common = set.intersection(*(set(v) for v in per_name.values())) if per_name else set()
+    if not common:
+        return None
+    newest = max(common, key=version_key)
+    return {name: per_name[name][newest].split(":", 1)[-1] for name in names}
+
+
+def offered_listing(versions: dict[str, list[str]], names: list[str]) -> str:
+    """'nvidia-open 595.45.04, 595.71.05' (the upstream versions each name offers, newest last), for the refusals."""
+    parts = []
+    for name in names:
+        ups = sorted({u for u in (_nvidia.upstream_version(v) for v in versions.get(name, [])) if u and VERSION.fullmatch(u)},
+                     key=version_key)
+        shown = ups if len(ups) <= 6 else ups[:2] + ["..."] + ups[-3:]
+        parts.append(f"{name} {', '.join(shown) if shown else 'no version'}")
+    return "; ".join(parts)
+
+
+def dnf_out_of_branch(simulated: dict[str, str], branch: str) -> dict[str, str]:
+    """The NVIDIA driver packages (RPM_DRIVER_GLOBS, with a driver-shaped version) of a simulated dnf install that are
+    not on ``branch``."""
+    wrong = {}
+    for name, evr in simulated.items():
+        upstream = upstream_of(evr)
+        if (upstream and VERSION.fullmatch(upstream) and upstream.split(".")[0] != branch
+                and any(fnmatch.fnmatchcase(name, glob) for glob in RPM_DRIVER_GLOBS)):
+            wrong[name] = upstream
+    return wrong
+
+
+def dnf_branch_action(layout: Layout, distro: dict[str, t.Any], hold: bool) -> str:
+    """The plan's words for the dnf branch step."""
+    pin = f"nvidia-driver-pinning-{layout.branch}"
+    if not layout.branch:
+        return (f"enable dnf module stream {layout.module_stream} where the repository has it, then check that the source "
+                "carries the driver")
+    lock = "versionlocked" if hold else "not versionlocked: hold is false"
+    exact = f"the newest {layout.branch} version it offers, by its exact version ({lock})"
+    if layout.module_stream:
+        how = (f"enable dnf module stream {layout.module_stream} where the repository has it, else install {pin} where it "
+               f"has that; then install {exact}")
+    else:
+        how = (f"no module streams on {distro_name(distro)}: install {pin} where the repository has it; then install "
+               f"{exact}")
+    return f"hold dnf to branch {layout.branch}: {how}, after checking that the packages dnf would install are on the branch"
+
+
+def hold_dnf_branch(pm: PackageManager, layout: Layout, params: dict[str, t.Any], distro: dict[str, t.Any], missing: list[str],
+                    then: list[str], in_container: bool, warnings: list[str]) -> tuple[list[str], dict[str, str]]:
+    """dnf, once the package lists are fresh: hold the branch the way the repository allows (its module stream on
+    RHEL 8 and 9, else its pinning package, else the exact version, versionlocked after the install), then check
+    that what dnf would install is on the branch. Returns (packages to skip, name -> install spec)."""
+    branch = layout.branch
+    how = ""
+    streams: set[str] = set()
+    if layout.module_stream:
+        module, stream = layout.module_stream.split(":", 1)
+        streams = pm.module_streams(module)
+        if stream in streams:
+            pm.enable_module_stream(layout.module_stream)
+            how = f"module stream {layout.module_stream} (enabled; 'dnf module reset {module}' undoes it)"
+        else:
+            enabled = pm.enabled_streams(module) if streams else set()
+            if enabled:
+                # An enabled stream (an older branch's) hides the packages of the same names outside it.
+                pm.reset_module(module)
+                warnings.append(f"dnf module {module} was reset (it had {', '.join(sorted(enabled))} enabled): the repository "
+                                f"has no stream {stream}, and an enabled stream hides the packages outside it.")
+            if not branch:
+                warnings.append(f"NVIDIA's repository (or the mirror) has no dnf module stream {layout.module_stream}: the "
+                                "newest driver is installed without one.")
+    if not branch:
+        skip, dummy = check_candidates(pm, layout, missing, params, distro, in_container, warnings)
+        return skip, {}
+    pin = f"nvidia-driver-pinning-{branch}"
+    if not how and pm.candidates([pin]).get(pin):
+        pm.install([pin])
+        how = f"{pin} (installed)"
+    if not how:
+        how = "its exact version" + (", versionlocked after the install" if params["hold"] else "")
+        if not params["hold"]:
+            warnings.append(f"hold is false and the repository offers no module stream or {pin} for branch {branch}: nothing "
+                            f"keeps dnf on branch {branch} after this install.")
+    skip, dummy = check_candidates(pm, layout, missing, params, distro, in_container, warnings, version_chosen=True)
+    versions = pm.versions(layout.versioned)
+    chosen = pick_branch_version(versions, layout.versioned, branch, params.get("version") or None)
+    if chosen is None:
+        asked = f"version {params['version']}" if params.get("version") else f"anything of branch {branch}"
+        ups = {u for v in versions.get(layout.versioned[0], []) for u in [_nvidia.upstream_version(v)] if u and VERSION.fullmatch(u)}
+        branches = sorted({u.split(".")[0] for u in ups})
+        raise ModuleError(
+            f"NVIDIA's repository (or the mirror) offers {offered_listing(versions, layout.versioned)}, not {asked} "
+            f"(held by {how}). Set branch to one it offers{' (' + ', '.join(branches) + ')' if branches else ''}, or version "
+            f"to one listed, or leave both empty for the newest; or point repo_url at a mirror that carries branch {branch}. "
+            + (f"A default {DNF_MODULE} stream hides the packages outside it: 'dnf module disable {DNF_MODULE}' shows them. "
+               if streams and not how.startswith("module stream") else "")
+            + "Nothing was installed."
+        )
+    specs = {name: f"{name}-{vr}" for name, vr in chosen.items()}
+    upstream = _nvidia.upstream_version(chosen[layout.versioned[0]]) or ""
+    names = [n for n in then if n not in skip]
+    simulated = pm.simulate([specs.get(n, n) for n in names]) or {}
+    wrong = dnf_out_of_branch(simulated, branch)
+    if wrong:
+        # NVIDIA's RPM metas require their components '>=' (seen with real dnf, tests/unit/fixtures/dnf/README.md):
+        # the components the meta would pull from a newer branch are named too, at the driver's version.
+        more = pick_branch_version(pm.versions(sorted(wrong)), sorted(wrong), branch, upstream)
+        if more:
+            specs.update({name: f"{name}-{vr}" for name, vr in more.items()})
+            simulated = pm.simulate([specs.get(n, n) for n in names] + [specs[n] for n in sorted(more) if n not in names]) or {}
+            wrong = dnf_out_of_branch(simulated, branch)
+    if wrong:
+        listing = ", ".join(f"{p} {v}" for p, v in sorted(wrong.items()))
+        raise ModuleError(
+            f"dnf would install driver packages outside branch {branch} ({listing}) with {', '.join(sorted(specs.values()))} "
+            f"(held by {how}), and the repository has no {upstream} of them: the driver's dependencies reach a newer branch. "
+            "Point repo_url at a mirror that carries the whole branch, or ask for the branch offered. Nothing was installed."
+        )
+    return skip, specs
 
 
 def refuse_out_of_branch(layout: Layout, wrong: dict[str, str], verb: str, pinned: bool) -> t.NoReturn:
@@ -464,6 +650,8 @@ class Driver(Worker):
         self.warnings: list[str] = []
         self.skipped: list[str] = []  # headers the source lacks, found when the check waits for the refresh
         self.pin_pending = False  # the branch's pinning package is to be installed before the driver
+        self.specs: dict[str, str] = {}  # dnf: name -> the exact version to install ('nvidia-open-590.48.01-1.el10')
+        self.unheld: list[str] = []  # what a branch change unheld, held again when the dnf branch step refuses
         self.secure_boot = "unknown"  # read when an install is planned
         self.kernel_holds: dict[str, t.Any] = {"wanted": [], "held": [], "hold": [], "release": [], "admin_held": []}
         self.kernel_modules, self.kernel_modules_reason = "dkms", ""
@@ -740,13 +928,16 @@ class Driver(Worker):
         if checkable and not (branch_change or version_change or self.pin_pending) and not [m for m in missing if m not in skip]:
             return None
         refresh = bool(params["update_cache"] or source_changes)
-        if refresh or not checkable:
+        # dnf: the branch step holds the branch first (a module stream changes what the repository offers), then checks.
+        dnf_branch = pm.name == "dnf" and layout.source == "nvidia_repo" and bool(layout.module_stream or layout.branch)
+        verify = not checkable and not dnf_branch
+        if refresh or verify:
             action = ("refresh the package lists" + (" (the sources changed)" if source_changes else
                                                      f" when older than {params['cache_valid_time']} s")) if refresh else ""
-            if not checkable:
+            if verify:
                 action += (", then " if action else "") + "check that the source carries the driver"
-            steps.append({"do": "refresh", "refresh": refresh, "force": bool(source_changes), "verify": not checkable,
-                          "missing": missing, "in_container": in_container, "pin_pending": self.pin_pending, "action": action})
+            steps.append({"do": "refresh", "refresh": refresh, "force": bool(source_changes), "verify": verify,
+                          "check": not dnf_branch, "missing": missing, "in_container": in_container, "pin_pending": self.pin_pending, "action": action})
         to_install = [m for m in missing if m not in skip]
         current = driver_version_of(before)
         if branch_change or version_change:
@@ -756,8 +947,9 @@ class Driver(Worker):
             steps.append({"do": "unhold", "names": held, "action": f"driver change ({what}): unhold {', '.join(held) or 'nothing'}, "
                           "upgrade, hold again"})
             to_install = sorted(set(to_install) | set(layout.packages))
-        if layout.module_stream:
-            steps.append({"do": "stream", "stream": layout.module_stream, "action": f"enable dnf module stream {layout.module_stream}"})
+        if dnf_branch:
+            steps.append({"do": "dnf_branch", "missing": missing, "in_container": in_container, "then": to_install,
+                          "action": dnf_branch_action(layout, distro, params["hold"])})
         if self.pin_pending:
             steps.append({"do": "pin", "names": [layout.pin], "missing": missing, "in_container": in_container,
                           "then": to_install, "action": f"install {layout.pin} (holds apt to branch {layout.branch}), then check that the driver's "
@@ -895,16 +1087,27 @@ class Driver(Worker):
             self.files.apply(step["changes"])
         elif do == "refresh":
             ran = pm.refresh(self.params["cache_valid_time"], force=step["force"]) if step["refresh"] else False
-            if step["verify"] or ran:
+            if step.get("check", True) and (step["verify"] or ran):
                 # The lists changed (or were not there at plan time): ask the source again before installing.
                 self.skipped, dummy = check_candidates(pm, self.layout, step["missing"], self.params, self.distro,
                                                        step["in_container"], self.warnings, step.get("pin_pending", False))
         elif do == "unhold":
             if step["names"]:
                 pm.unhold(step["names"])
+                self.unheld = list(step["names"])
             return True
-        elif do == "stream":
-            pm.enable_module_stream(step["stream"])
+        elif do == "dnf_branch":
+            try:
+                self.skipped, self.specs = hold_dnf_branch(pm, self.layout, self.params, self.distro, step["missing"],
+                                                           step["then"], step["in_container"], self.warnings)
+            except ModuleError as exc:
+                if not self.unheld:
+                    raise
+                # A branch change unholds before the branch step: a refusal puts the installed driver's hold back.
+                pm.hold(self.unheld)
+                raise ModuleError(f"{exc.msg} The installed driver's versionlock ({' '.join(self.unheld)}) was put back.",
+                                  **exc.details) from exc
+            return True
         elif do == "pin":
             names = [n for n in step["names"] if n not in self.skipped]
             if names:
@@ -919,7 +1122,9 @@ class Driver(Worker):
                     refuse_out_of_branch(self.layout, wrong, "would install", True)
             return bool(names)
         elif do == "install":
-            names = [n for n in step["names"] if n not in self.skipped]
+            names = [self.specs.get(n, n) for n in step["names"] if n not in self.skipped]
+            # dnf: components named at the driver's version because the metas would pull newer ones (hold_dnf_branch).
+            names += [spec for n, spec in sorted(self.specs.items()) if n not in step["names"]]
             if names:
                 pm.install(names)
             return True

@@ -108,6 +108,22 @@ class PackageManager:
         """(download bytes, installed bytes) an install of ``names`` needs; (None, None) when unknown."""
         return None, None
 
+    def versions(self, names: list[str]) -> dict[str, list[str]]:
+        """name -> every version the sources offer of it, in one command ({} where the backend cannot list them)."""
+        return {}
+
+    def module_streams(self, module: str) -> set[str]:
+        """Every stream of a module the sources offer (dnf only; set() elsewhere)."""
+        return set()
+
+    def enabled_streams(self, module: str) -> set[str]:
+        """The enabled streams of a module, 'name:stream' (dnf only; set() elsewhere)."""
+        return set()
+
+    def reset_module(self, module: str) -> None:
+        """Enable no stream of a module any more (dnf only)."""
+        raise ModuleError(f"The {self.name} package manager has no modules: {module} cannot be reset.")
+
     def enable_module_stream(self, stream: str) -> None:
         """Enable a module stream (``name:stream``) before an install (dnf only)."""
         raise ModuleError(f"The {self.name} package manager has no module streams: {stream} cannot be enabled.")
@@ -352,8 +368,8 @@ class Dnf(PackageManager):
         )
         found: dict[str, str] = {}
         for line in result.out.splitlines():
-            if "\t" in line:
-                name, dummy, version = line.partition("\t")
+            name, dummy, version = line.partition("\t")
+            if dummy and version.strip():
                 found.setdefault(name.strip(), version.strip())
         return {name: found.get(name) for name in names}
 
@@ -413,6 +429,10 @@ class Dnf(PackageManager):
         locked = self.held() if (holds and found) else set()
         return {name: (version, name in locked) for name, version in found.items()}
 
+    def reset_module(self, module: str) -> None:
+        """``dnf module reset``: no stream of ``module`` enabled (nor disabled) any more."""
+        self._run(["dnf", "-y", "-q", "module", "reset", module], "dnf module reset", "Check the dnf repositories.")
+
     def enable_module_stream(self, stream: str) -> None:
         """``dnf module reset`` of the stream's module (a failure there is no error: it may never have been enabled),
         then ``dnf module enable``."""
@@ -420,6 +440,42 @@ class Dnf(PackageManager):
         self.runner.run(["dnf", "-y", "-q", "module", "reset", module], check=False)
         self._run(["dnf", "-y", "-q", "module", "enable", stream], "dnf module enable",
                   "Check that the repository carries that module stream.")
+
+    def module_streams(self, module: str) -> set[str]:
+        """Every stream of ``module`` the repositories offer (``dnf module list``): set() when none is offered (dnf
+        answers 'No matching Modules to list'); PackageError when dnf fails otherwise."""
+        argv = ["dnf", "-q", "module", "list", module]
+        result = self.runner.run(argv, check=False)
+        if result is None:
+            raise PackageError("dnf is not on this host: is it a RHEL-family system? Set pkg_mgr to match the host.", cmd=argv)
+        if result.rc != 0:
+            if "No matching Modules" in f"{result.out}\n{result.err}":
+                return set()
+            self._check(result, argv, "dnf module list", "Check the dnf repositories.")
+        return parse_dnf_module_streams(result.out, module)
+
+    def versions(self, names: list[str]) -> dict[str, list[str]]:
+        """name -> every version the repositories offer of it ('3:590.48.01-1.el9', as repoquery prints them), in one
+        ``dnf repoquery``; a name the repositories lack is absent."""
+        if not names:
+            return {}
+        result = self._run(
+            ["dnf", "-q", "repoquery", "--qf", "%{name}\\t%{epoch}:%{version}-%{release}\\n"] + list(names),
+            "dnf repoquery",
+            "Check the dnf repositories.",
+        )
+        return parse_dnf_versions(result.out, names)
+
+    def simulate(self, names: list[str]) -> dict[str, str] | None:
+        """name -> version of every package ``dnf install names`` would bring, read from the transaction dnf prints
+        before it stops at ``--assumeno``; None when dnf refused (a conflict, a name it lacks) or printed no table."""
+        if not names:
+            return None
+        result = self.runner.run(["dnf", "--assumeno", "--setopt=install_weak_deps=False", "install"] + list(names), check=False)
+        if result is None:
+            return None
+        found = parse_dnf_transaction(result.out)
+        return found or None
 
     def enabled_streams(self, module: str) -> set[str]:
         """The enabled streams of a dnf module (``name:stream``), from ``dnf module list --enabled``."""
@@ -490,6 +546,60 @@ def parse_dnf_module_list(text: str, module: str) -> set[str]:
         parts = line.split()
         if len(parts) >= 2 and parts[0] == module and "[e]" in line:
             found.add(f"{module}:{parts[1].replace('[e]', '').strip()}")
+    return found
+
+
+def parse_dnf_module_streams(text: str, module: str) -> set[str]:
+    """Every stream of ``module`` in ``dnf module list`` (rows 'name stream [d][e] profiles summary'); the repository
+    headers, the column titles, the hint line and anything else are skipped."""
+    found = set()
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 2 and parts[0] == module:
+            stream = parts[1].split("[", 1)[0].strip()
+            if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", stream):
+                found.add(stream)
+    return found
+
+
+def parse_dnf_versions(text: str, names: t.Sequence[str]) -> dict[str, list[str]]:
+    """name -> versions from 'name<TAB>epoch:version-release' lines, each once, in the order printed; lines of other
+    names or of another shape are skipped."""
+    wanted = set(names)
+    found: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        name, tab, version = line.strip().partition("\t")
+        version = version.strip()
+        if tab and name in wanted and re.fullmatch(r"(?:[0-9]+:)?[0-9][A-Za-z0-9._+~^]*-[A-Za-z0-9._+~^]+", version):
+            versions = found.setdefault(name, [])
+            if version not in versions:
+                versions.append(version)
+    return found
+
+
+def parse_dnf_transaction(text: str) -> dict[str, str]:
+    """name -> [epoch:]version-release of the packages a dnf 4 transaction table would install or upgrade (rows
+    ' name  arch  [epoch:]version-release  repository  size' under 'Installing:', 'Upgrading:', 'Installing
+    dependencies:' and the like); removals and skipped rows are left out."""
+    evr = re.compile(r"(?:[0-9]+:)?[0-9][A-Za-z0-9._+~^]*-[A-Za-z0-9._+~^]+")
+    found: dict[str, str] = {}
+    section = ""
+    pending = ""  # a name too long for its column: dnf prints the rest of the row on the next line
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not line.startswith(" ") and stripped.endswith(":"):
+            section, pending = stripped.lower(), ""
+            continue
+        if not stripped or not line.startswith(" ") or not section.startswith(("installing", "upgrading", "downgrading", "reinstalling")):
+            pending = ""
+            continue
+        parts = stripped.split()
+        if len(parts) == 1:
+            pending = parts[0]
+        elif pending and len(parts) >= 3 and evr.fullmatch(parts[1]):
+            found[pending], pending = parts[1], ""
+        elif len(parts) >= 4 and evr.fullmatch(parts[2]):
+            found[parts[0]], pending = parts[2], ""
     return found
 
 

@@ -32,6 +32,13 @@ description:
     repository carries one. Their components depend C(>=) on each other and reach newer branches. Before the driver is
     installed, the candidates apt would take and the simulated install are checked to be on the branch, and anything
     outside it is refused with the fix.
+  - From NVIDIA's repository on dnf hosts, once the package lists are fresh, the branch's module stream
+    (C(nvidia-driver:<branch>-open) or C(-dkms)) is enabled on RHEL 8 and 9 only when C(dnf module list) offers it
+    (NVIDIA's streams were found up to branch 580). Otherwise, and always on RHEL 10 and Fedora (which have no module
+    streams), the branch's pinning package is installed first where the repository has one. The driver is then
+    installed by the exact newest version of the branch (C(nvidia-open), C(cuda-drivers), or on RHEL 8 and 9 its
+    components) and versionlocked. The versions dnf would take (C(dnf repoquery), C(dnf install --assumeno)) must be on
+    the branch, and a repository with nothing of the branch is refused, naming what it offers.
   - NVIDIA's repository key is checked by fingerprint before it is written (O(repo_key_fingerprints), or NVIDIA's
     published key for the tree when O(repo_key) is empty), so O(source=nvidia_repo) needs no key options on an online
     host.

@@ -90,7 +90,7 @@ def test_nvidia_repo_on_a_tree_without_a_known_key_names_the_options(debian, mon
         (DEBIAN12, "nvidia_repo", "proprietary", None, ["cuda-drivers"], None),
         (ROCKY9, "nvidia_repo", "proprietary", "550", ["nvidia-driver", "nvidia-driver-cuda", "kmod-nvidia-latest-dkms"], "nvidia-driver:550-dkms"),
         (ROCKY9, "nvidia_repo", "open", "580", ["nvidia-driver", "nvidia-driver-cuda", "kmod-nvidia-open-dkms"], "nvidia-driver:580-open"),
-        (ALMA10, "nvidia_repo", "open", "580", ["nvidia-open-580"], None),
+        (ALMA10, "nvidia_repo", "open", "580", ["nvidia-open"], None),
     ],
 )
 def test_package_names_per_source(distro, source, flavor, branch, packages, stream):
@@ -382,7 +382,9 @@ def test_check_mode_of_a_removal_is_what_the_removal_does(debian, monkeypatch):
 
 
 def test_rocky9_plans_the_module_stream_and_holds_after_the_install(tree, monkeypatch):
-    """dnf: no package lists to ask in the plan; the stream is enabled, then the install, then versionlock of the driver."""
+    """dnf: no package lists to ask in the plan. After the refresh the branch step finds the 550-dkms stream in the
+    repository's module list and enables it, checks the candidates, takes the stream's 550 version by name and
+    simulates the install; then the install, then versionlock of the driver."""
     root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/rocky9"), "proc/modules": "", "usr/bin/dnf": "",
                              "proc/sys/kernel/arch": "x86_64\n",
                              "srv/keys/nvidia.asc": fixture_text("openpgp/test-rsa3072-sha512.asc")})))
@@ -390,20 +392,25 @@ def test_rocky9_plans_the_module_stream_and_holds_after_the_install(tree, monkey
     monkeypatch.setattr(nd.Driver, "today", "2026-11-22")
     query = ("rpm", "-q", "-a", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", *nd.RPM_DRIVER_GLOBS,
              "python3-dnf-plugin-versionlock", "kernel-devel-5.14.0-427.el9.x86_64", "kernel-headers-5.14.0-427.el9.x86_64")
-    names = ["nvidia-driver", "nvidia-driver-cuda", "kmod-nvidia-latest-dkms", "python3-dnf-plugin-versionlock",
-             "kernel-devel-5.14.0-427.el9.x86_64", "kernel-headers-5.14.0-427.el9.x86_64"]
+    driver = ["nvidia-driver", "nvidia-driver-cuda", "kmod-nvidia-latest-dkms"]
+    names = driver + ["python3-dnf-plugin-versionlock", "kernel-devel-5.14.0-427.el9.x86_64", "kernel-headers-5.14.0-427.el9.x86_64"]
+    specs = [f"{n}-550.54.14-1.el9" for n in driver] + names[3:]
     after = fixture_text("rpm/rocky9-550.54.14.txt")
-    repoquery = ("dnf", "-q", "repoquery", "--latest-limit", "1", "--qf", "%{name}\\t%{version}-%{release}\\n", *names)
-    offered = "".join(f"{n}\t550.54.14-1.el9\n" for n in names[:3]) + "".join(f"{n}\t1.0-1.el9\n" for n in names[3:])
+    offered = "".join(f"{n}\t550.54.14-1.el9\n" for n in driver) + "".join(f"{n}\t1.0-1.el9\n" for n in names[3:])
+    streams = fixture_text("dnf/nvidia-rhel9-module-list.txt").replace("580-dkms ", "550-dkms ")
+    transaction = "Installing:\n" + "".join(f" {n}  x86_64  3:550.54.14-1.el9  cuda-rhel9-x86_64  1 M\n" for n in driver)
 
     def runner():
         return FakeRunner({
             query: [(1, "", ""), (0, after, "")],
             ("dnf", "-q", "makecache", "--setopt=metadata_expire=86400"): (0, "", ""),
-            repoquery: (0, offered, ""),
+            MODULE_LIST: (0, streams, ""),
             ("dnf", "-y", "-q", "module", "reset", "nvidia-driver"): (0, "", ""),
             ("dnf", "-y", "-q", "module", "enable", "nvidia-driver:550-dkms"): (0, "", ""),
-            ("dnf", "-y", "-q", "--setopt=install_weak_deps=False", "install", *names): (0, "", ""),
+            CANDIDATES + tuple(names): (0, offered, ""),
+            ALL_VERSIONS + tuple(driver): (0, "".join(f"{n}\t3:550.54.14-1.el9\n" for n in driver), ""),
+            ASSUMENO + tuple(specs): (1, transaction, "Operation aborted.\n"),
+            ("dnf", "-y", "-q", "--setopt=install_weak_deps=False", "install", *specs): (0, "", ""),
             ("dnf", "-q", "versionlock", "list"): (0, "", ""),
             ("dnf", "-q", "versionlock", "add", "kmod-nvidia-latest-dkms", "nvidia-driver", "nvidia-driver-cuda"): (0, "", ""),
         })
@@ -413,17 +420,21 @@ def test_rocky9_plans_the_module_stream_and_holds_after_the_install(tree, monkey
     check = run_worker(nd.Driver, make_host(p, check_runner, check_mode=True, sysroot=root))
     assert check["pkg_mgr"] == "dnf" and check_runner.calls == [list(query)]
     assert check["actions"][1:] == [
-        "refresh the package lists (the sources changed), then check that the source carries the driver",
-        "enable dnf module stream nvidia-driver:550-dkms",
+        "refresh the package lists (the sources changed)",
+        "hold dnf to branch 550: enable dnf module stream nvidia-driver:550-dkms where the repository has it, else install "
+        "nvidia-driver-pinning-550 where it has that; then install the newest 550 version it offers, by its exact version "
+        "(versionlocked), after checking that the packages dnf would install are on the branch",
         "install " + " ".join(names),
         "hold nvidia-driver nvidia-driver-cuda kmod-nvidia-latest-dkms and the driver's other packages of its version, once installed",
     ]
     real_runner = runner()
     real = run_worker(nd.Driver, make_host(p, real_runner, sysroot=root))
     assert real["actions"] == check["actions"] and real["changed"] is check["changed"] is True
-    assert [c[:3] for c in real_runner.calls[1:]] == [
-        ["dnf", "-q", "makecache"], ["dnf", "-q", "repoquery"], ["dnf", "-y", "-q"], ["dnf", "-y", "-q"], ["dnf", "-y", "-q"],
-        ["rpm", "-q", "-a"], ["dnf", "-q", "versionlock"], ["dnf", "-q", "versionlock"], ["rpm", "-q", "-a"]]
+    assert [c[:4] for c in real_runner.calls[1:]] == [
+        ["dnf", "-q", "makecache", "--setopt=metadata_expire=86400"], list(MODULE_LIST[:4]), ["dnf", "-y", "-q", "module"],
+        ["dnf", "-y", "-q", "module"], list(CANDIDATES[:4]), list(ALL_VERSIONS[:4]), list(ASSUMENO[:4]),
+        ["dnf", "-y", "-q", "--setopt=install_weak_deps=False"],
+        ["rpm", "-q", "-a", "--qf"], ["dnf", "-q", "versionlock", "list"], ["dnf", "-q", "versionlock", "add"], ["rpm", "-q", "-a", "--qf"]]
     assert real["installed_version"] == "550.54.14"
     assert os.path.exists(root.path(_nvidia_repo.DNF_REPO.lstrip("/")))
 
@@ -664,3 +675,291 @@ def test_secure_boot_with_an_enrolled_mok_goes_on_and_a_container_is_not_read(de
                                             ("Failed to read x", None)])
 def test_mokutil_test_key_output(text, expected):
     assert nd.mok_enrolled(text) is expected
+
+
+# dnf: the branch held as NVIDIA's RPM repositories allow (streams on EL8/9 while they last, else exact versions) ----
+FEDORA41 = {"id": "fedora", "version": "41", "major": "41", "family": "redhat", "name": "Fedora Linux 41"}
+CANDIDATES = ("dnf", "-q", "repoquery", "--latest-limit", "1", "--qf", "%{name}\\t%{version}-%{release}\\n")
+ALL_VERSIONS = ("dnf", "-q", "repoquery", "--qf", "%{name}\\t%{epoch}:%{version}-%{release}\\n")
+MODULE_LIST = ("dnf", "-q", "module", "list", "nvidia-driver")
+ASSUMENO = ("dnf", "--assumeno", "--setopt=install_weak_deps=False", "install")
+EL9_OPEN = ["nvidia-driver", "nvidia-driver-cuda", "kmod-nvidia-open-dkms"]
+
+
+def dnf_layout(distro, flavor, branch):
+    names, versioned, stream = nd.driver_packages(distro, "nvidia_repo", flavor, branch, "5.14.0-427.el9.x86_64")
+    return nd.Layout("nvidia_repo", "test", flavor, branch, names, versioned, [], stream, None, False, {}, [])
+
+
+def latest(text, names):
+    """The --latest-limit 1 answer for ``names`` from an all-versions capture (the last version printed of each)."""
+    found = _packages.parse_dnf_versions(text, names)
+    return "".join(f"{n}\t{found[n][-1].split(':', 1)[-1]}\n" for n in names if n in found)
+
+
+def test_dnf_package_names_per_distribution():
+    assert nd.driver_packages(ROCKY9, "nvidia_repo", "open", None, "k") == (EL9_OPEN, EL9_OPEN, "nvidia-driver:open-dkms")
+    assert nd.driver_packages(ROCKY9, "nvidia_repo", "proprietary", None, "k")[2] == "nvidia-driver:latest-dkms"
+    assert nd.driver_packages(ALMA10, "nvidia_repo", "proprietary", "590", "k") == (["cuda-drivers"], ["cuda-drivers"], None)
+    assert nd.driver_packages(FEDORA41, "nvidia_repo", "open", "590", "k") == (["nvidia-open"], ["nvidia-open"], None)
+    assert nd.modular(ROCKY9) and not nd.modular(ALMA10) and not nd.modular(FEDORA41) and not nd.modular(DEBIAN12)
+    assert not nd.modular(dict(FEDORA41, major="9"))  # Fedora is never modular here, whatever its number
+
+
+def test_the_newest_version_of_the_branch_that_every_component_offers():
+    text = fixture_text("dnf/nvidia-rhel9-repoquery-after-streams.txt")
+    versions = _packages.parse_dnf_versions(text, EL9_OPEN)
+    assert nd.pick_branch_version(versions, EL9_OPEN, "595") == {n: "595.71.05-1.el9" for n in EL9_OPEN}
+    assert nd.pick_branch_version(versions, EL9_OPEN, "590") == {n: "590.48.01-1.el9" for n in EL9_OPEN}
+    assert nd.pick_branch_version(versions, EL9_OPEN, "595", "595.45.04") == {n: "595.45.04-1.el9" for n in EL9_OPEN}
+    assert nd.pick_branch_version(versions, EL9_OPEN, "580") is None
+    assert nd.pick_branch_version(versions, EL9_OPEN, "595", "595.58.03") is None
+    # A component missing the newest version: the newest version all of them offer.
+    partial = dict(versions, **{"kmod-nvidia-open-dkms": ["3:595.45.04-1.el9"]})
+    assert nd.pick_branch_version(partial, EL9_OPEN, "595")["nvidia-driver"] == "595.45.04-1.el9"
+    # A rebuilt release of one version wins over the first; 595.100 sorts after 595.71 (numbers, not text).
+    assert nd.pick_branch_version({"x": ["3:595.71.05-1.el9", "3:595.71.05-2.el9", "3:595.100.1-1.el9"]}, ["x"], "595") == {
+        "x": "595.100.1-1.el9"}
+    assert nd.pick_branch_version({}, ["x"], "595") is None
+    assert nd.pick_branch_version({"x": ["garbage", "1:latest-1"]}, ["x"], "595") is None
+
+
+def test_rhel9_with_the_branchs_stream_enables_it_and_installs_the_streams_version():
+    """Captured stream list (streams up to 580): 580-open is enabled, then the 580 versions it offers are taken."""
+    layout = dnf_layout(ROCKY9, "open", "580")
+    after = fixture_text("dnf/nvidia-rhel9-repoquery-580-open.txt")
+    specs = [f"{n}-580.105.08-1.el9" for n in EL9_OPEN]
+    runner = FakeRunner({
+        MODULE_LIST: (0, fixture_text("dnf/nvidia-rhel9-module-list.txt"), ""),
+        ("dnf", "-y", "-q", "module", "reset", "nvidia-driver"): (0, "", ""),
+        ("dnf", "-y", "-q", "module", "enable", "nvidia-driver:580-open"): (0, "", ""),
+        CANDIDATES + tuple(EL9_OPEN): (0, latest(after, EL9_OPEN), ""),
+        ALL_VERSIONS + tuple(EL9_OPEN): (0, after, ""),
+        ASSUMENO + tuple(specs): (1, fixture_text("dnf/nvidia-rhel9-assumeno-580-open.txt"), "Operation aborted.\n"),
+    })
+    warnings = []
+    skip, got = nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="580"), ROCKY9, list(EL9_OPEN), list(EL9_OPEN),
+                                   False, warnings)
+    assert skip == [] and got == dict(zip(EL9_OPEN, specs)) and warnings == []
+    assert [c[:5] for c in runner.calls][:3] == [list(MODULE_LIST), ["dnf", "-y", "-q", "module", "reset"],
+                                                 ["dnf", "-y", "-q", "module", "enable"]]
+
+
+ENABLED = ("dnf", "-q", "module", "list", "--enabled", "nvidia-driver")
+NONE_ENABLED = (1, "", "Error: No matching Modules to list\n")  # real dnf 4.14 with no stream enabled
+
+
+@pytest.mark.parametrize("enabled", [NONE_ENABLED, (0, fixture_text("dnf/nvidia-rhel9-module-list-enabled-580-open.txt"), "")])
+def test_rhel9_after_the_streams_installs_the_branchs_exact_version(enabled):
+    """Streams end at 580 (captured): branch 590 has none, no pinning package; the 590 version is taken by name. An
+    enabled 580-open stream (a host on 580 moving to 590) hides the 590 packages: the module is reset first."""
+    layout = dnf_layout(ROCKY9, "open", "590")
+    text = fixture_text("dnf/nvidia-rhel9-repoquery-after-streams.txt")
+    specs = [f"{n}-590.48.01-1.el9" for n in EL9_OPEN]
+    runner = FakeRunner({
+        MODULE_LIST: (0, fixture_text("dnf/nvidia-rhel9-module-list.txt"), ""),
+        ENABLED: enabled,
+        ("dnf", "-y", "-q", "module", "reset", "nvidia-driver"): (0, "", ""),
+        CANDIDATES + ("nvidia-driver-pinning-590",): (0, "", ""),
+        CANDIDATES + tuple(EL9_OPEN): (0, latest(text, EL9_OPEN), ""),
+        ALL_VERSIONS + tuple(EL9_OPEN): (0, text, ""),
+        ASSUMENO + tuple(specs): (1, fixture_text("dnf/nvidia-rhel9-assumeno-590.txt"), "Operation aborted.\n"),
+    })
+    warnings = []
+    skip, got = nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="590"), ROCKY9, list(EL9_OPEN), list(EL9_OPEN),
+                                   False, warnings)
+    assert got == dict(zip(EL9_OPEN, specs))
+    changed = [c for c in runner.calls if c[:4] == ["dnf", "-y", "-q", "module"]]
+    if enabled is NONE_ENABLED:
+        assert changed == [] and warnings == []  # no stream touched
+    else:
+        assert changed == [["dnf", "-y", "-q", "module", "reset", "nvidia-driver"]]
+        assert warnings == ["dnf module nvidia-driver was reset (it had nvidia-driver:580-open enabled): the repository has no "
+                            "stream 590-open, and an enabled stream hides the packages outside it."]
+    assert "module stream nvidia-driver:590-open where the repository has it, else install nvidia-driver-pinning-590" in \
+        nd.dnf_branch_action(layout, ROCKY9, True)
+
+
+def test_a_branch_the_repository_lacks_is_refused_naming_what_it_offers_and_the_options():
+    layout = dnf_layout(ROCKY9, "open", "610")
+    text = fixture_text("dnf/nvidia-rhel9-repoquery-after-streams.txt")
+    runner = FakeRunner({
+        MODULE_LIST: (0, fixture_text("dnf/nvidia-rhel9-module-list.txt"), ""),
+        ENABLED: NONE_ENABLED,
+        CANDIDATES + ("nvidia-driver-pinning-610",): (0, "", ""),
+        CANDIDATES + tuple(EL9_OPEN): (0, latest(text, EL9_OPEN), ""),
+        ALL_VERSIONS + tuple(EL9_OPEN): (0, text, ""),
+        ("dnf", "-q", "repoquery", "--latest-limit", "1", "--qf", "%{name}\\t%{version}-%{release}\\n", "nvidia-driver-pinning-*"):
+            (0, "", ""),
+        ("dnf", "-q", "repoquery", "--latest-limit", "1", "--qf", "%{name}\\t%{version}-%{release}\\n", "cuda-drivers-*"): (0, "", ""),
+        ("dnf", "-q", "repoquery", "--latest-limit", "1", "--qf", "%{name}\\t%{version}-%{release}\\n", "nvidia-open-*"): (0, "", ""),
+    })
+    with pytest.raises(ModuleError) as info:
+        nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="610"), ROCKY9, list(EL9_OPEN), list(EL9_OPEN), False, [])
+    msg = str(info.value)
+    assert "offers nvidia-driver 590.48.01, 595.45.04, 595.71.05" in msg and "not anything of branch 610" in msg
+    assert "'dnf module disable nvidia-driver' shows them" in msg
+    assert "Set branch to one it offers (590, 595)" in msg and "or version to one listed" in msg and "Nothing was installed" in msg
+    assert not any(c[:3] == ["dnf", "--assumeno", "--setopt=install_weak_deps=False"] for c in runner.calls)
+
+
+def test_a_version_the_repository_lacks_is_refused():
+    layout = dnf_layout(ROCKY9, "open", "595")
+    text = fixture_text("dnf/nvidia-rhel9-repoquery-after-streams.txt")
+    runner = FakeRunner({
+        MODULE_LIST: (1, "", fixture_text("dnf/nvidia-module-list-none.err")),
+        CANDIDATES + ("nvidia-driver-pinning-595",): (0, "", ""),
+        CANDIDATES + tuple(EL9_OPEN): (0, latest(text, EL9_OPEN), ""),
+        ALL_VERSIONS + tuple(EL9_OPEN): (0, text, ""),
+        CANDIDATES + ("nvidia-driver-pinning-*",): (0, "", ""), CANDIDATES + ("cuda-drivers-*",): (0, "", ""),
+        CANDIDATES + ("nvidia-open-*",): (0, "", ""),
+    })
+    with pytest.raises(ModuleError, match="not version 595.58.03 \\(held by its exact version, versionlocked after the install\\)"):
+        nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="595", version="595.58.03"), ROCKY9, list(EL9_OPEN),
+                           list(EL9_OPEN), False, [])
+
+
+@pytest.mark.parametrize("distro, listing, meta, pinned, components", [
+    (ALMA10, "dnf/nvidia-nonmodular-repoquery.txt", "dnf/nvidia-nonmodular-assumeno-590-meta.txt",
+     "dnf/nvidia-nonmodular-assumeno-590-pinned.txt", "dnf/nvidia-rhel9-repoquery-after-streams.txt"),
+    (FEDORA41, "dnf/nvidia-fedora41-repoquery.txt", "dnf/nvidia-fedora41-assumeno-590-meta.txt",
+     "dnf/nvidia-fedora41-assumeno-590-pinned.txt", "dnf/nvidia-fedora41-repoquery-components.txt"),
+])
+def test_rhel10_and_fedora_never_touch_streams_and_name_the_components_the_meta_would_pull_newer(
+        distro, listing, meta, pinned, components):
+    """nvidia-open-590.48.01 alone pulls 595 components (captured with real dnf 4; dnf 5's shape hand-written): the
+    components are then named at 590.48.01 too, and the second simulation is all 590."""
+    layout = dnf_layout(distro, "open", "590")
+    text = fixture_text(listing)
+    release = "1.fc41" if distro is FEDORA41 else "1.el9"
+    meta_spec = f"nvidia-open-590.48.01-{release}"
+    wrong = sorted(n for n in _packages.parse_dnf_transaction(fixture_text(meta)) if n != "nvidia-open")
+    extra = [f"{n}-590.48.01-{release}" for n in wrong]
+    runner = FakeRunner({
+        CANDIDATES + ("nvidia-driver-pinning-590",): (0, "", ""),
+        CANDIDATES + ("nvidia-open",): (0, latest(text, ["nvidia-open"]), ""),
+        ALL_VERSIONS + ("nvidia-open",): (0, text, ""),
+        ASSUMENO + (meta_spec,): (1, fixture_text(meta), ""),
+        ALL_VERSIONS + tuple(wrong): (0, fixture_text(components), ""),
+        ASSUMENO + (meta_spec, *extra): (1, fixture_text(pinned), ""),
+    })
+    skip, got = nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="590"), distro, ["nvidia-open"], ["nvidia-open"],
+                                   False, [])
+    assert got == {"nvidia-open": meta_spec, **dict(zip(wrong, extra))}
+    assert not any("module" in c for c in runner.calls)
+    assert "no module streams on" in nd.dnf_branch_action(layout, distro, True)
+
+
+def test_components_the_repository_lacks_at_the_branch_are_refused():
+    layout = dnf_layout(ALMA10, "open", "590")
+    text = fixture_text("dnf/nvidia-nonmodular-repoquery.txt")
+    meta = fixture_text("dnf/nvidia-nonmodular-assumeno-590-meta.txt")
+    runner = FakeRunner({
+        CANDIDATES + ("nvidia-driver-pinning-590",): (0, "", ""),
+        CANDIDATES + ("nvidia-open",): (0, latest(text, ["nvidia-open"]), ""),
+        ALL_VERSIONS + ("nvidia-open",): (0, text, ""),
+        ASSUMENO + ("nvidia-open-590.48.01-1.el9",): (1, meta, ""),
+        ALL_VERSIONS + ("kmod-nvidia-open-dkms", "nvidia-driver", "nvidia-driver-cuda"): (0, "nvidia-driver\t3:595.71.05-1.el9\n", ""),
+    })
+    with pytest.raises(ModuleError, match="outside branch 590 \\(kmod-nvidia-open-dkms 595.71.05, nvidia-driver 595.71.05, "
+                                          "nvidia-driver-cuda 595.71.05\\).*has no 590.48.01 of them"):
+        nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="590"), ALMA10, ["nvidia-open"], ["nvidia-open"], False, [])
+
+
+def test_a_pinning_package_the_repository_offers_is_installed_first():
+    """nvidia-driver-pinning-<b> on RPM distributions was not found in NVIDIA's docs: used only where offered."""
+    layout = dnf_layout(ALMA10, "proprietary", "590")
+    text = fixture_text("dnf/nvidia-nonmodular-repoquery.txt")
+    spec = "cuda-drivers-590.48.01-1.el9"
+    runner = FakeRunner({
+        CANDIDATES + ("nvidia-driver-pinning-590",): (0, "nvidia-driver-pinning-590\t590.48.01-1.el9\n", ""),
+        ("dnf", "-y", "-q", "--setopt=install_weak_deps=False", "install", "nvidia-driver-pinning-590"): (0, "", ""),
+        CANDIDATES + ("cuda-drivers",): (0, latest(text, ["cuda-drivers"]), ""),
+        ALL_VERSIONS + ("cuda-drivers",): (0, text, ""),
+        ASSUMENO + (spec,): (1, "Installing:\n cuda-drivers  x86_64  3:590.48.01-1.el9  cuda  1 k\n", ""),
+    })
+    assert nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="590", flavor="proprietary"), ALMA10, ["cuda-drivers"],
+                              ["cuda-drivers"], False, [])[1] == {"cuda-drivers": spec}
+    assert runner.calls[1][-1] == "nvidia-driver-pinning-590"
+
+
+@pytest.mark.parametrize("answer", [(0, "", ""), (0, "garbage\n<html>502</html>\n", ""),
+                                    (0, fixture_text("dnf/nvidia-hostile-repoquery.txt"), "")])
+def test_an_empty_or_garbled_repository_answer_is_refused_as_lacking_the_driver(answer):
+    layout = dnf_layout(ALMA10, "open", "590")
+    runner = FakeRunner({
+        CANDIDATES + ("nvidia-driver-pinning-590",): answer,
+        CANDIDATES + ("nvidia-open",): answer,
+        CANDIDATES + ("nvidia-driver-pinning-*",): answer, CANDIDATES + ("cuda-drivers-*",): answer,
+        CANDIDATES + ("nvidia-open-*",): answer,
+        ALL_VERSIONS + ("nvidia-open",): answer,
+    })
+    with pytest.raises(ModuleError, match="NVIDIA's repository \\(or the mirror\\) has no nvidia-open|offers nvidia-open"):
+        nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="590"), ALMA10, ["nvidia-open"], ["nvidia-open"], False, [])
+
+
+def test_rhel9_without_a_branch_and_a_module_list_without_streams_takes_the_newest_with_a_warning():
+    layout = dnf_layout(ROCKY9, "open", None)
+    text = fixture_text("dnf/nvidia-rhel9-repoquery-after-streams.txt")
+    runner = FakeRunner({
+        MODULE_LIST: (0, fixture_text("dnf/nvidia-module-list-no-streams.txt"), ""),
+        CANDIDATES + tuple(EL9_OPEN): (0, latest(text, EL9_OPEN), ""),
+    })
+    warnings = []
+    assert nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(), ROCKY9, list(EL9_OPEN), list(EL9_OPEN), False,
+                              warnings) == ([], {})
+    assert warnings == ["NVIDIA's repository (or the mirror) has no dnf module stream nvidia-driver:open-dkms: the newest "
+                        "driver is installed without one."]
+
+
+def test_hold_false_without_a_stream_warns_that_nothing_keeps_the_branch():
+    layout = dnf_layout(FEDORA41, "open", "590")
+    text = fixture_text("dnf/nvidia-fedora41-repoquery.txt")
+    runner = FakeRunner({
+        CANDIDATES + ("nvidia-driver-pinning-590",): (0, "", ""),
+        CANDIDATES + ("nvidia-open",): (0, latest(text, ["nvidia-open"]), ""),
+        ALL_VERSIONS + ("nvidia-open",): (0, text, ""),
+        ASSUMENO + ("nvidia-open-590.48.01-1.fc41",): (1, fixture_text("dnf/nvidia-fedora41-assumeno-590-pinned.txt"), ""),
+    })
+    warnings = []
+    nd.hold_dnf_branch(_packages.Dnf(runner), layout, params(branch="590", hold=False), FEDORA41, ["nvidia-open"], ["nvidia-open"],
+                       False, warnings)
+    assert any("nothing keeps dnf on branch 590" in w for w in warnings)
+    assert "not versionlocked: hold is false" in nd.dnf_branch_action(layout, FEDORA41, False)
+
+
+def test_a_dnf_branch_change_the_repository_cannot_serve_puts_the_versionlock_back(tree, monkeypatch):
+    """Rocky 9 on 580 (from the 580-open stream, versionlocked) asked for 610: the change unholds, the branch step finds
+    nothing of 610 and refuses; the lock on the installed 580 packages is added again before the error."""
+    root = Sysroot(str(tree({"etc/os-release": fixture_text("os-release/rocky9"), "proc/modules": "", "usr/bin/dnf": "",
+                             "proc/sys/kernel/arch": "x86_64\n",
+                             "srv/keys/nvidia.asc": fixture_text("openpgp/test-rsa3072-sha512.asc")})))
+    monkeypatch.setattr(platform, "release", lambda: "5.14.0-427.el9.x86_64")
+    monkeypatch.setattr(nd.Driver, "today", "2026-11-22")
+    query = ("rpm", "-q", "-a", "--qf", "%{NAME}\\t%{EPOCHNUM}:%{VERSION}-%{RELEASE}\\n", *nd.RPM_DRIVER_GLOBS,
+             "python3-dnf-plugin-versionlock")
+    installed = "".join(f"{n}\t3:580.105.08-1.el9\n" for n in EL9_OPEN) + "python3-dnf-plugin-versionlock\t0:4.3.0-16.el9\n"
+    locks = "".join(f"{n}-3:580.105.08-1.el9.*\n" for n in EL9_OPEN)
+    held = sorted(EL9_OPEN)
+    text = fixture_text("dnf/nvidia-rhel9-repoquery-after-streams.txt")
+    runner = FakeRunner({
+        query: (0, installed, ""),
+        ("dnf", "-q", "versionlock", "list"): (0, locks, ""),
+        ("dnf", "-q", "makecache", "--setopt=metadata_expire=86400"): (0, "", ""),
+        ("dnf", "-q", "versionlock", "delete", *held): (0, "", ""),
+        MODULE_LIST: (0, fixture_text("dnf/nvidia-rhel9-module-list.txt"), ""),
+        ENABLED: (0, fixture_text("dnf/nvidia-rhel9-module-list-enabled-580-open.txt"), ""),
+        ("dnf", "-y", "-q", "module", "reset", "nvidia-driver"): (0, "", ""),
+        CANDIDATES + ("nvidia-driver-pinning-610",): (0, "", ""),
+        CANDIDATES + tuple(EL9_OPEN): (0, latest(text, EL9_OPEN), ""),
+        ALL_VERSIONS + tuple(EL9_OPEN): (0, text, ""),
+        ("dnf", "-q", "versionlock", "add", *held): (0, "", ""),
+    })
+    p = params(branch="610", flavor="open", source="nvidia_repo", repo_key="/srv/keys/nvidia.asc", persistence=False,
+               blacklist_nouveau=False, kernel_headers=False)
+    with pytest.raises(ModuleError) as info:
+        run_worker(nd.Driver, make_host(p, runner, sysroot=root))
+    assert "not anything of branch 610" in info.value.msg
+    assert info.value.msg.endswith(f"The installed driver's versionlock ({' '.join(held)}) was put back.")
+    assert runner.calls[-1] == ["dnf", "-q", "versionlock", "add", *held]
+    assert not any(c[:5] == ["dnf", "-y", "-q", "--setopt=install_weak_deps=False", "install"] for c in runner.calls)

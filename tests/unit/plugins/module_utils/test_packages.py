@@ -254,3 +254,72 @@ def test_backend_for_refuses_a_host_without_apt_or_dnf(tmp_path):
     assert info.value.msg == ("No supported package manager on Alpine Linux (found none): nvidia_driver supports apt and dnf; "
                               "set pkg_mgr if detection is wrong. Nothing was changed.")
     assert runner.calls == []
+
+
+# NVIDIA's driver on dnf: module streams, every version offered, the transaction dnf would run ----------------------
+RQ_ALL = ("dnf", "-q", "repoquery", "--qf", "%{name}\\t%{epoch}:%{version}-%{release}\\n")
+
+
+def test_module_streams_captured_with_streams_up_to_580():
+    """Real dnf 4.14 against the stand-in tree: the repository header, the column titles and the hint are no streams."""
+    text = fixture_text("dnf/nvidia-rhel9-module-list.txt")
+    assert _packages.parse_dnf_module_streams(text, "nvidia-driver") == {"latest-dkms", "open-dkms", "580-dkms", "580-open"}
+    runner = FakeRunner({("dnf", "-q", "module", "list", "nvidia-driver"): (0, text, "")})
+    assert "590-open" not in _packages.Dnf(runner).module_streams("nvidia-driver")
+
+
+def test_module_streams_enabled_markers_and_hostile_lists():
+    enabled = "nvidia-driver 580-open [e] default  Nvidia driver\nnvidia-driver open-dkms[d][e] default x\n"
+    assert _packages.parse_dnf_module_streams(enabled, "nvidia-driver") == {"580-open", "open-dkms"}
+    assert _packages.parse_dnf_module_streams(fixture_text("dnf/nvidia-module-list-no-streams.txt"), "nvidia-driver") == set()
+    assert _packages.parse_dnf_module_streams("", "nvidia-driver") == set()
+    assert _packages.parse_dnf_module_streams("nvidia-driver [e]\nnvidia-driver-x 590-open\nnvidia-driver $(id) x\n",
+                                              "nvidia-driver") == set()
+
+
+def test_a_repository_without_modules_offers_no_stream_and_other_failures_are_errors():
+    none = (1, "", fixture_text("dnf/nvidia-module-list-none.err"))  # real: rc 1, "Error: No matching Modules to list"
+    assert _packages.Dnf(FakeRunner({("dnf", "-q", "module", "list", "nvidia-driver"): none})).module_streams("nvidia-driver") == set()
+    broken = FakeRunner({("dnf", "-q", "module", "list", "nvidia-driver"): (1, "", "Error: Failed to download metadata for repo 'cuda'")})
+    with pytest.raises(_packages.PackageError, match="dnf module list failed.*Failed to download metadata"):
+        _packages.Dnf(broken).module_streams("nvidia-driver")
+    with pytest.raises(_packages.PackageError, match="dnf is not on this host"):
+        _packages.Dnf(FakeRunner({("dnf", "-q", "module", "list", "nvidia-driver"): None})).module_streams("nvidia-driver")
+
+
+def test_versions_captured_after_the_streams_end():
+    """Real dnf 4 prints a blank line after each --qf line ending in \\n: every version of each name, once."""
+    names = ["nvidia-driver", "nvidia-driver-cuda", "kmod-nvidia-open-dkms"]
+    runner = FakeRunner({RQ_ALL + tuple(names): (0, fixture_text("dnf/nvidia-rhel9-repoquery-after-streams.txt"), "")})
+    got = _packages.Dnf(runner).versions(names)
+    assert got["nvidia-driver"] == ["3:590.48.01-1.el9", "3:595.45.04-1.el9", "3:595.71.05-1.el9"]
+    assert set(got) == set(names)
+    assert _packages.Dnf(FakeRunner({})).versions([]) == {}
+
+
+def test_versions_skip_hostile_lines():
+    got = _packages.parse_dnf_versions(fixture_text("dnf/nvidia-hostile-repoquery.txt"), ["nvidia-open"])
+    assert got == {"nvidia-open": ["3:595.71.05-1.el9"]}
+    assert _packages.parse_dnf_versions("", ["nvidia-open"]) == {}
+
+
+def test_simulate_reads_the_captured_transaction_including_dependencies():
+    """Real dnf 4: nvidia-open-590.48.01 alone pulls 595 components (NVIDIA's metas require them '>=')."""
+    argv = ("dnf", "--assumeno", "--setopt=install_weak_deps=False", "install", "nvidia-open-590.48.01-1.el9")
+    runner = FakeRunner({argv: (1, fixture_text("dnf/nvidia-nonmodular-assumeno-590-meta.txt"), "Operation aborted.\n")})
+    assert _packages.Dnf(runner).simulate(["nvidia-open-590.48.01-1.el9"]) == {
+        "nvidia-open": "3:590.48.01-1.el9", "kmod-nvidia-open-dkms": "3:595.71.05-1.el9",
+        "nvidia-driver": "3:595.71.05-1.el9", "nvidia-driver-cuda": "3:595.71.05-1.el9"}
+
+
+def test_simulate_reads_dnf5_tables_and_wrapped_names_and_says_none_when_dnf_refused():
+    dnf5 = _packages.parse_dnf_transaction(fixture_text("dnf/nvidia-fedora41-assumeno-590-meta.txt"))
+    assert dnf5["nvidia-open"] == "3:590.48.01-1.fc41" and dnf5["nvidia-driver-cuda-libs"] == "3:595.71.05-1.fc41"
+    assert len(dnf5) == 5
+    wrapped = ("Installing:\n nvidia-driver-cuda-libs-with-a-very-long-name\n                  x86_64  3:590.48.01-1.el9  cuda  1 M\n"
+               "Removing:\n nvidia-driver  x86_64  3:580.105.08-1.el9  @System  1 M\n")
+    assert _packages.parse_dnf_transaction(wrapped) == {"nvidia-driver-cuda-libs-with-a-very-long-name": "3:590.48.01-1.el9"}
+    argv = ("dnf", "--assumeno", "--setopt=install_weak_deps=False", "install", "does-not-exist-xyz")
+    runner = FakeRunner({argv: (1, fixture_text("dnf/assumeno-missing.txt"), fixture_text("dnf/assumeno-missing.err"))})
+    assert _packages.Dnf(runner).simulate(["does-not-exist-xyz"]) is None
+    assert _packages.parse_dnf_transaction("<html>502</html>\n") == {}
