@@ -78,8 +78,9 @@ def test_one_row_per_host_sorted_with_status_and_failed_step():
     assert "mlhost-no-such-package-xyz" in rows["bad-1"]["error"]
     assert rows["lost-1"]["status"] == "failed" and rows["lost-1"]["failed_step"] == "nvidia"
     assert rows["gone-1"]["status"] == "not_run" and rows["gone-1"]["failed_step"] == "connect"
-    assert report["summary"] == {"hosts": 5, "ok": 2, "failed": ["bad-1", "gone-1", "lost-1"],
-                                 "reboot_pending": ["gpu-1"], "gpu_hosts": ["gpu-1"]}
+    assert report["summary"] == {"hosts": 5, "ok": 2, "failed": ["bad-1", "gone-1", "lost-1"], "unreachable": ["gone-1"],
+                                 "reboot_pending": ["gpu-1"], "drained": [], "gpu_hosts": ["gpu-1"], "gpus": 8,
+                                 "stale": [], "not_in_inventory": []}
 
 
 def test_gpu_row_prefers_the_roles_results_over_the_facts():
@@ -104,10 +105,11 @@ def test_a_driver_phase_skipped_on_an_unchanged_plan_reports_the_plan():
 def test_cpu_row_and_its_table_cells():
     report = fleet_report(HOSTVARS, ["cpu-1"])
     row = report["rows"][0]
-    assert row["envs"] == [{"kind": "venv", "path": "/opt/mlhost/venvs/default", "python": "3.11.2", "packages": 1, "failed": False}]
+    assert row["envs"] == [{"kind": "venv", "path": "/opt/mlhost/venvs/default", "python": "3.11.2", "packages": 1,
+                            "key_packages": {"numpy": "2.3.5"}, "torch_cuda": None, "failed": False}]
     assert row["checks"] == [{"name": "python", "status": "ok", "detail": "runs"}]  # skipped checks are left out
-    assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-",
-                                "/opt/mlhost/venvs/default", "no", "python: ok", "-"]]
+    assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-", "-",
+                                "/opt/mlhost/venvs/default (py 3.11.2)", "no", "python: ok", "-", "-"]]
     assert [c["key"] for c in report["columns"]][:3] == ["host", "status", "distro"]
 
 
@@ -141,4 +143,6 @@ def test_templates_render_every_row(name):
         assert len(lines) == 2 + len(HOSTVARS)
         assert len({line.count(" | ") for line in lines[2:]}) == 1
     else:
-        assert text.count('<tr class="failed') == 2 and text.count('<tr class="not_run') == 1 and '<tr class="ok reboot">' in text
+        assert text.count('<tr class="host failed"') == 2 and text.count('<tr class="host not_run"') == 1
+        assert 'data-host="gpu-1" data-status="ok" data-reboot="yes"' in text
+        assert "<script" in text and "http://" not in text.split("<script", 1)[1] and "src=" not in text
