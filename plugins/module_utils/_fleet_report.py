@@ -81,7 +81,7 @@ def gpu_summary(facts: t.Any) -> tuple[str | None, int]:
 def torch_cuda(version: t.Any) -> str | None:
     """'2.5.1+cu124' -> '12.4', '2.8.0+cu128' -> '12.8'; None for CPU or unknown builds."""
     local = str(version or "").partition("+")[2]
-    if not local.startswith("cu") or not local[2:].isdigit() or len(local) < 5:
+    if not local.startswith("cu") or not local[2:].isdigit() or len(local) < 4:
         return None
     digits = local[2:]
     return f"{int(digits[:-1])}.{digits[-1]}"
@@ -183,7 +183,8 @@ def changed_of(hv: t.Any) -> list[str]:
 
 
 def phase_times(hv: t.Any) -> dict[str, float]:
-    """Seconds per phase from ``mlhost_phase_marks`` ([[phase, epoch seconds], ...], the last one the end)."""
+    """Seconds per phase from ``mlhost_phase_marks`` ([[phase, epoch seconds], ...]: each phase's start; a mark
+    named "" ends the phase before it, as the end of validation and a recorded failure do)."""
     marks = []
     for mark in _get(hv, "mlhost_phase_marks", default=[]) or []:
         try:
@@ -192,7 +193,7 @@ def phase_times(hv: t.Any) -> dict[str, float]:
             continue
     out: dict[str, float] = {}
     for (phase, start), (_next, end) in zip(marks, marks[1:]):
-        if end >= start:
+        if phase and end >= start:  # an unnamed mark only ends the phase before it
             out[phase] = round(out.get(phase, 0.0) + end - start, 1)
     return out
 
