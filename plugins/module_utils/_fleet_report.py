@@ -48,6 +48,7 @@ SECTIONS = {
 # those of the stored row is not rewritten (an unchanged rerun changes nothing, time stamps included).
 VOLATILE = ("last_seen", "run", "stale", "changed", "phase_times")
 
+
 def _get(mapping: t.Any, *keys: str, default: t.Any = None) -> t.Any:
     value = mapping
     for key in keys:
@@ -303,6 +304,8 @@ def merge(new: dict[str, t.Any], old: dict[str, t.Any] | None, now: str, run: st
                 for key in keys:
                     merged[key] = old.get(key)
                 stale[section] = (old.get("stale") or {}).get(section) or old.get("last_seen") or now
+        if "stack check" in stale:  # each GPU's health is the kept gpu_health check's
+            merged["gpus"] = [dict(g, health=merged.get("gpu_health")) for g in merged.get("gpus") or []]
     if old and content(old) == content(merged):
         return dict(old), False
     merged["last_seen"] = now
@@ -370,9 +373,9 @@ def cell(r: dict[str, t.Any], key: str) -> str:
 
 
 # Row keys the pages show in their own places; any other key (added by a later field) is listed generically.
-SHOWN = {k for k, _title in COLUMNS} | {"gpu_count", "gpus", "gpu_phase", "toolkits", "cuda_driver_api", "error",
-                                         "reboot_reasons", "gpu_health", "run", "stale", "changed", "phase_times",
-                                         "inventory", "arch"}
+SHOWN = {k for k, _title in COLUMNS} | {
+    "gpu_count", "gpus", "gpu_phase", "toolkits", "cuda_driver_api", "error", "reboot_reasons", "gpu_health", "run",
+    "stale", "changed", "phase_times", "inventory", "arch"}
 
 
 def extras(r: dict[str, t.Any]) -> list[tuple[str, str]]:

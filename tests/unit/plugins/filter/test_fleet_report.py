@@ -217,3 +217,14 @@ def test_merge_keeps_what_the_run_did_not_read_and_compares_without_times():
     assert changed and gone["status"] == "not_run" and gone["distro"] == newer["distro"] and gone["envs"] == newer["envs"]
     assert gone["stale"] == {"facts": "2026-12-03T10:00:00Z", "envs": "2026-12-03T10:00:00Z",
                              "stack check": "2026-12-01T10:00:00Z"}
+
+
+def test_a_tags_run_keeps_each_gpus_health_from_the_kept_stack_check():
+    hv = dict(HOSTVARS["gpu-1"], mlhost_validated=True)
+    hv["ansible_facts"] = facts(gpus=["NVIDIA H100 SXM5 80GB"], installed="550.163.01", loaded="550.163.01")
+    hv["mlhost_stack_check_result"] = {"checks": [{"name": "gpu_health", "status": "ok", "detail": "ECC ok"}]}
+    first, _changed = _fleet_report.merge(_fleet_report.row("gpu-1", hv), None, "2026-12-01T10:00:00Z", "full")
+    assert [g["health"] for g in first["gpus"]] == ["ok"]
+    tagged = {k: v for k, v in hv.items() if k != "mlhost_stack_check_result"}
+    kept, changed = _fleet_report.merge(_fleet_report.row("gpu-1", tagged), first, "2026-12-02T10:00:00Z", "tags python")
+    assert not changed and kept == first

@@ -64,8 +64,9 @@ def hostvars_of(i: int) -> dict:
             "cuda_toolkits": [{"version": "12.4"}], "reboot_required": not loaded,
             "reboot_reasons": [] if loaded else ["nvidia driver 550.163.01 installed, not loaded"]}},
         "mlhost_phase": "done", "mlhost_gpu_phase": True, "mlhost_validated": True,
-        "mlhost_python_env_results": {"results": [{"item": {"path": "/opt/mlhost/venvs/train"}, "python_version": "3.11.2",
-                                                    "installed": {"torch": "2.5.1+cu124", "numpy": "2.1.3", "six": "1.17.0"}}]},
+        "mlhost_python_env_results": {"results": [{
+            "item": {"path": "/opt/mlhost/venvs/train"}, "python_version": "3.11.2",
+            "installed": {"torch": "2.5.1+cu124", "numpy": "2.1.3", "six": "1.17.0"}}]},
         "mlhost_stack_check_result": {"checks": [
             {"name": "nvidia_smi", "status": "ok" if loaded else "reboot_pending", "detail": "8 GPUs"},
             {"name": "gpu_health", "status": "ok" if loaded else "reboot_pending", "detail": "ECC, remapped rows, PCIe x16"}]},
