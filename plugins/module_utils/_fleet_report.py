@@ -8,8 +8,12 @@ PRIVATE to the collection: no compatibility promise outside it.
 (``ansible_facts.mlhost``), the phase the role reached (``mlhost_phase``),
 the failure it recorded (``mlhost_failure``) and the results the phases
 registered. A host that never reached the role (unreachable, or stopped
-before its facts) still gets a row. The output is deterministic (no times),
-so an unchanged fleet rewrites the same report.
+before its facts) still gets a row. ``merge`` lays a run's row over the row
+kept from earlier runs (what the run did not read keeps its earlier value,
+marked ``stale``), and ``report`` merges every kept row with this run's: the
+action fleet_report_files keeps them in ``<dest>/hosts/<host>.json``. Rows
+are compared without their VOLATILE keys (times, run kind, changes), so an
+unchanged fleet rewrites the same report.
 """
 
 from __future__ import annotations
