@@ -14,7 +14,8 @@ description:
     (C(mlhost_python_env_results), C(mlhost_conda_env_results), C(mlhost_nvidia_driver_result),
     C(mlhost_cuda_toolkit_result), C(mlhost_stack_check_result)).
   - A host that failed, or was never reached, still gets a row with its status and the failed step.
-  - The result holds no time stamp, so an unchanged fleet gives the same report.
+  - The result holds no time stamp, so an unchanged fleet gives the same report. It is this run's rows only; the
+    action M(mlinfra.mlhost.fleet_report_files) merges them over the rows kept from earlier runs.
 positional: _input, hosts
 options:
   _input:
@@ -39,11 +40,17 @@ EXAMPLES = r"""
 RETURN = r"""
 _value:
   description:
-    - C(rows) (one dict per host - host, status (ok, failed, not_run), distro, gpu, gpu_count, gpu_phase,
-      nvswitch_count and fabric_service (host_facts' C(nvidia.nvswitch_count) and C(nvidia.fabric_service), null
-      without facts), driver_installed, driver_loaded, cuda, envs, reboot_pending, reboot_reasons, checks, failed_step, error),
-      C(columns) and C(table) (the rows as text cells for Markdown or HTML) and C(summary)
-      (hosts, ok, failed, reboot_pending, gpu_hosts).
+    - C(rows) (one dict per host - host, status (ok, failed, unreachable, not_run), distro, kernel, arch, gpu,
+      gpu_count, gpus (per GPU - index, name, uuid, pci, memory_mib, compute_cap, health), gpu_phase, nvswitch_count and
+      fabric_service (host_facts' C(nvidia.nvswitch_count) and C(nvidia.fabric_service), null without facts),
+      driver_installed, driver_loaded, driver_state (upgraded, unchanged, reboot_pending, failed) and
+      driver_state_reason, drained, cuda_driver_api (the driver's CUDA level), toolkits, cuda, envs (per env - kind,
+      path, python, packages, key_packages, torch_cuda, failed), reboot_pending, reboot_reasons, dkms (ok, missing,
+      default_kernel), reboot_blockers, checks, gpu_health, failed_step, error (Ansible's own message for an
+      unreachable host, masked), changed (the components whose result says changed), phase_times (seconds per phase)).
+    - C(columns) and C(table) (the rows as text cells for Markdown or HTML), C(extras) (per row, the fields the pages
+      list generically), and C(summary) (hosts, ok, failed, unreachable, reboot_pending, reboot_blocked, drained,
+      gpu_hosts, gpus, stale, not_in_inventory).
   type: dict
 """
 

@@ -18,12 +18,26 @@ description:
   - Builds the fleet report from C(hostvars) as the filter P(mlinfra.mlhost.fleet_report#filter) does, one row per
     host of O(hosts) (failed and unreached hosts included), and writes C(fleet-report.json), C(fleet-report.md) and
     C(fleet-report.html) into O(dest) on the controller.
+  - "The report is the fleet, not the last run: each host's row is kept in C(<dest>/hosts/<host>.json) (the name
+    percent-encoded) and the report is the merge of every host's file. A run that covers some hosts (C(--limit))
+    rewrites only their rows; a run that skips a phase (C(--tags)) keeps the row's earlier values of what it did not
+    read (the stack check, or the whole host's facts when the host was not reached) and says since when
+    (C(stale), shown as \"stack check from <time>\")."
+  - "Each row says when it was last seen and by which kind of run (C(last_seen), C(run) - C(full), C(tags python),
+    C(limit gpu*), C(skip-tags ...), C(check)). A row is rewritten only when what it says about the host changes
+    (C(last_seen), C(run), C(stale), C(changed) and C(phase_times) are not compared): C(last_seen) is the time of the
+    run that last found the host different, and an unchanged rerun rewrites nothing and reports C(changed=false)."
+  - A host no longer in the inventory keeps its row, marked C(inventory=false), until O(prune) removes it (or its
+    file is deleted by hand). Files in C(<dest>/hosts/) that are not this plugin's host files are left alone and
+    not read (a warning names them).
   - An action plugin - it runs in the controller's own process, whatever the task's connection, and sends no module
     to any host, so the report costs no module runs. The Markdown and HTML pages are the templates
     C(fleet-report.md.j2) and C(fleet-report.html.j2), looked up the way M(ansible.builtin.template) looks (the
-    running role's or the playbook's C(templates/)), else the C(ml_host) role's own.
-  - A file is rewritten only when its content changes (atomically, mode C(0644)); the report holds no time stamp, so
-    an unchanged fleet reports C(changed=false). O(dest) is made (C(0755)) when missing.
+    running role's or the playbook's C(templates/)), else the C(ml_host) role's own. The HTML page is one
+    self-contained file (inline style and script, nothing fetched) with the summary counts, a sortable table and a
+    filter, which the URL's fragment can set (C(#status=failed), C(#q=h100), C(#sort=-host)).
+  - A file is rewritten only when its content changes (atomically, mode C(0644)); O(dest) and C(<dest>/hosts) are made
+    (C(0755)) when missing.
   - In check mode nothing is written; C(changed) says whether a file would change and C(msg) says "would write".
 author:
   - mlinfra.mlhost developers (@mlinfra)
@@ -37,6 +51,13 @@ options:
     type: list
     elements: str
     required: true
+  prune:
+    description:
+      - Remove the kept rows (C(<dest>/hosts/<host>.json)) of hosts that are neither in O(hosts) nor in the inventory
+        (C(groups['all'])).
+    type: bool
+    default: false
+    version_added: 0.1.0
 attributes:
   check_mode:
     support: full
@@ -71,12 +92,31 @@ files:
   type: list
   elements: str
 changed_files:
-  description: The files whose content changed (or, in check mode, would change).
+  description: The files whose content changed, were written or removed (or, in check mode, would be).
   returned: always
   type: list
   elements: str
+run:
+  description: The kind of this run, as the rows it writes say it (C(full), C(tags python), C(limit gpu*), C(check)).
+  returned: always
+  type: str
+  version_added: 0.1.0
+updated_hosts:
+  description: The hosts whose row this run rewrote (or, in check mode, would rewrite).
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.1.0
+pruned_hosts:
+  description: The hosts whose kept row O(prune) removed (or would remove).
+  returned: always
+  type: list
+  elements: str
+  version_added: 0.1.0
 summary:
-  description: The report's summary - hosts, ok, failed, reboot_pending, gpu_hosts.
+  description:
+    - The report's summary - hosts (a count), ok (a count), failed (hosts not ok), unreachable, reboot_pending, drained,
+      gpu_hosts, stale (hosts with parts kept from an earlier run), not_in_inventory (host lists), gpus (a count).
   returned: always
   type: dict
 msg:

@@ -78,8 +78,9 @@ def test_one_row_per_host_sorted_with_status_and_failed_step():
     assert "mlhost-no-such-package-xyz" in rows["bad-1"]["error"]
     assert rows["lost-1"]["status"] == "failed" and rows["lost-1"]["failed_step"] == "nvidia"
     assert rows["gone-1"]["status"] == "not_run" and rows["gone-1"]["failed_step"] == "connect"
-    assert report["summary"] == {"hosts": 5, "ok": 2, "failed": ["bad-1", "gone-1", "lost-1"],
-                                 "reboot_pending": ["gpu-1"], "reboot_blocked": [], "drained": [], "gpu_hosts": ["gpu-1"]}
+    assert report["summary"] == {"hosts": 5, "ok": 2, "failed": ["bad-1", "gone-1", "lost-1"], "unreachable": ["gone-1"],
+                                 "reboot_pending": ["gpu-1"], "reboot_blocked": [], "drained": [], "gpu_hosts": ["gpu-1"],
+                                 "gpus": 8, "stale": [], "not_in_inventory": []}
 
 
 def test_gpu_row_prefers_the_roles_results_over_the_facts():
@@ -104,10 +105,11 @@ def test_a_driver_phase_skipped_on_an_unchanged_plan_reports_the_plan():
 def test_cpu_row_and_its_table_cells():
     report = fleet_report(HOSTVARS, ["cpu-1"])
     row = report["rows"][0]
-    assert row["envs"] == [{"kind": "venv", "path": "/opt/mlhost/venvs/default", "python": "3.11.2", "packages": 1, "failed": False}]
+    assert row["envs"] == [{"kind": "venv", "path": "/opt/mlhost/venvs/default", "python": "3.11.2", "packages": 1,
+                            "key_packages": {"numpy": "2.3.5"}, "torch_cuda": None, "failed": False}]
     assert row["checks"] == [{"name": "python", "status": "ok", "detail": "runs"}]  # skipped checks are left out
-    assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-", "-", "-",
-                                "/opt/mlhost/venvs/default", "no", "-", "-", "no", "python: ok", "-"]]
+    assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-", "-", "-", "-",
+                                "/opt/mlhost/venvs/default (py 3.11.2)", "no", "-", "-", "no", "python: ok", "-", "-"]]
     assert [c["key"] for c in report["columns"]][:3] == ["host", "status", "distro"]
 
 
@@ -165,7 +167,9 @@ def test_templates_render_every_row(name):
         assert len(lines) == 2 + len(HOSTVARS)
         assert len({line.count(" | ") for line in lines[2:]}) == 1
     else:
-        assert text.count('<tr class="failed') == 2 and text.count('<tr class="not_run') == 1 and '<tr class="ok reboot">' in text
+        assert text.count('<tr class="host failed"') == 2 and text.count('<tr class="host not_run"') == 1
+        assert 'data-host="gpu-1" data-status="ok" data-reboot="yes"' in text
+        assert "<script" in text and "http://" not in text.split("<script", 1)[1] and "src=" not in text
 
 
 @pytest.mark.parametrize("nvidia, text", [
@@ -270,3 +274,85 @@ def test_reboot_blockers_are_in_the_row_and_the_reboot_cell():
     row, cells, _summary = one(hv)
     assert row["reboot_blockers"] == [blocker] and row["driver_state"] == "reboot_pending"
     assert cells["reboot_pending"] == "yes" and cells["reboot_blockers"] == blocker
+
+
+@pytest.mark.parametrize("version, cuda", [
+    ("2.5.1+cu124", "12.4"), ("2.8.0+cu128", "12.8"), ("2.4.0+cu118", "11.8"), ("1.13.1+cu117", "11.7"),
+    ("1.4.0+cu92", "9.2"), ("2.5.1+cpu", None), ("2.3.0+rocm6.0", None), ("2.5.1", None), (None, None), ("2.5.1+cuXYZ", None),
+])
+def test_torch_cuda_from_the_wheels_local_tag(version, cuda):
+    assert _fleet_report.torch_cuda(version) == cuda
+
+
+def test_gpu_details_env_key_packages_phase_times_and_changes():
+    hv = dict(HOSTVARS["gpu-1"])
+    hv["ansible_facts"] = facts(gpus=["NVIDIA H100 SXM5 80GB"] * 2, installed="550.163.01", loaded="550.163.01")
+    hv["ansible_facts"]["mlhost"]["kernel"] = "6.1.0-28-amd64"
+    hv["ansible_facts"]["mlhost"]["nvidia"]["cuda_driver_api"] = "12.4"
+    # nvidia-smi's rows as host_facts parses them (parse_smi_csv): index, name, uuid, pci, memory_total_mib, compute_cap
+    hv["ansible_facts"]["mlhost"]["nvidia"]["smi"] = [
+        {"index": n, "name": "NVIDIA H100 80GB HBM3", "uuid": f"GPU-4a5f0e2c-1b7d-3e9f-8c6a-0d2b4f6e8a1{n}",
+         "pci": f"0000:{0x18 + n:02x}:00.0", "memory_total_mib": 81559, "compute_cap": "9.0"} for n in range(2)]
+    hv["mlhost_stack_check_result"] = {"checks": [{"name": "gpu_health", "status": "ok", "detail": "ECC ok"}]}
+    hv["mlhost_python_env_results"] = {"changed": True, "results": [
+        {"item": {"path": "/opt/train"}, "python_version": "3.11.2", "changed": True,
+         "installed": {"torch": "2.5.1+cu124", "Numpy": "2.1.3", "six": "1.17.0"}}]}
+    hv["mlhost_phase_marks"] = [["facts", 10.0], ["validate", 12.25], ["", 15.0], ["python", 20.0], ["done", 80.06]]
+    row = _fleet_report.row("gpu-1", hv)
+    assert [(g["uuid"][-2:], g["memory_mib"], g["compute_cap"], g["health"]) for g in row["gpus"]] == [
+        ("10", 81559, "9.0", "ok"), ("11", 81559, "9.0", "ok")]
+    assert row["envs"][0]["key_packages"] == {"numpy": "2.1.3", "torch": "2.5.1+cu124"} and row["envs"][0]["torch_cuda"] == "12.4"
+    assert row["phase_times"] == {"facts": 2.2, "validate": 2.8, "python": 60.1}  # the "" mark ends a phase, counts none
+    assert row["changed"] == ["python_env"] and row["kernel"] == "6.1.0-28-amd64"
+    assert _fleet_report.cell(row, "cuda") == "driver 12.4, toolkit 12.4.131"
+    assert _fleet_report.cell(row, "envs") == "/opt/train (py 3.11.2, torch 2.5.1+cu124 CUDA 12.4)"
+
+
+def test_messages_are_masked_and_unreachable_hosts_named():
+    hv = {"mlhost_phase": "facts", "mlhost_failure": {
+        "step": "facts", "unreachable": True,
+        "msg": "Failed to connect to the host via ssh: ssh: connect to host 10.0.0.5 port 22: No route to host"}}
+    row = _fleet_report.row("far-1", hv)
+    assert (row["status"], row["failed_step"]) == ("unreachable", "connect") and row["error"].endswith("No route to host")
+    hv = {"mlhost_phase": "python", "mlhost_failure": {
+        "step": "python", "msg": "pip: 401 from https://ci:t0ken@pypi.example/simple?sig=abc PIP_PASSWORD=hunter2"}}
+    error = _fleet_report.row("bad-1", hv)["error"]
+    assert "t0ken" not in error and "sig=abc" not in error and "hunter2" not in error and "https://***@pypi.example" in error
+
+
+def test_fields_added_later_render_generically_and_drained_is_counted():
+    report = fleet_report({"gpu-1": dict(HOSTVARS["gpu-1"])}, ["gpu-1"])
+    r = dict(report["rows"][0], drained=True, imex_domain="rack-7", fabricmanager_state={"active": True}, later=[])
+    # drained, the fabric and the DKMS fields have columns; a field a later version adds is listed generically
+    assert _fleet_report.extras(r) == [("fabricmanager_state", "active: True"), ("imex_domain", "rack-7"), ("later", "-")]
+    assert _fleet_report.summary([r])["drained"] == ["gpu-1"]
+
+
+def test_merge_keeps_what_the_run_did_not_read_and_compares_without_times():
+    old_hv = dict(HOSTVARS["cpu-1"], mlhost_validated=True)
+    first, changed = _fleet_report.merge(_fleet_report.row("cpu-1", old_hv), None, "2026-12-01T10:00:00Z", "full")
+    assert changed and first["last_seen"] == "2026-12-01T10:00:00Z" and first["stale"] == {}
+    tagged = {k: v for k, v in old_hv.items() if k != "mlhost_stack_check_result"}
+    same, changed = _fleet_report.merge(_fleet_report.row("cpu-1", tagged), first, "2026-12-02T10:00:00Z", "tags python")
+    assert not changed and same == first  # nothing new: the stored row itself, its time included
+    tagged["mlhost_phase_marks"] = [["python", 1.0], ["done", 9.0]]  # other times and changes alone are no change
+    assert not _fleet_report.merge(_fleet_report.row("cpu-1", tagged), first, "2026-12-02T10:00:00Z", "tags python")[1]
+    tagged["ansible_facts"] = facts(distro="Debian GNU/Linux 12 (bookworm)", reboot=True, reasons=["the package manager asks"])
+    newer, changed = _fleet_report.merge(_fleet_report.row("cpu-1", tagged), first, "2026-12-03T10:00:00Z", "tags python")
+    assert changed and newer["checks"] == first["checks"] and newer["stale"] == {"stack check": "2026-12-01T10:00:00Z"}
+    assert newer["reboot_pending"] is True and newer["run"] == "tags python" and newer["last_seen"] == "2026-12-03T10:00:00Z"
+    gone, changed = _fleet_report.merge(_fleet_report.row("cpu-1", {}), newer, "2026-12-04T10:00:00Z", "full")
+    assert changed and gone["status"] == "not_run" and gone["distro"] == newer["distro"] and gone["envs"] == newer["envs"]
+    assert gone["stale"] == {"facts": "2026-12-03T10:00:00Z", "envs": "2026-12-03T10:00:00Z",
+                             "stack check": "2026-12-01T10:00:00Z"}
+
+
+def test_a_tags_run_keeps_each_gpus_health_from_the_kept_stack_check():
+    hv = dict(HOSTVARS["gpu-1"], mlhost_validated=True)
+    hv["ansible_facts"] = facts(gpus=["NVIDIA H100 SXM5 80GB"], installed="550.163.01", loaded="550.163.01")
+    hv["mlhost_stack_check_result"] = {"checks": [{"name": "gpu_health", "status": "ok", "detail": "ECC ok"}]}
+    first, _changed = _fleet_report.merge(_fleet_report.row("gpu-1", hv), None, "2026-12-01T10:00:00Z", "full")
+    assert [g["health"] for g in first["gpus"]] == ["ok"]
+    tagged = {k: v for k, v in hv.items() if k != "mlhost_stack_check_result"}
+    kept, changed = _fleet_report.merge(_fleet_report.row("gpu-1", tagged), first, "2026-12-02T10:00:00Z", "tags python")
+    assert not changed and kept == first
