@@ -19,6 +19,7 @@ import urllib.parse
 from ansible.errors import AnsibleActionFail, AnsibleError
 from ansible.module_utils.common.text.converters import to_text
 from ansible.plugins.action import ActionBase
+from ansible.utils.display import Display
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _fleet_report
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._files import atomic_write, differs, read_bytes, write_if_changed
@@ -163,6 +164,10 @@ class ActionModule(ActionBase):
             lines.insert(1, f"{'Would remove' if check else 'Removed'} the rows of hosts no longer in the inventory: {' '.join(pruned)}")
         if warnings:
             result["warnings"] = warnings
+        # The run's closing lines, printed whatever the callback shows of ok results (the shipped ansible.cfg hides
+        # them, so a rerun with nothing to do is a screenful); on stderr, so a machine-read stdout callback (json)
+        # stays clean; also returned as msg.
+        Display().display("\n".join(lines), stderr=True)
         result.update(
             changed=bool(changing or changing_hosts or removing),
             dest=dest,
