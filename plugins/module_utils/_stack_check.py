@@ -228,8 +228,10 @@ class StackCheck:
                           "A health query that fails counts as unhealthy.")
         smi = _gpu_health.parse_smi_q(query.out)
         xids, xid_error = self.kernel_xids()
-        fabric_needed = any(_gpu_health.known(g["fabric_state"]) and str(g["fabric_state"]).lower() != "not supported"
-                            for g in smi["gpus"])
+        # An NVSwitch on the PCI bus (host_facts' reader) needs the fabric up, whatever nvidia-smi says of it; so does
+        # a GPU whose fabric state nvidia-smi reports (and not as "not supported").
+        fabric_needed = bool(_nvidia.pci_nvswitches(self.root)) or any(
+            _gpu_health.known(g["fabric_state"]) and str(g["fabric_state"]).lower() != "not supported" for g in smi["gpus"])
         health = _gpu_health.assess(smi, xids, xid_error, drv["gpus"], int(self.p.get("expected_gpus") or 0), fabric_needed)
         bad = [h for h in health if not h["ok"]]
         if bad:

@@ -304,3 +304,18 @@ def test_gpu_health_falls_back_to_dmesg_and_a_failed_query_is_unhealthy(tree):
     checker, runner = make(tree, h100_files(loaded=True), {("nvidia-smi", "-q"): broken}, {"checks": ["gpu_health"]})
     failed = checker.run_all()["checks"][0]
     assert failed["status"] == "failed" and failed["detail"].startswith("nvidia-smi -q failed (rc=15): Unable to determine")
+
+
+def test_an_nvswitch_on_the_bus_needs_the_fabric_even_where_nvidia_smi_says_nothing_of_it(tree):
+    """#17 item 2: on an NVSwitch node the fabric check runs, and a fabric nvidia-smi does not report fails it
+    (a PCIe card's nvidia-smi -q, a stand-in in fixtures/smi_q/, has no Fabric state; the switch is 10de:22a3, LS10)."""
+    data = fixture_text("smi_q/pcie-l40s-degraded.txt")
+    switch = "sys/bus/pci/devices/0000:05:00.0"
+    with_switch = dict(h100_files(loaded=True), **{f"{switch}/vendor": "0x10de\n", f"{switch}/device": "0x22a3\n",
+                                                   f"{switch}/class": "0x068000\n"})
+    answers = {("nvidia-smi", "-q"): (0, data, ""), JOURNAL: (0, "", "")}
+    without = make(tree, h100_files(loaded=True), answers, {"checks": ["gpu_health"]})[0].run_all()["checks"][0]
+    assert "fabric: " not in without["detail"]  # (the tree keeps its files: the node without the switch first)
+    health = make(tree, with_switch, answers, {"checks": ["gpu_health"]})[0].run_all()["checks"][0]
+    assert health["status"] == "failed" and "fabric: " in health["detail"]
+    assert "the NVSwitch fabric state is not reported" in health["detail"]
