@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: cuda_driver_compatible
-version_added: 0.1.0
+version_added: 1.0.0
 short_description: Whether an NVIDIA driver can run a CUDA toolkit release
 description:
   - Arguments are strings, versions in ASCII digits (quote versions in YAML); anything else, a trailing newline

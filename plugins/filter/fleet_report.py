@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: fleet_report
-version_added: 0.1.0
+version_added: 1.0.0
 short_description: One report row per host from what the ml_host role recorded
 description:
   - Reads each host's C(ansible_facts.mlhost), the phase the C(ml_host) role reached (C(mlhost_phase)),

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: ml_host_problems
-version_added: 0.1.0
+version_added: 1.0.0
 short_description: The problems of the ml_host role's own settings (variable names, GPU, mirrors, CA certificates, CUDA, env paths)
 description:
 - What no module's plan and no argument spec checks - a defined C(mlhost_) variable that is no name of the collection

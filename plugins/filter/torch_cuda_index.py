@@ -6,7 +6,7 @@ from __future__ import annotations
 
 DOCUMENTATION = r"""
 name: torch_cuda_index
-version_added: 0.1.0
+version_added: 1.0.0
 short_description: The PyTorch wheel index tag (cu124, cpu, ...) for a torch release on a given CUDA level
 description:
   - Arguments are strings, versions in ASCII digits (quote versions in YAML); anything else, a trailing newline

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: build_tools
 short_description: Install a compiler toolchain and development headers under each distribution's own names
-version_added: 0.1.0
+version_added: 1.0.0
 requirements:
   - apt (C(apt-get), C(dpkg-query)) on Debian and Ubuntu, or dnf (with C(rpm)) on RHEL, Rocky, Alma and Fedora, on the
     managed host

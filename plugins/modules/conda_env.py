@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: conda_env
 short_description: Create and update conda environments from an environment.yml or match specs, changing only what must change
-version_added: 0.1.0
+version_added: 1.0.0
 requirements:
   - py-rattler (engine V(rattler), installed by the module from PyPI into its tool venv), or the C(mamba) or C(conda) of
     a conda base (engines V(mamba), V(conda)), such as the one the miniforge module installs

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: cuda_toolkit
 short_description: Install a CUDA toolkit the driver can run, and make it the default for login shells
-version_added: 0.1.0
+version_added: 1.0.0
 requirements:
   - apt (C(apt-get), C(dpkg-query)) on Debian and Ubuntu, or dnf (with C(rpm)) on RHEL, Rocky, Alma and Fedora, on the
     managed host

@@ -11,7 +11,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: fleet_report_files
 short_description: Write the fleet report (JSON, Markdown, HTML) on the controller in one step
-version_added: 0.1.0
+version_added: 1.0.0
 requirements:
   - nothing on any host; on the controller, what ansible-core needs (Jinja2 renders the pages)
 description:
@@ -57,7 +57,7 @@ options:
         (C(groups['all'])).
     type: bool
     default: false
-    version_added: 0.1.0
+    version_added: 1.0.0
 attributes:
   check_mode:
     support: full
@@ -100,19 +100,19 @@ run:
   description: The kind of this run, as the rows it writes say it (C(full), C(tags python), C(limit gpu*), C(check)).
   returned: always
   type: str
-  version_added: 0.1.0
+  version_added: 1.0.0
 updated_hosts:
   description: The hosts whose row this run rewrote (or, in check mode, would rewrite).
   returned: always
   type: list
   elements: str
-  version_added: 0.1.0
+  version_added: 1.0.0
 pruned_hosts:
   description: The hosts whose kept row O(prune) removed (or would remove).
   returned: always
   type: list
   elements: str
-  version_added: 0.1.0
+  version_added: 1.0.0
 summary:
   description:
     - The report's summary - hosts (a count), ok (a count), failed (hosts not ok), unreachable, reboot_pending, drained,

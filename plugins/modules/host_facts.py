@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: host_facts
 short_description: Read what an ML host is (distro, hardware, NVIDIA driver, CUDA, Pythons, conda)
-version_added: 0.1.0
+version_added: 1.0.0
 requirements:
   - nothing beyond Python; C(nvidia-smi) (the NVIDIA driver's) adds GPU data when it is present, C(rpm) the installed
     driver on RPM distributions
@@ -167,7 +167,7 @@ ansible_facts:
               factor, whose name does not say it).
             - C(compute_capability) (V(9.0)) is C(nvidia-smi)'s C(compute_cap) when the driver answers with one
               (C(compute_capability_source) V(nvidia-smi)), else the table's (V(table)), else V(null); C(form_factor),
-              C(compute_capability) and C(compute_capability_source) were added in 0.1.0.
+              C(compute_capability) and C(compute_capability_source) were added in 1.0.0.
           type: list
           elements: dict
           returned: always
@@ -228,7 +228,7 @@ ansible_facts:
               description: The lowest C(compute_capability) among the GPUs (see C(gpus)); V(null) when none is known.
               type: str
               returned: always
-              version_added: 0.1.0
+              version_added: 1.0.0
               sample: "8.6"
             nvswitch_count:
               description:
@@ -237,7 +237,7 @@ ansible_facts:
                   compute trays, whose switches sit in the rack's switch trays.
               type: int
               returned: always
-              version_added: 0.1.0
+              version_added: 1.0.0
               sample: 4
             nvswitches:
               description:
@@ -249,7 +249,7 @@ ansible_facts:
               type: list
               elements: dict
               returned: always
-              version_added: 0.1.0
+              version_added: 1.0.0
               sample: [{pci: "0000:05:00.0", device_id: 22a3, name: "NVIDIA NVSwitch (3rd generation, LS10)", generation: 3,
                         nvlink: 4, kernel_driver: nvidia}]
             nvlink5_management_ports:
@@ -262,7 +262,7 @@ ansible_facts:
               type: list
               elements: dict
               returned: always
-              version_added: 0.1.0
+              version_added: 1.0.0
               sample: [{pci: "0000:8a:00.0", device_id: "1021", infiniband: mlx5_8, kernel_driver: mlx5_core}]
             platform:
               description:
@@ -271,7 +271,7 @@ ansible_facts:
                   NVIDIA GPU; V(sxm) for GPUs of no known form factor beside NVSwitches, else V(unknown).
               type: str
               returned: always
-              version_added: 0.1.0
+              version_added: 1.0.0
               sample: sxm
             nvlink_generation:
               description:
@@ -280,7 +280,7 @@ ansible_facts:
                   Blackwell V(5)); V(null) for PCIe cards (bridged pairs are not read) and unknown ids.
               type: int
               returned: always
-              version_added: 0.1.0
+              version_added: 1.0.0
               sample: 4
             fabric_service:
               description:
@@ -290,7 +290,7 @@ ansible_facts:
                 - A fact only; host_facts installs and starts nothing.
               type: str
               returned: always
-              version_added: 0.1.0
+              version_added: 1.0.0
               sample: fabric_manager
             dkms:
               description:

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: miniforge
 short_description: Install Miniforge from a checksum-verified installer, with a conda-forge-only .condarc
-version_added: 0.1.0
+version_added: 1.0.0
 requirements:
   - C(bash) on the managed host to run the installer; the installer brings C(conda) and C(mamba)
 description:

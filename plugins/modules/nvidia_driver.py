@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: nvidia_driver
 short_description: Install the NVIDIA driver from the distribution or NVIDIA's repository, held, with nouveau kept out
-version_added: 0.1.0
+version_added: 1.0.0
 requirements:
   - apt (C(apt-get), C(apt-mark), C(dpkg-query)) on Debian and Ubuntu, or dnf (with C(rpm)) on RHEL, Rocky, Alma and
     Fedora, on the managed host
@@ -125,7 +125,7 @@ options:
       - Letters, digits and C(._/+-) only, as an absolute path (it is written into a file DKMS reads as shell).
     type: str
     default: ""
-    version_added: 0.1.0
+    version_added: 1.0.0
   kernel_modules:
     description:
       - Where the kernel modules come from. V(dkms) DKMS builds them for each kernel (the distribution's or NVIDIA's
@@ -144,7 +144,7 @@ options:
     type: str
     choices: [auto, dkms, precompiled]
     default: auto
-    version_added: 0.1.0
+    version_added: 1.0.0
   hold_kernel:
     description:
       - Hold the running kernel so that upgrades cannot bring a kernel the driver's module was not built for. On apt
@@ -160,7 +160,7 @@ options:
         the installed metapackages of the running kernel's flavour are held, with a warning.
     type: bool
     default: false
-    version_added: 0.1.0
+    version_added: 1.0.0
   kernel_headers:
     description:
       - Install the headers of the running kernel, which DKMS needs to build the module. Missing from the sources, they

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: nvidia_reload
 short_description: Load a newly installed NVIDIA driver without a reboot when nothing holds the old one
-version_added: 0.1.0
+version_added: 1.0.0
 requirements:
   - C(modprobe) and C(modinfo) (kmod), and C(systemctl) for the GPU client units, on the managed host
 description:

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: python_env
 short_description: Create and update Python virtual environments atomically, with uv or pip
-version_added: 0.1.0
+version_added: 1.0.0
 requirements:
   - Python 3.8 or newer on the managed host; C(python3-venv) is not needed (without it, venvs are made with
     C(--without-pip) and pip comes from a pip wheel checked by its sha256)

@@ -8,7 +8,7 @@ from __future__ import annotations
 DOCUMENTATION = r"""
 module: stack_check
 short_description: Verify an ML host end to end (nvidia-smi, nvcc compiles a kernel, a Python env sees the GPU)
-version_added: 0.1.0
+version_added: 1.0.0
 requirements:
   - C(nvidia-smi) for the C(nvidia_smi) check and C(nvcc) (a CUDA toolkit) for the C(nvcc) check, both on the managed
     host

@@ -132,7 +132,7 @@ grep -q "mlinfra-mlhost-$version.tar.gz" execution-environment.yml || {
 (cd "$ee" && ansible-builder create --file execution-environment.yml --context context --output-filename Containerfile >/dev/null)
 [ -f "$ee/context/_build/collections/mlinfra-mlhost-$version.tar.gz" ] || { echo "FAIL: the tarball is not in the EE context" >&2; exit 1; }
 # What the Containerfile's galaxy stage runs (in /build, from requirements.yml), offline.
-# --force and no ANSIBLE_COLLECTIONS_PATH: the suite's own path holds this checkout as mlinfra.mlhost 0.1.0,
+# --force and no ANSIBLE_COLLECTIONS_PATH: the suite's own path holds this checkout as mlinfra.mlhost 1.0.0,
 # which ansible-galaxy would otherwise take as already installed.
 (cd "$ee/context/_build" && env -u ANSIBLE_COLLECTIONS_PATH ansible-galaxy collection install --offline --force \
   -r requirements.yml --collections-path "$ee/collections" >/dev/null 2>&1)

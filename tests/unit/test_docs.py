@@ -10,6 +10,8 @@ import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+# The collection's first release is 1.0.0 (issue 19, item 7): everything in it was added in that version.
+GALAXY_VERSION = yaml.safe_load((ROOT / "galaxy.yml").read_text(encoding="utf-8"))["version"]
 MODULES = sorted(p for p in (ROOT / "plugins" / "modules").glob("*.py") if p.name != "__init__.py")
 
 
@@ -74,7 +76,7 @@ def test_role_readme_names_its_entry_points_and_its_example_uses_its_variables(r
     assert f"ansible-doc -t role mlinfra.mlhost.{role}" in text
     for entry_point, spec in entry_points.items():
         assert f"`{entry_point}`" in text, f"entry point {entry_point} is not in {readme}"
-        assert spec.get("version_added") == "0.1.0", f"{role} {entry_point}: version_added"
+        assert spec.get("version_added") == GALAXY_VERSION, f"{role} {entry_point}: version_added"
         assert spec.get("description"), f"{role} {entry_point}: no description (antsibull-docs renders an error page)"
     example = yaml.safe_load(text.split("```yaml\n", 1)[1].split("```", 1)[0])
     assert isinstance(example, list) and example, "the example is not a play list"
@@ -101,7 +103,7 @@ def test_role_readme_names_its_entry_points_and_its_example_uses_its_variables(r
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: p.stem)
 def test_module_versions_and_requirements(module):
     documentation = module_docs(module)[0]
-    assert documentation["version_added"] == "0.1.0", module.stem
+    assert documentation["version_added"] == GALAXY_VERSION, module.stem
     assert documentation.get("requirements"), f"{module.stem}: no requirements in DOCUMENTATION"
     assert all(isinstance(r, str) for r in documentation["requirements"]), documentation["requirements"]
     for see in documentation.get("seealso", []):
