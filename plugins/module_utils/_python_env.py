@@ -300,6 +300,7 @@ class PythonEnv(Worker):
         self._host_cuda = host_cuda
         self._host_gpus = host_gpus
         self.torch_notes: list[str] = []
+        self.plan_notes: list[str] = []  # the plan's other warnings
         self.torch_choice: dict[str, t.Any] | None = None  # what torch_cuda auto chose, and from what (kept in the state)
         self.machine = os.uname().machine  # the wheels' platform: this host's (the module runs on it)
         # The installers (and the packaging wheel's fetch) trust the host's system store unless ca_bundle names another
@@ -515,7 +516,7 @@ class PythonEnv(Worker):
     # --- the plan ----------------------------------------------------------------
     def plan(self) -> Plan:
         plan = self._plan()
-        plan.warnings.extend(self.torch_notes)
+        plan.warnings.extend(self.torch_notes + self.plan_notes)
         return plan
 
     def _plan(self) -> Plan:
@@ -693,15 +694,19 @@ class PythonEnv(Worker):
 
     def pip_wheel_needed(self, venv: str | None, what: str) -> str | None:
         """The pip wheel that makes ``venv`` (None: a new pip-backend env) without ensurepip; None where the venv exists
-        with its own pip. Refused in the plan, before anything changes, when the host has none and none can be had."""
+        with its own pip, or where no wheel can be had: then ``python -m venv`` (ensurepip) is used, which an earlier
+        step may still provide (ml_host's build tools install python3-venv after its validate phase planned this), and
+        whose failure names both fixes. The plan says so in a warning."""
         if venv and os.access(os.path.join(venv, "bin", "python"), os.X_OK) and _venv.tool_has(venv, "pip"):
             return None
         wheel, tried = _venv.pip_wheel_for(self.fetch_wheel)
         if wheel:
             return wheel
-        _refuse(f"{what} needs pip, and this host has no pip wheel (no python3-venv) while {_venv.PIP_WHEEL} could not "
-                f"be had ({mask_text(tried)}). Put that wheel (sha256 {_venv.PIP_WHEEL_SHA256}) in a find_links "
-                "directory, point index_url at a mirror that has it, or install python3-venv; nothing was changed.")
+        self.plan_notes.append(
+            f"{what}: this host has no pip wheel (no python3-venv yet) and {_venv.PIP_WHEEL} could not be had "
+            f"({mask_text(tried)}); the venv is made with ensurepip, which needs python3-venv by then. Put that wheel "
+            f"(sha256 {_venv.PIP_WHEEL_SHA256}) in a find_links directory to need neither.")
+        return None
 
     def ensure_tools(self, plan: Plan) -> dict[str, t.Any]:
         """Put uv (with packaging) into the tool venv; with backend auto, fall back to pip when that fails."""

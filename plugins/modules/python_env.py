@@ -43,8 +43,9 @@ description:
     a zipapp installs uv and C(packaging) into it - the host's own pip wheel (C(/usr/share/python-wheels), or the
     interpreter's ensurepip copy) when it has one, else C(pip-26.3-py3-none-any.whl) from O(find_links) or the index,
     checked by its sha256. With O(backend=pip) on a host without ensurepip (no C(python3-venv)), the environment is
-    made the same way and gets its pip from that wheel. When no wheel can be had, the plan refuses before anything
-    changes, naming the wheel and its sha256.
+    made the same way and gets its pip from that wheel. When no wheel can be had, the venv is made with ensurepip
+    (C(python3-venv), which ml_host's build tools may install after its validate phase), and the plan warns, naming
+    the wheel and its sha256.
 author:
   - mlinfra.mlhost developers (@mlinfra)
 options:
