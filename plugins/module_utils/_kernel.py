@@ -220,16 +220,6 @@ def public_key_of(text: str) -> str | None:
     return re.sub(r"\s+", "", match.group(1)) if match else None
 
 
-def mok_state(output: str) -> bool | None:
-    """``mokutil --test-key CERT``: True enrolled ('is already enrolled'), False not ('is not enrolled'), None otherwise."""
-    text = (output or "").lower()
-    if "is already enrolled" in text:
-        return True
-    if "is not enrolled" in text:
-        return False
-    return None
-
-
 def enrol_steps(cert: str) -> str:
     return (f"enroll it with 'mokutil --import {cert}' (it asks for a one-time password), reboot, choose 'Enroll MOK' in the "
             "MOK manager at the console and give that password, then rerun")
