@@ -576,7 +576,7 @@ class CondaEnv(Worker):
         wants = [f"packaging=={TOOL_PACKAGING_VERSION}"] + ([f"py-rattler=={TOOL_RATTLER_VERSION}"] if need_rattler else [])
         venv = self.tool["venv"]
         wheel = None
-        if not (os.access(os.path.join(venv, "bin", "python"), os.X_OK) and _venv.tool_has(venv, "pip")):
+        if not _venv.has_own_pip(venv):
             wheel = _venv.pip_wheel_for(self.fetch_wheel)[0]  # None: ensurepip, whose failure names the fix
         _venv.ensure_tool_venv(self.runner, venv, wants, python=sys.executable, find_links=self.p["find_links"],
                                index_url=self.p["index_url"], ca_bundle=self.p["ca_bundle"], pip_wheel=wheel)

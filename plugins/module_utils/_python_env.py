@@ -697,7 +697,7 @@ class PythonEnv(Worker):
         with its own pip, or where no wheel can be had: then ``python -m venv`` (ensurepip) is used, which an earlier
         step may still provide (ml_host's build tools install python3-venv after its validate phase planned this), and
         whose failure names both fixes. The plan says so in a warning."""
-        if venv and os.access(os.path.join(venv, "bin", "python"), os.X_OK) and _venv.tool_has(venv, "pip"):
+        if venv and _venv.has_own_pip(venv):
             return None
         wheel, tried = _venv.pip_wheel_for(self.fetch_wheel)
         if wheel:

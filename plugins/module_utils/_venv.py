@@ -314,6 +314,11 @@ def ensure_tool_venv(
     use_tool_site(venv)
 
 
+def has_own_pip(venv: str) -> bool:
+    """True when the venv ``venv`` exists with its own pip (made with ensurepip): it needs no pip wheel."""
+    return os.access(os.path.join(venv, "bin", "python"), os.X_OK) and tool_has(venv, "pip")
+
+
 def pip_wheel_for(fetch: t.Callable[[str, str], tuple[str | None, str]] | None) -> tuple[str | None, str]:
     """A pip wheel to run as a zipapp: the host's own (``/usr/share/python-wheels``, ensurepip's bundled one), else
     ``PIP_WHEEL`` through ``fetch(name, sha256)`` (``fetch_wheel``: find_links, then the index; checked by sha256);
