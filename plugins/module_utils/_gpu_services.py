@@ -126,13 +126,15 @@ def dcgm_packages(branch: t.Any, reported: t.Any = None) -> t.List[str]:
 # "| Diagnostic                | GPU0: Pass                                     |" with per-GPU continuation rows.
 _ROW = re.compile(r"^\|\s*(?P<name>[^|]*?)\s*\|\s*(?P<value>[^|]*?)\s*\|\s*$")
 _GPU = re.compile(r"GPU\s*([0-9]+)\s*:\s*(Pass|Fail|Skip|Warn)", re.I)
-_ALL = re.compile(r"^(Pass|Fail|Skip|Warn)\s*-\s*All\b", re.I)
+# "Pass - All" (DCGM 4) or a bare "Pass" (DCGM 3's rows without GPU lines): every GPU; GPU rows after it override.
+_ALL = re.compile(r"^(Pass|Fail|Skip|Warn)(\s*-\s*All\b|\s*$)", re.I)
 _SECTIONS = ("metadata", "deployment", "integration", "hardware", "stress", "plugins")
 
 
 def parse_diag(output: str, gpus: t.Sequence[int]) -> t.Dict[str, t.Any]:
     """{"ok": bool, "gpus": {index: "pass"|"fail"|...}, "tests": {name: {...}}, "error": str|None} from dcgmi diag."""
     tests: t.Dict[str, t.Dict[int, str]] = {}
+    listed: t.Set[str] = set()
     current = None
     for line in output.splitlines():
         row = _ROW.match(line.strip())
@@ -151,7 +153,12 @@ def parse_diag(output: str, gpus: t.Sequence[int]) -> t.Dict[str, t.Any]:
         if everyone:
             tests.setdefault(current, {}).update({g: everyone.group(1).lower() for g in gpus})
             continue
-        for index, result in _GPU.findall(value):
+        found = _GPU.findall(value)
+        if found and current not in listed:
+            # A test with GPU lines: only the GPUs it lists have a result (a GPU it leaves out has none).
+            listed.add(current)
+            tests[current] = {}
+        for index, result in found:
             tests.setdefault(current, {})[int(index)] = result.lower()
     if not tests:
         return {"ok": False, "gpus": {}, "tests": {}, "error": "dcgmi diag printed no test results"}

@@ -122,3 +122,12 @@ def test_diag_unparsable_is_failed(text):
 def test_diag_error_is_failed():
     result = gs.parse_diag(fixture("diag-error.txt"), [0])
     assert result["ok"] is False and result["error"]
+
+
+def test_diag_bare_rows_apply_to_every_gpu_dcgm3_shape():
+    """DCGM 3 prints a bare Pass/Fail on rows without GPU lines (hand-written in that layout)."""
+    text = ("| Diagnostic | Result |\n|-----  Deployment  --------+----|\n| Denylist | Pass |\n"
+            "| Persistence Mode | Fail |\n")
+    result = gs.parse_diag(text, range(2))
+    assert result["ok"] is False and result["gpus"] == {0: "fail", 1: "fail"}
+    assert gs.parse_diag(text.replace("Fail", "Pass"), range(2))["ok"] is True
