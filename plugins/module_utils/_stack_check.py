@@ -24,12 +24,12 @@ import shutil
 import tempfile
 import typing as t
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda, _distro, _gpu_health, _host, _nvidia
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda, _distro, _gpu_health, _gpu_services, _host, _nvidia
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
-CHECKS = ("nvidia_smi", "gpu_health", "nvcc", "python")
+CHECKS = ("nvidia_smi", "gpu_health", "nvcc", "python", "dcgm_diag")
 FRAMEWORKS = ("auto", "torch", "jax", "none")
 NO_DRIVER_MARKERS = ("couldn't communicate with the nvidia driver", "no devices were found", "driver/library version mismatch")
 
@@ -183,6 +183,8 @@ class StackCheck:
             names.append("nvcc")
         if self.p.get("python_env"):
             names.append("python")
+        if self.p.get("dcgm_diag_level"):
+            names.append("dcgm_diag")
         return names
 
     # --- the checks ----------------------------------------------------------
@@ -327,6 +329,28 @@ class StackCheck:
             return result("python", "ok", f"{base}; GPU not checked: reboot pending (driver installed, not loaded).", **extra)
         return result("python", "ok", base + ".", **extra)
 
+    def check_dcgm_diag(self) -> dict[str, t.Any]:
+        """dcgmi diag -r <level> (DCGM's host engine), its result per GPU; a failed or unparsable run is a failed check."""
+        level = int(self.p.get("dcgm_diag_level") or 0)
+        if not level:
+            return result("dcgm_diag", "failed" if self.explicit("dcgm_diag") else "skipped",
+                          "dcgm_diag_level is 0: dcgmi diag is not run. Set dcgm_diag_level (1 is the quick test).")
+        drv = self.driver()
+        if drv["reboot_pending"]:
+            return result("dcgm_diag", "reboot_pending", "Not checked: the driver is installed, not loaded (reboot pending).")
+        got = self.run(["dcgmi", "diag", "-r", str(level)], timeout=self.p.get("timeout"))
+        if got is None:
+            return result("dcgm_diag", "failed", "dcgmi is not on PATH: install DCGM (mlhost_dcgm true) or set dcgm_diag_level 0.")
+        parsed = _gpu_services.parse_diag(got.out, range(drv["gpus"]))
+        if got.rc != 0 and parsed["ok"]:
+            parsed["ok"], parsed["error"] = False, f"dcgmi diag exited rc={got.rc}"
+        gpus = {str(k): v for k, v in sorted(parsed["gpus"].items())}
+        if not parsed["ok"]:
+            why = parsed["error"] or "failed on GPU " + ", ".join(k for k, v in gpus.items() if v == "fail")
+            return result("dcgm_diag", "failed", f"dcgmi diag -r {level}: {why}. {_tail(got.err + got.out, 3) if not gpus else ''}".strip(),
+                          gpus=gpus, level=level)
+        return result("dcgm_diag", "ok", f"dcgmi diag -r {level}: {len(gpus)} GPU(s) passed.", gpus=gpus, level=level)
+
     # --- all of them ---------------------------------------------------------
     def explicit(self, name: str) -> bool:
         return bool(self.p.get("checks")) and name in self.p["checks"]
@@ -355,6 +379,7 @@ _SKIP_REASON = {
     "gpu_health": "No loaded NVIDIA driver to ask about the GPUs' health.",
     "nvcc": "No CUDA toolkit (nvcc) on this host.",
     "python": "No python_env given.",
+    "dcgm_diag": "dcgm_diag_level is 0 (dcgmi diag not run).",
 }
 
 
@@ -390,6 +415,9 @@ def check_options(params: dict[str, t.Any]) -> None:
     expected = params.get("expected_gpus", 0)
     if isinstance(expected, bool) or not isinstance(expected, int) or not 0 <= expected <= 1024:
         raise ModuleError(f"expected_gpus must be a whole number from 0 (not checked) to 1024, got {expected!r}. {NOTHING}")
+    level = params.get("dcgm_diag_level", 0)
+    if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 4:
+        raise ModuleError(f"dcgm_diag_level must be 0 (off) or a dcgmi diag run level 1 to 4, got {level!r}. {NOTHING}")
     timeout = params.get("timeout")
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT:
         raise ModuleError(f"timeout must be at least 1 second and at most {MAX_TIMEOUT}, got {timeout!r}. {NOTHING}")

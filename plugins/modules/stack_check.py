@@ -47,8 +47,16 @@ options:
       - A check named here that cannot run (no C(nvcc), no O(python_env)) fails.
     type: list
     elements: str
-    choices: [nvidia_smi, gpu_health, nvcc, python]
+    choices: [nvidia_smi, gpu_health, nvcc, python, dcgm_diag]
     default: []
+  dcgm_diag_level:
+    description:
+      - The C(dcgm_diag) check runs C(dcgmi diag -r <level>) (DCGM's host engine, see the ml_host role's
+        C(mlhost_dcgm)) and reports its result per GPU; V(1) is the quick test, V(0) does not run it.
+      - A run that fails, exits non-zero, prints no result or no result for a GPU on the bus is a failed check.
+    type: int
+    default: 0
+    version_added: 1.0.0
   expected_gpus:
     description:
       - The number of GPUs the host must have (C(gpu_health)'s C(gpu_count) check). V(0) only checks that
@@ -121,7 +129,7 @@ EXAMPLES = r"""
 RETURN = r"""
 checks:
   description:
-    - One entry per check, in the order nvidia_smi, gpu_health, nvcc, python.
+    - One entry per check, in the order nvidia_smi, gpu_health, nvcc, python, dcgm_diag.
     - C(status) is V(ok), V(failed), V(skipped) or V(reboot_pending); C(ok) is false only for V(failed).
     - Checks add their own keys (C(gpus) for nvidia_smi, C(nvcc), C(version) and C(ran) for nvcc,
       C(env), C(framework), C(framework_version) and C(gpu) for python, C(health) for gpu_health, the named checks,
@@ -167,6 +175,7 @@ ARGUMENT_SPEC = {
     "cuda_home": {"type": "path"},
     "timeout": {"type": "int", "default": 300},
     "expected_gpus": {"type": "int", "default": 0},
+    "dcgm_diag_level": {"type": "int", "default": 0},
     "fail_on_error": {"type": "bool", "default": True},
 }
 

@@ -80,7 +80,8 @@ def test_cpu_host_with_no_env_skips_everything(tree):
     checker, runner = make(tree, {"etc/os-release": fixture_text("os-release/debian12"), "var/lib/dpkg/status": ""}, {}, {})
     outcome = checker.run_all()
     assert [(c["name"], c["status"]) for c in outcome["checks"]] == [
-        ("nvidia_smi", "skipped"), ("gpu_health", "skipped"), ("nvcc", "skipped"), ("python", "skipped")]
+        ("nvidia_smi", "skipped"), ("gpu_health", "skipped"), ("nvcc", "skipped"), ("python", "skipped"),
+        ("dcgm_diag", "skipped")]
     assert outcome["failed_checks"] == [] and outcome["reboot_pending"] is False
     assert runner.calls == []
 
@@ -319,3 +320,36 @@ def test_an_nvswitch_on_the_bus_needs_the_fabric_even_where_nvidia_smi_says_noth
     health = make(tree, with_switch, answers, {"checks": ["gpu_health"]})[0].run_all()["checks"][0]
     assert health["status"] == "failed" and "fabric: " in health["detail"]
     assert "the NVSwitch fabric state is not reported" in health["detail"]
+
+
+DIAG = ("dcgmi", "diag", "-r", "1")
+
+
+def test_dcgm_diag_passes_per_gpu(tree):
+    """fixtures/dcgmi/ are hand-written in dcgmi diag's documented table layout (fixtures/README.md)."""
+    checker, runner = make(tree, h100_files(loaded=True), {DIAG: (0, fixture_text("dcgmi/diag-r1-all.txt"), "")},
+                           {"dcgm_diag_level": 1})
+    assert "dcgm_diag" in checker.applicable()
+    check = checker.check_dcgm_diag()
+    assert check["status"] == "ok" and check["gpus"] == {"0": "pass"} and check["level"] == 1
+    assert runner.calls == [list(DIAG)]
+
+
+@pytest.mark.parametrize("answer", [
+    (0, fixture_text("dcgmi/diag-r1-fail-gpu3.txt"), ""),
+    (255, fixture_text("dcgmi/diag-error.txt"), ""),
+    (0, "", ""),
+    (1, fixture_text("dcgmi/diag-r1-all.txt"), ""),
+])
+def test_dcgm_diag_failed_or_unparsable_is_a_failed_check(tree, answer):
+    checker, _runner = make(tree, h100_files(loaded=True), {DIAG: answer}, {"dcgm_diag_level": 1})
+    check = checker.check_dcgm_diag()
+    assert check["status"] == "failed" and check["ok"] is False
+
+
+def test_dcgm_diag_off_by_default_and_level_checked(tree):
+    checker, _runner = make(tree, h100_files(loaded=True), {}, {})
+    assert "dcgm_diag" not in checker.applicable()
+    for bad in (-1, 5, True, "1"):
+        with pytest.raises(_stack_check.ModuleError):
+            _stack_check.check_options({"dcgm_diag_level": bad, "timeout": 60, "framework": "auto"})
