@@ -300,6 +300,10 @@ class MigLayoutWorker(Worker):
             return Plan(False, result, warnings=warnings)
         program = self.runner.find("nvidia-mig-parted", PROGRAM_DIRS)
         unit = next((d for d in UNIT_DIRS if root.exists(d, SERVICE)), None)
+        if (not program or not unit) and not self.params.get("require_manager", True):
+            result["state"] = "manager_missing"
+            return Plan(True, result, warnings=warnings + [
+                "The MIG manager (nvidia-mig-manager) is not installed yet; the layout was checked and is written once it is."])
         if not program or not unit:
             raise _problem("A MIG layout needs NVIDIA's MIG manager (the nvidia-mig-manager package: nvidia-mig-parted and "
                            f"{SERVICE}), which is not installed here. Install it from your mirror of NVIDIA's "

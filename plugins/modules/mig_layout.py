@@ -55,6 +55,12 @@ options:
     type: list
     elements: dict
     default: []
+  require_manager:
+    description:
+      - Refuse the layout when the MIG manager is not installed. V(false) (the ml_host role's validate phase, when
+        an earlier phase installs the package) checks the layout and returns C(state=manager_missing) instead.
+    type: bool
+    default: true
   apply:
     description:
       - Restart C(nvidia-mig-manager.service) to apply a layout that is not in place now. V(false) only writes the
@@ -97,7 +103,8 @@ EXAMPLES = r"""
 
 RETURN = r"""
 state:
-  description: V(no_layout) (nothing selected), V(applied) (in place), V(written) (files written, applied at the next
+  description: V(no_layout) (nothing selected), V(manager_missing) (O(require_manager=false) and no MIG manager yet),
+    V(applied) (in place), V(written) (files written, applied at the next
     boot) or V(changed) (in check mode, files would change).
   returned: always
   type: str
@@ -143,6 +150,7 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import run_
 ARGUMENT_SPEC = {
     "layout": {"type": "dict", "default": {}},
     "gpus": {"type": "list", "elements": "dict", "default": []},
+    "require_manager": {"type": "bool", "default": True},
     "apply": {"type": "bool", "default": True},
 }
 

@@ -156,6 +156,19 @@ def test_missing_mig_manager_is_refused_with_the_fix(tmp_path):
         run(root, {"all": {"1g.10gb": 7}}, gpus(H100), programs={})
 
 
+def test_validate_phase_checks_the_layout_before_the_manager_is_installed(tmp_path):
+    root = build_tree(tmp_path, {"etc/hostname": "gpu1\n"})
+    runner = FakeRunner({}, {})
+    host = make_host({"layout": {"all": {"1g.10gb": 7}}, "gpus": gpus(H100), "require_manager": False}, runner,
+                     check_mode=True, sysroot=Sysroot(str(root)))
+    result = run_worker(MigLayoutWorker, host)
+    assert result["changed"] and result["state"] == "manager_missing" and runner.calls == []
+    host = make_host({"layout": {"all": {"1g.5gb": 7}}, "gpus": gpus(H100), "require_manager": False}, runner,
+                     check_mode=True, sysroot=Sysroot(str(root)))
+    with pytest.raises(ModuleError, match="no MIG profile"):
+        run_worker(MigLayoutWorker, host)
+
+
 def test_files_the_collection_did_not_write_are_left_alone(tmp_path):
     root = tree(tmp_path, extra={CONFIG: "version: v1\nmig-configs: {mine: []}\n"})
     before = snapshot(root)
