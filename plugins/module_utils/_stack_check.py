@@ -24,12 +24,12 @@ import shutil
 import tempfile
 import typing as t
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda, _distro, _gpu_health, _gpu_services, _host, _nvidia
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _cuda, _distro, _gpu_health, _gpu_services, _host, _mig, _nvidia
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
-CHECKS = ("nvidia_smi", "gpu_health", "nvcc", "python", "dcgm_diag")
+CHECKS = ("nvidia_smi", "gpu_health", "mig", "nvcc", "python", "dcgm_diag")
 FRAMEWORKS = ("auto", "torch", "jax", "none")
 NO_DRIVER_MARKERS = ("couldn't communicate with the nvidia driver", "no devices were found", "driver/library version mismatch")
 
@@ -179,6 +179,8 @@ class StackCheck:
             names.append("nvidia_smi")
         if drv["loaded_version"]:
             names.append("gpu_health")
+        if drv["loaded_version"] and self.p.get("mig_layout"):
+            names.append("mig")
         if self.nvcc_path():
             names.append("nvcc")
         if self.p.get("python_env"):
@@ -240,6 +242,31 @@ class StackCheck:
             return result("gpu_health", "failed", " | ".join(f"{h['name']}: {h['detail']}" for h in bad), health=health)
         return result("gpu_health", "ok", f"{len(smi['gpus'])} GPU(s) healthy: " + ", ".join(h["name"] for h in health) + ".",
                       health=health)
+
+    def check_mig(self) -> dict[str, t.Any]:
+        """The GPU instances nvidia-smi lists (``nvidia-smi mig -lgi``) against the MIG layout (mig_layout's
+        ``layout``: GPU index -> profile counts, or disabled); a query that fails is a failed check."""
+        layout = self.p.get("mig_layout") or {}
+        if not layout:
+            return result("mig", "failed" if self.explicit("mig") else "skipped", "No mig_layout given.")
+        if self.driver()["reboot_pending"]:
+            return result("mig", "reboot_pending", "Not checked: the driver is installed, not loaded (reboot pending).")
+        expected = {int(k): (v if isinstance(v, dict) else {}) for k, v in layout.items()}
+        query = self.run(["nvidia-smi", "mig", "-lgi"], timeout=self.p.get("timeout"))
+        if query is None:
+            return result("mig", "failed", "nvidia-smi is not on PATH: the MIG instances cannot be read.")
+        text = query.out + query.err
+        found = _mig.parse_lgi(text)
+        if query.rc != 0 and not found and not re.search(r"no (gpu instances|mig-enabled devices) found", text, re.I):
+            return result("mig", "failed", f"nvidia-smi mig -lgi failed (rc={query.rc}): {_tail(text, 3)}. "
+                          "A MIG query that fails counts as a failed check.")
+        problems = _mig.compare_lgi(expected, found)
+        if problems:
+            return result("mig", "failed", "; ".join(problems) + ". Rerun the play (mig_layout applies the layout) or see "
+                          "journalctl -u nvidia-mig-manager.service.", instances={str(k): v for k, v in found.items()})
+        count = sum(sum(v.values()) for v in found.values())
+        return result("mig", "ok", f"{count} MIG instance(s) on {len(found)} GPU(s), as the layout asks.",
+                      instances={str(k): v for k, v in found.items()})
 
     def kernel_xids(self) -> tuple[list[dict[str, t.Any]] | None, str | None]:
         """The Xid lines of this boot's kernel log (journalctl -k -b, else dmesg); (None, why) when neither reads."""
@@ -377,6 +404,7 @@ class StackCheck:
 _SKIP_REASON = {
     "nvidia_smi": "No NVIDIA GPU or driver on this host.",
     "gpu_health": "No loaded NVIDIA driver to ask about the GPUs' health.",
+    "mig": "No MIG layout, or no loaded NVIDIA driver to ask.",
     "nvcc": "No CUDA toolkit (nvcc) on this host.",
     "python": "No python_env given.",
     "dcgm_diag": "dcgm_diag_level is 0 (dcgmi diag not run).",
@@ -421,6 +449,12 @@ def check_options(params: dict[str, t.Any]) -> None:
     timeout = params.get("timeout")
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT:
         raise ModuleError(f"timeout must be at least 1 second and at most {MAX_TIMEOUT}, got {timeout!r}. {NOTHING}")
+    layout = params.get("mig_layout") or {}
+    if not isinstance(layout, dict) or not all(
+            str(k).isdigit() and (v == "disabled" or (isinstance(v, dict) and all(
+                isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in v.values()))) for k, v in layout.items()):
+        raise ModuleError("mig_layout must be mig_layout's returned layout: GPU index -> disabled or {profile: count}, "
+                          f"got {layout!r}. {NOTHING}")
     framework = params.get("framework")
     if not isinstance(framework, str) or len(framework) > 200 or not (framework in FRAMEWORKS or _MODULE_NAME.fullmatch(framework)):
         raise ModuleError(f"framework {framework!r} is not auto, torch, jax, none or a module name "

@@ -30,6 +30,8 @@ description:
   - A health query that fails (nvidia-smi -q exits non-zero, a kernel log that cannot be read, a counter the check
     needs that is not printed) is a failed check, never a healthy one. With the driver installed but not loaded the
     status is V(reboot_pending).
+  - C(mig) lists the GPU instances (C(nvidia-smi mig -lgi)) and compares them, GPU by GPU, with O(mig_layout); a
+    query that fails is a failed check.
   - C(nvcc) compiles a small vector-add CUDA program into a temporary directory (removed afterwards)
     and, where an NVIDIA driver is loaded, runs it and checks the sums.
   - C(python) runs the interpreter of the venv O(python_env), imports its framework (O(framework)) and,
@@ -47,7 +49,7 @@ options:
       - A check named here that cannot run (no C(nvcc), no O(python_env)) fails.
     type: list
     elements: str
-    choices: [nvidia_smi, gpu_health, nvcc, python, dcgm_diag]
+    choices: [nvidia_smi, gpu_health, mig, nvcc, python, dcgm_diag]
     default: []
   dcgm_diag_level:
     description:
@@ -63,6 +65,13 @@ options:
         nvidia-smi lists every NVIDIA GPU on the PCI bus.
     type: int
     default: 0
+  mig_layout:
+    description:
+      - The MIG layout the GPUs must show (the C(layout) M(mlinfra.mlhost.mig_layout) returns, GPU index to
+        V(disabled) or profile counts). Empty skips the C(mig) check.
+    type: dict
+    default: {}
+    version_added: 1.0.0
   python_env:
     description: The path of a virtual environment (made by M(mlinfra.mlhost.python_env) or otherwise) to check.
     type: path
@@ -176,6 +185,7 @@ ARGUMENT_SPEC = {
     "timeout": {"type": "int", "default": 300},
     "expected_gpus": {"type": "int", "default": 0},
     "dcgm_diag_level": {"type": "int", "default": 0},
+    "mig_layout": {"type": "dict", "default": {}},
     "fail_on_error": {"type": "bool", "default": True},
 }
 

@@ -14,6 +14,7 @@ import json
 import pytest
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _stack_check
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia import SMI_FIELDS
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._stack_check import StackCheck, failure_message
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
@@ -80,7 +81,7 @@ def test_cpu_host_with_no_env_skips_everything(tree):
     checker, runner = make(tree, {"etc/os-release": fixture_text("os-release/debian12"), "var/lib/dpkg/status": ""}, {}, {})
     outcome = checker.run_all()
     assert [(c["name"], c["status"]) for c in outcome["checks"]] == [
-        ("nvidia_smi", "skipped"), ("gpu_health", "skipped"), ("nvcc", "skipped"), ("python", "skipped"),
+        ("nvidia_smi", "skipped"), ("gpu_health", "skipped"), ("mig", "skipped"), ("nvcc", "skipped"), ("python", "skipped"),
         ("dcgm_diag", "skipped")]
     assert outcome["failed_checks"] == [] and outcome["reboot_pending"] is False
     assert runner.calls == []
@@ -353,3 +354,38 @@ def test_dcgm_diag_off_by_default_and_level_checked(tree):
     for bad in (-1, 5, True, "1"):
         with pytest.raises(_stack_check.ModuleError):
             _stack_check.check_options({"dcgm_diag_level": bad, "timeout": 60, "framework": "auto"})
+
+
+# ---- mig: nvidia-smi mig -lgi against the layout (hand-written output, tests/unit/fixtures/mig/README.md) ----
+LGI = ("nvidia-smi", "mig", "-lgi")
+
+
+@pytest.mark.parametrize("answer, layout, status, words", [
+    ((0, fixture_text("mig/lgi-h100-7x1g.txt"), ""), {"0": {"1g.10gb": 7}, "1": {"3g.40gb": 2, "1g.10gb": 1}}, "ok",
+     "10 MIG instance(s) on 2 GPU(s)"),
+    ((0, fixture_text("mig/lgi-h100-7x1g.txt"), ""), {"0": {"1g.10gb": 7}, "1": {"7g.80gb": 1}}, "failed",
+     "GPU 1: MIG instances 1g.10gb x1, 3g.40gb x2, the layout wants 7g.80gb x1"),
+    ((6, fixture_text("mig/lgi-none.txt"), ""), {"0": {"1g.10gb": 7}}, "failed", "GPU 0: MIG instances none"),
+    ((6, fixture_text("mig/lgi-none.txt"), ""), {"0": "disabled"}, "ok", "0 MIG instance(s)"),
+    ((255, "", "Failed to initialize NVML: Driver/library version mismatch\n"), {"0": "disabled"}, "failed",
+     "counts as a failed check"),
+])
+def test_mig_check_compares_the_instances_with_the_layout(tree, answer, layout, status, words):
+    checker, runner = make(tree, h100_files(loaded=True), {LGI: answer}, {"checks": ["mig"], "mig_layout": layout})
+    mig = by_name(checker.run_all())["mig"]
+    assert mig["status"] == status and words in mig["detail"], mig
+
+
+def test_mig_check_applies_only_with_a_layout_and_a_loaded_driver(tree):
+    checker, dummy = make(tree, h100_files(loaded=False), {}, {"mig_layout": {"0": "disabled"}})
+    assert "mig" not in checker.applicable()
+    checker, dummy = make(tree, h100_files(loaded=True), {}, {"mig_layout": {}})
+    assert "mig" not in checker.applicable()
+    checker, dummy = make(tree, h100_files(loaded=True), {}, {"mig_layout": {"0": "disabled"}})
+    assert "mig" in checker.applicable()
+
+
+@pytest.mark.parametrize("layout", [["0"], {"zero": "disabled"}, {"0": "on"}, {"0": {"1g.10gb": True}}, {"0": {"1g.10gb": 0}}])
+def test_mig_layout_option_is_checked(layout):
+    with pytest.raises(ModuleError, match="mig_layout must be"):
+        _stack_check.check_options({"mig_layout": layout, "expected_gpus": 0, "timeout": 60, "framework": "auto"})
