@@ -123,3 +123,48 @@ def test_any_other_failure_goes_to_ansible_builtin_default(monkeypatch):
     plain = fake_result("ansible.builtin.validate_argument_spec", {"failed": True, "msg": "boom"})
     plugin.v2_runner_on_failed(plain)
     assert seen == [other, plain] and plugin._display.shown == []
+
+
+# Inputs shaped like a new user's typos, given as -e JSON to the real role (the implicit argument validation refuses
+# them before the role's first task, so nothing of this machine is read or changed: check mode besides).
+TYPOS = {
+    "env-keys": ({"mlhost_python_envs": [{"path": "/opt/envs/train", "packages": ["torch"], "torch_cude": "cu124",
+                                          "requirments": "/srv/requirements.txt"}]},
+                 ["did you mean torch_cuda?", "did you mean requirements?"]),
+    "conda-key": ({"mlhost_conda_envs": [{"name": "rapids", "spec": ["cudf"]}]}, ["unknown key spec - did you mean specs?"]),
+    "types": ({"mlhost_python_envs": "/opt/envs/train", "mlhost_expected_gpus": "eight"},
+              ["mlhost_python_envs has an item that is a str; it takes a list of dict",
+               "mlhost_expected_gpus is a str; it takes an int"]),
+}
+
+
+def play(tmp_path, callback_name: str, extra: dict):
+    import os
+    import subprocess
+    import sys
+
+    root = pathlib.Path(__file__).resolve().parents[4]
+    book = tmp_path / "play.yml"
+    book.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "roles": ["mlinfra.mlhost.ml_host"]}]))
+    env = dict(os.environ, ANSIBLE_LOCALHOST_WARNING="False", ANSIBLE_STDOUT_CALLBACK=callback_name, ANSIBLE_NOCOLOR="1",
+               ANSIBLE_CALLBACK_RESULT_FORMAT="yaml",
+               ANSIBLE_COLLECTIONS_PATH=os.environ.get("ANSIBLE_COLLECTIONS_PATH", str(root / ".build" / "collections")))
+    playbook = str(pathlib.Path(sys.executable).parent / "ansible-playbook")
+    return subprocess.run([playbook, "-i", "localhost,", "-c", "local", "--check", "-e", json.dumps(extra), str(book)],
+                          env=env, cwd=tmp_path, capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize("case", sorted(TYPOS))
+def test_a_typo_given_to_the_real_role_is_refused_in_a_screenful(tmp_path, case):
+    extra, expected = TYPOS[case]
+    ours = play(tmp_path, "mlinfra.mlhost.default", extra)
+    out = ours.stdout + ours.stderr
+    assert ours.returncode == 2 and "ok=0    changed=0" in out, out[-3000:]
+    for words in expected:
+        assert words in out, out
+    # The whole run's output: play banner, task banner, the refusal, the recap.
+    assert len(out.splitlines()) <= 14 and len(out.encode()) <= 1200, (len(out.splitlines()), len(out.encode()), out)
+    # Without the callback it is refused all the same, as ansible-core prints it: the whole spec (docs/ml_host.md).
+    theirs = play(tmp_path, "ansible.builtin.default", extra)
+    assert theirs.returncode == 2 and "argument_spec_data" in theirs.stdout
+    assert len(theirs.stdout.encode()) > 10 * len(out.encode())
