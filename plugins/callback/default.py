@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: GPL-3.0-or-later
 # Copyright: mlinfra.mlhost contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """ansible.builtin.default, with a role's refused variables printed as one short line each."""
 
 from __future__ import annotations
@@ -91,7 +92,7 @@ def refusal_lines(errors: t.Sequence[str], spec: t.Mapping[str, t.Any]) -> t.Lis
         if m:
             known = sorted(name.strip() for name in m.group("supported").split(","))
             for name in (n.strip() for n in m.group("names").split(",")):
-                parent, _, key = name.rpartition(".")
+                parent, key = name.rpartition(".")[::2]
                 where = "%s: an entry has" % parent if parent else "unknown variable"
                 lines.append("%s the unknown key %s - %s" % (where, key, _did_you_mean(key, known)))
             continue

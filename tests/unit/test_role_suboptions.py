@@ -67,7 +67,7 @@ def expected_suboptions(module: str, variable: str) -> dict:
     return expected
 
 
-@pytest.mark.parametrize("role,entry_point,variable,module", DOCUMENTED, ids=lambda v: str(v))
+@pytest.mark.parametrize("role,entry_point,variable,module", DOCUMENTED, ids=str)
 def test_role_suboptions_are_the_modules_options(role, entry_point, variable, module):
     specs = yaml.safe_load((ROOT / "roles" / role / "meta" / "argument_specs.yml").read_text(encoding="utf-8"))
     option = specs["argument_specs"][entry_point]["options"][variable]
@@ -88,5 +88,9 @@ def test_every_module_option_is_documented_with_a_type_and_description():
 
 
 if __name__ == "__main__":  # pragma: no cover - prints the block to paste into an argument_specs.yml
-    block = yaml.safe_dump({"options": expected_suboptions(sys.argv[1], sys.argv[2])}, sort_keys=False, width=118)
+    class Indented(yaml.SafeDumper):  # lists indented under their key (yamllint's indentation rule)
+        def increase_indent(self, flow=False, indentless=False):
+            return super().increase_indent(flow, False)
+
+    block = yaml.dump({"options": expected_suboptions(sys.argv[1], sys.argv[2])}, Dumper=Indented, sort_keys=False, width=118)
     print("\n".join(("  " * int(sys.argv[3]) + line) if line else line for line in block.splitlines()))
