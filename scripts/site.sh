@@ -10,4 +10,6 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 make_venv site requirements/site.txt
 link_collection
 cd "$REPO"
+# A role's refused variables as one short line each (plugins/callback/default.py), unless the caller chose a callback.
+export ANSIBLE_STDOUT_CALLBACK="${ANSIBLE_STDOUT_CALLBACK:-mlinfra.mlhost.default}"
 exec "$REPO/.venv/site/bin/ansible-playbook" playbooks/site.yml "$@"

@@ -27,6 +27,7 @@ def module_docs(path: pathlib.Path) -> tuple[dict, dict]:
 REFERENCE = ROOT / "docs" / "reference"
 FILTERS = sorted(p.stem for p in (ROOT / "plugins" / "filter").glob("*.py") if p.name != "__init__.py")
 ROLES = sorted(p.name for p in (ROOT / "roles").iterdir() if p.is_dir())
+CALLBACKS = sorted(p.stem for p in (ROOT / "plugins" / "callback").glob("*.py") if p.name != "__init__.py")
 
 
 @pytest.mark.parametrize("module", MODULES, ids=lambda p: p.stem)
@@ -58,6 +59,7 @@ def test_module_reference_is_generated_and_names_every_option_and_fact(module):
 def test_every_filter_and_role_has_a_reference_page_and_the_index_links_them():
     index = (ROOT / "docs" / "index.md").read_text(encoding="utf-8")
     pages = [f"{name}_filter.rst" for name in FILTERS] + [f"{name}_role.rst" for name in ROLES]
+    pages += [f"{name}_callback.rst" for name in CALLBACKS]
     for name in pages:
         assert (REFERENCE / name).is_file(), f"docs/reference/{name} is missing"
         assert f"reference/{name}" in index, f"docs/index.md does not link docs/reference/{name}"
