@@ -32,8 +32,9 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils import _progress
 
 display = Display()
 
-# Seconds between the first checks (a job that has nothing to do ends in about a second), then every interval.
-EARLY_CHECKS = (0.3, 0.5, 0.7, 1.0, 1.5, 2.0, 3.0, 4.0)
+# Seconds between the first checks (a job that has nothing to do ends in a second or two; each check is a module run),
+# then every interval.
+EARLY_CHECKS = (0.5, 1.0, 1.5, 2.0, 3.0, 4.0, 3.0)
 JOB_KEYS = ("ansible_job_id", "finished", "started", "results_file", "_ansible_parsed")
 
 
