@@ -101,9 +101,9 @@ def test_long_job_prints_a_line_per_poll_at_most_every_interval():
     action, calls, task = make(polls_running=12, final={"changed": True, "installed": ["make"]})
     result, lines = run(action)
     assert result == {"changed": True, "installed": ["make"]}
-    assert lines and all(kw == {"stderr": True} for _, kw in lines)
+    assert lines and all(kw == {"stderr": True} for msg, kw in lines)
     assert lines[0][0] == "  gpu01: Install build tools: apt: 92% done, 3 packages set up (Installed patch (amd64)) (15 s)"
-    times = [float(m.rsplit("(", 1)[1].split()[0]) for m, _ in lines]
+    times = [float(msg.rsplit("(", 1)[1].split()[0]) for msg, kw in lines]
     assert all(b - a <= 30 for a, b in zip(times, times[1:]))
     assert len(lines) == len([c for c in calls if c[0] == "ansible.builtin.slurp"])
 
