@@ -21,7 +21,7 @@ import re
 import time
 import typing as t
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _distro
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _distro, _progress
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
@@ -263,12 +263,22 @@ class Apt(PackageManager):
 
     def _change(self, argv: list[str], what: str, fix: str) -> t.Any:
         """Run an apt-get command that changes packages; repair an interrupted dpkg once, then retry."""
-        result = self.runner.run(argv, check=False)
-        if result is not None and result.rc != 0 and dpkg_interrupted(result.err, result.out):
-            # A run killed mid-install leaves dpkg's journal behind and apt refuses everything until
-            # 'dpkg --configure -a' finishes the half-done work.
-            self.repair()
-            result = self.runner.run(argv, check=False)
+        # Progress (an async run of the collection's action plugin, _progress.py): apt's own status lines go to the
+        # status file the poller reads; without it the command is the same as ever.
+        status_fd = _progress.open_status_fd()
+        if status_fd is not None:
+            argv = argv[:1] + ["-o", f"APT::Status-Fd={status_fd}"] + argv[1:]
+        fds: dict[str, t.Any] = {"pass_fds": [status_fd]} if status_fd is not None else {}
+        try:
+            result = self.runner.run(argv, check=False, **fds)
+            if result is not None and result.rc != 0 and dpkg_interrupted(result.err, result.out):
+                # A run killed mid-install leaves dpkg's journal behind and apt refuses everything until
+                # 'dpkg --configure -a' finishes the half-done work.
+                self.repair()
+                result = self.runner.run(argv, check=False, **fds)
+        finally:
+            if status_fd is not None:
+                os.close(status_fd)
         return self._check(result, argv, what, fix)
 
     def repair(self) -> None:

@@ -27,7 +27,7 @@ import urllib.parse
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _files, _ownership
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _requirements as rq
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _venv
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _progress, _venv
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _torch_wheels
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._compat import TORCH_CUDA_TAGS, TORCH_CUDA_TAGS_CHECKED, torch_cuda_tag
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask_text
@@ -777,6 +777,9 @@ class PythonEnv(Worker):
             req_files.append(p["requirements"])
         argv = _venv.install_command(backend, gen, req_files, p["constraints"], p["find_links"], p["offline"], uv,
                                      require_hashes=self.work["files"].hash_mode)
+        progress = _progress.progress_path() if backend == "pip" else None
+        if progress:  # an async run with progress (_progress.py): pip's own log is what the poller reads
+            argv = argv + ["--log", progress]
         result = self.runner.run(argv, check=False, env=env)
         if result is None or result.rc != 0:
             culprits = _venv.failing_requirement((result.err + result.out) if result else "", names)

@@ -66,13 +66,15 @@ class Runner:
         timeout: int | None = None,
         env: dict[str, str] | None = None,
         cwd: str | None = None,
+        pass_fds: t.Sequence[int] = (),
     ) -> CommandResult | None:
         """Run ``argv``; ``argv[0]`` is a program name or an absolute path.
 
         Returns None when the program is missing and ``check`` is false;
         fails the module with the command, rc, stdout and stderr when the
         command fails and ``check`` is true. ``env`` adds variables (secrets
-        such as index URLs with tokens travel there, never in argv).
+        such as index URLs with tokens travel there, never in argv). ``pass_fds``: descriptors the command keeps open
+        (a package manager's status output, _progress.py).
         """
         program = argv[0] if argv[0].startswith("/") else self.find(argv[0])
         if program is None:
@@ -88,7 +90,8 @@ class Runner:
         self.calls.append(cmd)
         environ = dict(FIXED_ENV)
         environ.update(env or {})
-        rc, out, err = self.module.run_command(cmd, check_rc=False, data=data, environ_update=environ, cwd=cwd)
+        extra: dict[str, t.Any] = {"pass_fds": list(pass_fds)} if pass_fds else {}
+        rc, out, err = self.module.run_command(cmd, check_rc=False, data=data, environ_update=environ, cwd=cwd, **extra)
         if check and rc != 0:
             raise ModuleError(
                 f"Command {' '.join(argv)!r} failed with rc={rc}: {(err or out).strip()[-2000:]}",
