@@ -257,11 +257,13 @@ def parse_lgi(text: str) -> dict[int, dict[str, int]]:
 
 def compare_lgi(expected: dict[int, dict[str, int]], found: dict[int, dict[str, int]]) -> list[str]:
     """The GPUs whose GPU instances differ from the layout, as readable lines."""
+    def shown(counts: dict[str, int]) -> str:
+        return ", ".join(f"{n} x{k}" for n, k in sorted(counts.items())) or "none"
+
     problems = []
     for index in sorted(set(expected) | set(found)):
         want, have = expected.get(index, {}), found.get(index, {})
         if want != have:
-            shown = lambda c: ", ".join(f"{n} x{k}" for n, k in sorted(c.items())) or "none"  # noqa: E731
             problems.append(f"GPU {index}: MIG instances {shown(have)}, the layout wants {shown(want)}")
     return problems
 

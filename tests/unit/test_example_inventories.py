@@ -23,7 +23,6 @@ import pathlib
 import subprocess
 import sys
 
-import pytest
 import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -132,7 +131,7 @@ BROKEN = {
 def test_a_broken_copy_is_refused(tmp_path):
     good = yaml.safe_load((ROOT / "inventory" / "examples" / "debian13.yml").read_text(encoding="utf-8"))
     group = good["all"]["children"]["gpu_hosts"]
-    group["hosts"] = {f"{case}.example.internal": dict(change) for case, (change, _) in BROKEN.items()}
+    group["hosts"] = {f"{case}.example.internal": dict(change) for case, (change, dummy) in BROKEN.items()}
     group["hosts"]["fine.example.internal"] = {}
     broken = tmp_path / "broken.yml"
     broken.write_text(yaml.safe_dump(good), encoding="utf-8")
@@ -140,7 +139,7 @@ def test_a_broken_copy_is_refused(tmp_path):
     assert run.returncode != 0
     out = run.stdout
     assert "VALIDATED fine.example.internal" in out, out[-4000:]
-    for case, (_, message) in BROKEN.items():
+    for case, (dummy, message) in BROKEN.items():
         host = f"{case}.example.internal"
         assert f"VALIDATED {host}" not in out, f"{case} passed: {out[-4000:]}"
         failed = [line for line in out.splitlines() if line.startswith(f"fatal: [{host}]")]
