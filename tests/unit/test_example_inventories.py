@@ -102,6 +102,9 @@ def _validate(tmp_path: pathlib.Path, inventories: list[pathlib.Path]) -> subpro
 
 def test_the_examples_are_there():
     assert {"debian12", "debian13", "ubuntu2404", "rocky9", "mixed"} <= {p.stem for p in EXAMPLES}
+    guide = (ROOT / "docs" / "quickstart-gpu-fleet.md").read_text(encoding="utf-8")
+    for example in EXAMPLES:
+        assert f"inventory/examples/{example.name}" in guide, f"docs/quickstart-gpu-fleet.md does not name {example.name}"
 
 
 def test_every_example_inventory_validates_as_written(tmp_path):
