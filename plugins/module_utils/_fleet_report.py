@@ -27,6 +27,7 @@ COLUMNS = (
     ("kernel", "Kernel"),
     ("gpu", "GPU"),
     ("fabric", "Fabric"),
+    ("services", "GPU services"),
     ("driver_installed", "Driver installed"),
     ("driver_loaded", "Driver loaded"),
     ("driver_state", "Driver state"),
@@ -312,6 +313,8 @@ def row(host: str, hv: t.Any) -> dict[str, t.Any]:
         "gpu_phase": bool(_get(hv, "mlhost_gpu_phase", default=False)),
         "nvswitch_count": _get(facts, "nvidia", "nvswitch_count"),
         "fabric_service": _get(facts, "nvidia", "fabric_service"),
+        # The fabric manager / IMEX / DCGM units nvidia_driver installed and enabled with the driver.
+        "services": list(_get(driver, "services", default=[]) or []),
         "driver_installed": installed,
         "driver_loaded": loaded,
         "driver_state": state,

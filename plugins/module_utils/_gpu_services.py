@@ -28,7 +28,8 @@ FABRIC_NAMES_CHECKED = "2026-12-03"
 UNSUFFIXED_FROM = 580
 IMEX_FROM = 550
 
-FABRIC_SERVICES = ("none", "fabricmanager", "fabricmanager+nvlsm", "imex")
+# host_facts' nvidia.fabric_service values (DESIGN.md wrote fabricmanager / fabricmanager+nvlsm; the fact came first).
+FABRIC_SERVICES = ("none", "fabric_manager", "fabric_manager_nvlsm", "imex")
 _BRANCH = re.compile(r"^[0-9]{3}$")
 _VERSION = re.compile(r"^[0-9]{3}(\.[0-9]{1,3}){1,2}$")
 
@@ -45,28 +46,35 @@ def fabric_wanted(option: t.Any, fabric_service: t.Any) -> str:
         raise ModuleError(f"Unknown fabric_service {fabric_service!r}: host_facts reports one of {', '.join(FABRIC_SERVICES)}.")
     if option in ("auto", None):
         return fabric_service
+    if isinstance(option, str):
+        option = option.lower()
     if option in (True, "true", "yes"):
-        return fabric_service if fabric_service != "none" else "fabricmanager"
+        return fabric_service if fabric_service != "none" else "fabric_manager"
     if option in (False, "false", "no"):
         return "none"
     raise ModuleError(f"fabric_manager must be auto, true or false, got {option!r}.")
 
 
-def fabric_packages(family: str, branch: t.Any, service: str) -> t.List[str]:
-    """The packages (NVIDIA's names) a fabric service needs with a driver of this branch on this family."""
+def fabric_packages(family: str, branch: t.Any, service: str, suffixed: bool | None = None) -> t.List[str]:
+    """The packages (NVIDIA's names) a fabric service needs with a driver of this branch on this family.
+
+    ``suffixed``: the names carry the branch (Ubuntu's own archive, every branch); None decides by the branch
+    (NVIDIA's repository: suffixed before R580)."""
     if service == "none":
         return []
     number = _branch(branch)
-    suffix = "" if number >= UNSUFFIXED_FROM else f"-{branch}"
+    if suffixed is None:
+        suffixed = number < UNSUFFIXED_FROM
+    suffix = f"-{branch}" if suffixed else ""
     if family == "debian":
         fm = [f"nvidia-fabricmanager{suffix}", f"libnvidia-nscq{suffix}"]
     elif family == "redhat":
         fm = ["nvidia-fabric-manager", f"libnvidia-nscq{suffix}"]
     else:
         raise ModuleError(f"No fabric manager packages are known for the {family!r} family.")
-    if service == "fabricmanager":
+    if service == "fabric_manager":
         return fm
-    if service == "fabricmanager+nvlsm":
+    if service == "fabric_manager_nvlsm":
         if number < UNSUFFIXED_FROM:
             raise ModuleError(f"Blackwell HGX (NVLSM) needs driver branch {UNSUFFIXED_FROM} or later, not {branch}.")
         return fm + ["nvlsm"]
@@ -78,9 +86,19 @@ def fabric_packages(family: str, branch: t.Any, service: str) -> t.List[str]:
 
 
 def fabric_units(service: str) -> t.List[str]:
-    """The systemd units the role enables for a fabric service."""
-    return {"none": [], "fabricmanager": ["nvidia-fabricmanager.service"],
-            "fabricmanager+nvlsm": ["nvidia-fabricmanager.service"], "imex": ["nvidia-imex.service"]}[service]
+    """The systemd units nvidia_driver enables for a fabric service. NVLSM has none of its own here: on fourth-generation
+    NVSwitch systems fabric manager's service starts it (Fabric Manager guide, "Systems Using Fourth Generation
+    NVSwitches", read 2026-12-03; not seen on hardware)."""
+    return {"none": [], "fabric_manager": ["nvidia-fabricmanager.service"],
+            "fabric_manager_nvlsm": ["nvidia-fabricmanager.service"], "imex": ["nvidia-imex.service"]}[service]
+
+
+def fabric_versioned(packages: t.Sequence[str]) -> t.List[str]:
+    """Those of ``packages`` built for one driver version, installed at exactly the driver's (NVLSM is not)."""
+    return [p for p in packages if p != "nvlsm"]
+
+
+DCGM_UNIT = "nvidia-dcgm.service"
 
 
 def exact_version(family: str, version: t.Any) -> str:

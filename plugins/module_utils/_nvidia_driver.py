@@ -20,7 +20,7 @@ import platform
 import re
 import typing as t
 
-from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _distro, _host, _kernel, _nvidia, _nvidia_repo
+from ansible_collections.mlinfra.mlhost.plugins.module_utils import _compat, _distro, _gpu_services, _host, _kernel, _nvidia, _nvidia_repo
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageError, PackageManager, backend_for
@@ -103,6 +103,9 @@ class Layout(t.NamedTuple):
     pin_required: bool           # the branch has no other way to be held (R590 on)
     files: dict[str, bytes | None]  # repository/source files wanted
     key_fingerprints: list[str]     # of the repository key the files trust (NVIDIA's repository)
+    fabric: str = "none"            # the fabric service installed with the driver (host_facts' fabric_service values)
+    addons: tuple[str, ...] = ()    # fabric manager / NVLSM / IMEX / DCGM packages, in packages too
+    units: tuple[str, ...] = ()     # their systemd units, enabled after the install
 
 
 def branch_asked(params: dict[str, t.Any]) -> str | None:
@@ -127,6 +130,9 @@ def check_options(params: dict[str, t.Any]) -> None:
             f"flavor open on branch {asked}: NVIDIA's open kernel modules start with branch {OPEN_MODULES_FROM}, so branch {asked} "
             f"has none. Set flavor: proprietary (or auto), or ask for branch {OPEN_MODULES_FROM} or newer. {NOTHING}"
         )
+    fabric = params.get("fabric_manager", "auto")
+    if fabric not in ("auto", None, True, False) and str(fabric).lower() not in ("true", "false", "yes", "no"):
+        raise ModuleError(f"fabric_manager must be auto, true or false, not {str(fabric)[:40]!r}. {NOTHING}")
     _nvidia_repo.check_repo_options(params)
     _nvidia_repo.check_package_options(params)
     _kernel.check_key_options(params)
@@ -282,6 +288,41 @@ def dnf_stream(branch: str | None, is_open: bool) -> str:
     return "open-dkms" if is_open else "latest-dkms"
 
 
+def addon_packages(params: dict[str, t.Any], distro: dict[str, t.Any], source: str, branch: str | None,
+                   root: t.Any) -> tuple[str, list[str], list[str], list[str]]:
+    """(fabric service, its packages, DCGM's packages, the units to enable) for this host: the fabric service from the
+    PCI bus (host_facts' rules) when fabric_manager is auto, and DCGM for the driver's CUDA major when dcgm is set."""
+    if params["state"] != "present":
+        return "none", [], [], []
+    gpus = _nvidia.pci_gpus(root)
+    detected = _nvidia.fabric_facts(root, gpus)["fabric_service"]
+    fabric = _gpu_services.fabric_wanted(params.get("fabric_manager", "auto"), detected)
+    name = distro_name(distro)
+    # Without a branch asked, NVIDIA's repository gives its newest driver: unsuffixed names, CUDA 13.
+    named = branch or str(PINNING_FROM)
+    fabric_pkgs: list[str] = []
+    if fabric != "none":
+        why = f"host_facts' fabric_service for this PCI bus is {detected}" if detected == fabric else "fabric_manager is true"
+        if source == "distro" and distro.get("id") != "ubuntu":
+            raise ModuleError(
+                f"This host needs {fabric} ({why}), and {name}'s own archive carries no NVIDIA fabric manager: use source: "
+                "nvidia_repo (NVIDIA's CUDA repository, or repo_url for a mirror), which carries it at every driver version, or "
+                f"set fabric_manager: false if the node does not need it. {NOTHING}"
+            )
+        fabric_pkgs = _gpu_services.fabric_packages(distro.get("family") or "", named, fabric,
+                                                    suffixed=True if source == "distro" else None)
+    dcgm: list[str] = []
+    if params.get("dcgm"):
+        if source == "distro" and distro.get("id") != "ubuntu":
+            raise ModuleError(
+                f"dcgm: DCGM is in NVIDIA's CUDA repository, not in {name}'s own archive: use source: nvidia_repo (or repo_url "
+                f"for a mirror), or set dcgm: false. {NOTHING}"
+            )
+        dcgm = _gpu_services.dcgm_packages(named)
+    units = _gpu_services.fabric_units(fabric) + ([_gpu_services.DCGM_UNIT] if dcgm else [])
+    return fabric, fabric_pkgs, dcgm, units
+
+
 def header_packages(distro: dict[str, t.Any], kernel: str) -> list[str]:
     if distro.get("family") == "debian":
         return [f"linux-headers-{kernel}"]
@@ -305,6 +346,11 @@ def make_layout(params: dict[str, t.Any], root: t.Any, distro: dict[str, t.Any],
     flavor = pick_flavor(params["flavor"], branch or carried, _nvidia.pci_gpus(root) if params["state"] == "present" else [])
     kernel = kernel or platform.release()
     packages, versioned, stream = driver_packages(distro, source, flavor, branch, kernel, params.get("server_packages", True))
+    fabric, fabric_pkgs, dcgm, units = addon_packages(params, distro, source, branch or (carried if source == "distro" else None), root)
+    # Fabric manager (and IMEX) is built for one driver version: it joins the versioned packages, whose candidates must
+    # agree, and is installed, held and upgraded in the driver's transaction.
+    packages = packages + fabric_pkgs + dcgm
+    versioned = versioned + _gpu_services.fabric_versioned(fabric_pkgs)
     if params["hold"]:
         packages = packages + HOLD_TOOLS.get(pm.name, [])
     files: dict[str, bytes | None] = {}
@@ -314,7 +360,8 @@ def make_layout(params: dict[str, t.Any], root: t.Any, distro: dict[str, t.Any],
     headers = header_packages(distro, kernel) if params["kernel_headers"] else []
     pin = f"nvidia-driver-pinning-{branch}" if source == "nvidia_repo" and distro.get("family") == "debian" and branch else None
     pin_required = bool(pin and int(branch or 0) >= PINNING_FROM)
-    return Layout(source, reason, flavor, branch, packages, versioned, headers, stream, pin, pin_required, files, fingerprints)
+    return Layout(source, reason, flavor, branch, packages, versioned, headers, stream, pin, pin_required, files, fingerprints,
+                  fabric, tuple(fabric_pkgs + dcgm), tuple(units))
 
 
 # Reading the installed driver -------------------------------------------------------
@@ -622,6 +669,20 @@ def refuse_out_of_branch(layout: Layout, wrong: dict[str, str], verb: str, pinne
     )
 
 
+def refuse_unmatched_addons(layout: Layout, simulated: dict[str, str], driver: str | None) -> None:
+    """Fabric manager (and IMEX) runs only at exactly the driver's version: refuse a transaction that would bring another."""
+    if not driver:
+        return
+    wrong = {n: v for n, v in simulated.items() if n in layout.addons and n in layout.versioned and upstream_of(v) != driver}
+    if wrong:
+        listing = ", ".join(f"{n} {v}" for n, v in sorted(wrong.items()))
+        raise ModuleError(
+            f"The install would bring {listing} with driver {driver}: fabric manager (and IMEX) runs only at exactly the driver's "
+            f"version, and CUDA fails on NVSwitch nodes otherwise. Have the repository (or mirror) carry them at {driver}, or "
+            f"ask for the driver version it carries them at. {NOTHING}"
+        )
+
+
 def out_of_branch(simulated: dict[str, str], branch: str | None) -> dict[str, str]:
     """The driver packages (by name) of a simulated install whose upstream version is not on ``branch``."""
     if not branch:
@@ -656,6 +717,8 @@ class Driver(Worker):
         self.kernel_holds: dict[str, t.Any] = {"wanted": [], "held": [], "hold": [], "release": [], "admin_held": []}
         self.kernel_modules, self.kernel_modules_reason = "dkms", ""
         self.not_held: list[str] = []  # packages of the driver that follow the kernel (precompiled modules), never held with it
+        self.addon_specs: dict[str, str] = {}  # fabric manager added to an installed driver: name -> name at its exact version
+        self.version_chosen = False  # the install names exact versions, so the newest candidates' versions are not checked
 
     def _fetch(self, url: str) -> bytes:
         return self.host.fetch(url).read()
@@ -682,7 +745,8 @@ class Driver(Worker):
         result = {"pkg_mgr": pm.name, "source": layout.source, "source_reason": layout.source_reason, "flavor": layout.flavor,
                   "branch": layout.branch, "repo_key_fingerprints": layout.key_fingerprints, "secure_boot": self.secure_boot,
                   "kernel_holds": self.kernel_holds, "kernel_modules": self.kernel_modules,
-                  "kernel_modules_reason": self.kernel_modules_reason}
+                  "kernel_modules_reason": self.kernel_modules_reason, "fabric_service": layout.fabric,
+                  "addon_packages": list(layout.addons), "services": list(layout.units)}
         result.update(self._report(layout, after, installing, distro))
         result["actions"] = [step["action"] for step in steps]
         diff = [c.diff() for step in steps for c in step.get("changes", [])] + [d for step in steps for d in step.get("diffs", [])]
@@ -707,6 +771,8 @@ class Driver(Worker):
         after: Installed = dict(before)
         installing: str | None = current
         planned = None
+        if current and missing and set(missing) <= set(layout.addons) and not (branch_change or version_change or self.pin_pending):
+            self._pin_addons(pm, layout, before, current, missing)
         if missing or branch_change or version_change or (self.pin_pending and layout.pin_required):
             planned = self._plan_install(pm, layout, distro, before, missing, source_changes, branch_change, version_change, steps)
         if planned is not None:
@@ -725,7 +791,43 @@ class Driver(Worker):
             self._plan_files({UNATTENDED_FILE: UNATTENDED if params["exclude_from_automatic_upgrades"] else None}, steps)
         if params["persistence"]:
             self._plan_persistence(steps)
+        self._plan_units(list(layout.units), installing, steps)
         return steps, after, installing
+
+    def _pin_addons(self, pm: PackageManager, layout: Layout, before: Installed, current: str, missing: list[str]) -> None:
+        """Fabric manager (or DCGM) added to an installed driver: the versioned ones at exactly the installed driver's
+        package version, not the repository's newest (which would not match it, or would pull a driver upgrade)."""
+        installed = [before[n][0] for n in layout.versioned if n in before and upstream_of(before[n][0]) == current]
+        if not installed:
+            return
+        version = installed[0]
+        for name in missing:
+            if name in layout.versioned:
+                self.addon_specs[name] = f"{name}={version}" if pm.name == "apt" else f"{name}-{version}"
+        self.version_chosen = bool(self.addon_specs)
+
+    def _plan_units(self, units: list[str], installing: str | None, steps: list[dict[str, t.Any]]) -> None:
+        """Enable the fabric / DCGM units; start them too when the installed driver is the loaded one (fabric manager
+        at another version than the loaded driver does not start: the reboot starts it)."""
+        if not units:
+            return
+        systemctl = self.runner.find("systemctl")
+        if not systemctl:
+            self.warnings.append(f"systemctl is not on the host: {', '.join(units)} not enabled.")
+            return
+        loaded, dummy = _nvidia.loaded_driver(self.root)
+        start = bool(loaded and installing and loaded == installing)
+        for unit in units:
+            state = self.runner.run([systemctl, "is-enabled", unit], check=False)
+            status = (state.out.strip().splitlines() or [""])[0] if state else ""
+            active = False
+            if start:
+                probe = self.runner.run([systemctl, "is-active", unit], check=False)
+                active = bool(probe and probe.out.strip() == "active")
+            if status not in ENABLED_STATES or (start and not active):
+                now = start and not active
+                steps.append({"do": "enable", "systemctl": systemctl, "unit": unit, "now": now,
+                              "action": f"enable {unit}" + (" and start it" if now else "")})
 
     def holdable(self, pm: PackageManager, names: t.Iterable[str]) -> list[str]:
         """``names`` less what is never held with the driver: the hold tool itself, precompiled modules (they follow the kernel)."""
@@ -919,7 +1021,8 @@ class Driver(Worker):
         skip: list[str] = []
         candidates: dict[str, str | None] = {}
         if checkable:
-            skip, candidates = check_candidates(pm, layout, missing, params, distro, in_container, self.warnings, self.pin_pending)
+            skip, candidates = check_candidates(pm, layout, missing, params, distro, in_container, self.warnings, self.pin_pending,
+                                                self.version_chosen)
             if layout.pin in skip:
                 self.pin_pending = False
         else:
@@ -955,11 +1058,12 @@ class Driver(Worker):
                           "then": to_install, "action": f"install {layout.pin} (holds apt to branch {layout.branch}), then check that the driver's "
                           "candidates are on the branch"})
         steps.append({"do": "install", "names": to_install, "action": f"install {' '.join(to_install)}"})
-        simulated = pm.simulate(to_install) if checkable and not self.pin_pending else None
+        simulated = pm.simulate([self.addon_specs.get(n, n) for n in to_install]) if checkable and not self.pin_pending else None
         if simulated:
             wrong = out_of_branch(simulated, layout.branch if layout.source == "nvidia_repo" else None)
             if wrong:
                 refuse_out_of_branch(layout, wrong, "would install", bool(layout.pin) and layout.pin not in skip)
+            refuse_unmatched_addons(layout, simulated, driver_version_of({**before, **{n: (v, False) for n, v in simulated.items()}}))
         after: Installed = dict(before)
         for name, version in (simulated or {}).items():
             after[name] = (version, False)
@@ -1090,7 +1194,8 @@ class Driver(Worker):
             if step.get("check", True) and (step["verify"] or ran):
                 # The lists changed (or were not there at plan time): ask the source again before installing.
                 self.skipped, dummy = check_candidates(pm, self.layout, step["missing"], self.params, self.distro,
-                                                       step["in_container"], self.warnings, step.get("pin_pending", False))
+                                                       step["in_container"], self.warnings, step.get("pin_pending", False),
+                                                       self.version_chosen)
         elif do == "unhold":
             if step["names"]:
                 pm.unhold(step["names"])
@@ -1122,7 +1227,7 @@ class Driver(Worker):
                     refuse_out_of_branch(self.layout, wrong, "would install", True)
             return bool(names)
         elif do == "install":
-            names = [self.specs.get(n, n) for n in step["names"] if n not in self.skipped]
+            names = [self.specs.get(n, self.addon_specs.get(n, n)) for n in step["names"] if n not in self.skipped]
             # dnf: components named at the driver's version because the metas would pull newer ones (hold_dnf_branch).
             names += [spec for n, spec in sorted(self.specs.items()) if n not in step["names"]]
             if names:
@@ -1144,10 +1249,12 @@ class Driver(Worker):
         elif do == "initramfs":
             self.runner.run(step["argv"], timeout=900)
         elif do == "enable":
-            result = self.runner.run([step["systemctl"], "enable", PERSISTENCE_UNIT], check=False)
+            unit = step.get("unit", PERSISTENCE_UNIT)
+            result = self.runner.run([step["systemctl"], "enable"] + (["--now"] if step.get("now") else []) + [unit], check=False)
             if result is None or result.rc != 0:
+                option = {PERSISTENCE_UNIT: "persistence", _gpu_services.DCGM_UNIT: "dcgm"}.get(unit, "fabric_manager")
                 raise ModuleError(
-                    f"Could not enable {PERSISTENCE_UNIT}: {(result.err or result.out).strip() if result else 'systemctl missing'}. "
-                    "Is the nvidia-persistenced package installed? Set persistence: false to skip it."
+                    f"Could not enable {unit}: {(result.err or result.out).strip() if result else 'systemctl missing'}. "
+                    f"Is its package installed (the plan lists it)? Set {option}: false to skip it."
                 )
         return False

@@ -171,6 +171,39 @@ options:
     description: On Ubuntu, the C(-server) driver packages (the data-center ones, with a longer support life).
     type: bool
     default: true
+  fabric_manager:
+    description:
+      - What the GPU fabric needs, installed in the driver's own transaction. V(auto) reads the PCI bus the way
+        M(mlinfra.mlhost.host_facts) does (its C(nvidia.fabric_service)) and installs what it says. NVSwitches on the
+        bus (HGX A100, H100, H200) need fabric manager. Blackwell SXM GPUs (HGX B200, B300) need fabric manager and
+        NVLSM. Grace Blackwell superchips need IMEX. Anything else (PCIe cards, no GPU) needs nothing.
+      - V(true) installs fabric manager even where the bus shows no NVSwitch (or what the bus asks for, where it asks
+        for more); V(false) installs none.
+      - The packages are NVIDIA's. From its repository they are C(nvidia-fabricmanager) and C(libnvidia-nscq) (with
+        C(-<branch>) in their names before R580; C(nvidia-fabric-manager) on RPM distributions), C(nvlsm), and
+        C(nvidia-imex). Fabric manager and IMEX are installed at exactly the driver's version. They are held with the
+        driver, and a driver upgrade upgrades them in the same transaction. Added to an installed driver, they are
+        installed at its version, not at the repository's newest. A transaction that would bring another version is
+        refused before anything changes.
+      - Their unit (C(nvidia-fabricmanager.service), or C(nvidia-imex.service)) is enabled, and started when the
+        installed driver is the loaded one (a reboot starts it otherwise).
+      - Debian's own archive carries no fabric manager, so O(source=distro) on Debian refuses a node that needs it and
+        names O(source=nvidia_repo).
+      - V(auto), V(true) or V(false) (a YAML boolean is taken too).
+    type: raw
+    default: auto
+    version_added: 1.0.0
+  dcgm:
+    description:
+      - Install NVIDIA DCGM 4 for the driver's CUDA major in the driver's transaction, held with it, and enable
+        C(nvidia-dcgm.service). The packages are C(datacenter-gpu-manager-4-core) and
+        C(datacenter-gpu-manager-4-cuda12) (branches 525 to 575) or C(datacenter-gpu-manager-4-cuda13) (580 and later;
+        the newest branch when O(branch) is empty). They come from NVIDIA's CUDA repository, so O(source=distro) on
+        Debian is refused.
+      - M(mlinfra.mlhost.stack_check)'s O(mlinfra.mlhost.stack_check#module:dcgm_diag_level) runs C(dcgmi diag) with it.
+    type: bool
+    default: false
+    version_added: 1.0.0
   state:
     description: V(present) installs; V(absent) unholds and removes the driver's packages and the blacklist file.
     type: str
@@ -337,6 +370,26 @@ branch_status:
   type: dict
   returned: when the branch is known
   sample: {designation: long-term support branch, eol: 2026-06, eol_passed: true}
+fabric_service:
+  description: What the fabric needs and gets here (V(none), V(fabric_manager), V(fabric_manager_nvlsm) or V(imex)).
+  type: str
+  returned: success
+  sample: fabric_manager
+  version_added: 1.0.0
+addon_packages:
+  description: The fabric manager, NVLSM, IMEX and DCGM packages installed with the driver.
+  type: list
+  elements: str
+  returned: success
+  sample: [nvidia-fabricmanager, libnvidia-nscq, datacenter-gpu-manager-4-core, datacenter-gpu-manager-4-cuda13]
+  version_added: 1.0.0
+services:
+  description: The units enabled for them.
+  type: list
+  elements: str
+  returned: success
+  sample: [nvidia-fabricmanager.service, nvidia-dcgm.service]
+  version_added: 1.0.0
 pkg_mgr:
   description: The package manager used.
   type: str
@@ -370,6 +423,8 @@ ARGUMENT_SPEC = {
     "kernel_modules": {"type": "str", "choices": ["auto", "dkms", "precompiled"], "default": "auto"},
     "kernel_headers": {"type": "bool", "default": True},
     "server_packages": {"type": "bool", "default": True},
+    "fabric_manager": {"type": "raw", "default": "auto"},
+    "dcgm": {"type": "bool", "default": False},
     **PACKAGE_OPTIONS,
 }
 

@@ -45,7 +45,7 @@ DRIVER_VERSIONS=(580.95.05-1 590.48.01-1 595.45.04-1)
 # carried by the version and chosen with nvidia-driver-pinning-<branch>.
 SUFFIXED_BRANCHES=(580)
 # The driver components a nvidia-driver-pinning-<branch> package pins.
-PINNED_PACKAGES="nvidia-open cuda-drivers nvidia-driver nvidia-driver-cuda nvidia-driver-libs libcuda1 libnvidia-ml1 nvidia-smi nvidia-persistenced nvidia-kernel-open-dkms nvidia-kernel-dkms firmware-nvidia-gsp nvidia-fabricmanager"
+PINNED_PACKAGES="nvidia-open cuda-drivers nvidia-driver nvidia-driver-cuda nvidia-driver-libs libcuda1 libnvidia-ml1 nvidia-smi nvidia-persistenced nvidia-kernel-open-dkms nvidia-kernel-dkms firmware-nvidia-gsp nvidia-fabricmanager libnvidia-nscq nvidia-imex"
 
 CUDA_TOOLKITS=("12-8 12.8.1-1" "13-0 13.0.2-1")
 DCGM_VERSION=1:4.4.1-1
@@ -147,9 +147,39 @@ build_deb() {
   if [[ -n "${PAYLOAD_DIR:-}" ]]; then
     cp -a "$PAYLOAD_DIR/." "$root/"
   fi
+  if [[ -n "${STANDIN_UNITS[$name]:-}" ]]; then
+    standin_unit "$root" "$name" "${STANDIN_UNITS[$name]}"
+  fi
   dpkg-deb --root-owner-group -Zgzip --build "$root" \
     "$dir/${name}_${version#*:}_${arch}.deb" >/dev/null
   rm -rf "$root"
+}
+
+# The services of NVIDIA's packages, as systemd units that do nothing but say
+# they are stand-ins (oneshot, RemainAfterExit): a test can enable and start
+# them and read their state, no daemon runs.
+declare -A STANDIN_UNITS=(
+  [nvidia-fabricmanager]=nvidia-fabricmanager.service
+  [nvidia-imex]=nvidia-imex.service
+  [datacenter-gpu-manager-4-core]=nvidia-dcgm.service
+)
+
+standin_unit() {
+  local root=$1 name=$2 unit=$3
+  install -d "$root/usr/lib/systemd/system"
+  cat >"$root/usr/lib/systemd/system/$unit" <<UNIT
+# $STANDIN_NOTE
+[Unit]
+Description=STAND-IN for $unit of NVIDIA's $name (mlinfra.mlhost test bed)
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/echo "STAND-IN $unit: no NVIDIA software runs here"
+
+[Install]
+WantedBy=multi-user.target
+UNIT
 }
 
 # The driver components of one driver version V (Debian names, as in NVIDIA's
@@ -186,6 +216,10 @@ build_driver_version() {
     "Depends: nvidia-driver (>= $up), nvidia-kernel-dkms (>= $up)"
   # Fabric manager is built for one driver version and needs exactly it.
   build_deb "$dir" nvidia-fabricmanager "$v" amd64 "NVSwitch fabric manager at driver $v; no binary shipped" \
+    "Depends: nvidia-kernel-open-dkms (= $v) | nvidia-kernel-dkms (= $v)"
+  # Its NSCQ library (NVSwitch queries, which DCGM and nvidia-smi use) at exactly the same version; IMEX the same.
+  build_deb "$dir" libnvidia-nscq "$v" amd64 "NVSwitch configuration and query library at driver $v; no library shipped"
+  build_deb "$dir" nvidia-imex "$v" amd64 "IMEX daemon (Grace Blackwell multi-node NVLink) at driver $v; no binary shipped" \
     "Depends: nvidia-kernel-open-dkms (= $v) | nvidia-kernel-dkms (= $v)"
 }
 

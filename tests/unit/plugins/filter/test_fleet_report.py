@@ -108,7 +108,7 @@ def test_cpu_row_and_its_table_cells():
     assert row["envs"] == [{"kind": "venv", "path": "/opt/mlhost/venvs/default", "python": "3.11.2", "packages": 1,
                             "key_packages": {"numpy": "2.3.5"}, "torch_cuda": None, "failed": False}]
     assert row["checks"] == [{"name": "python", "status": "ok", "detail": "runs"}]  # skipped checks are left out
-    assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-", "-", "-", "-",
+    assert report["table"] == [["cpu-1", "ok", "Debian GNU/Linux 12 (bookworm)", "-", "-", "-", "-", "-", "-", "-", "-",
                                 "/opt/mlhost/venvs/default (py 3.11.2)", "no", "-", "-", "no", "python: ok", "-", "-"]]
     assert [c["key"] for c in report["columns"]][:3] == ["host", "status", "distro"]
 
@@ -356,3 +356,15 @@ def test_a_tags_run_keeps_each_gpus_health_from_the_kept_stack_check():
     tagged = {k: v for k, v in hv.items() if k != "mlhost_stack_check_result"}
     kept, changed = _fleet_report.merge(_fleet_report.row("gpu-1", tagged), first, "2026-12-02T10:00:00Z", "tags python")
     assert not changed and kept == first
+
+
+def test_the_gpu_services_the_driver_installed_are_a_column():
+    hv = dict(HOSTVARS["gpu-1"])
+    hv["mlhost_nvidia_driver_result"] = dict(hv["mlhost_nvidia_driver_result"], fabric_service="fabric_manager",
+                                             services=["nvidia-fabricmanager.service", "nvidia-dcgm.service"])
+    report = fleet_report({"gpu-1": hv}, ["gpu-1"])
+    keys = [c["key"] for c in report["columns"]]
+    assert report["rows"][0]["services"] == ["nvidia-fabricmanager.service", "nvidia-dcgm.service"]
+    assert report["table"][0][keys.index("services")] == "nvidia-fabricmanager.service, nvidia-dcgm.service"
+    hv["mlhost_nvidia_driver_result"] = {k: v for k, v in hv["mlhost_nvidia_driver_result"].items() if k != "services"}
+    assert fleet_report({"gpu-1": hv}, ["gpu-1"])["table"][0][keys.index("services")] == "-"

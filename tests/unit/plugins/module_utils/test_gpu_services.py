@@ -22,14 +22,14 @@ def fixture(name):
 
 
 @pytest.mark.parametrize("family,branch,service,expected", [
-    ("debian", "550", "fabricmanager", ["nvidia-fabricmanager-550", "libnvidia-nscq-550"]),
-    ("debian", "570", "fabricmanager", ["nvidia-fabricmanager-570", "libnvidia-nscq-570"]),
-    ("debian", "580", "fabricmanager", ["nvidia-fabricmanager", "libnvidia-nscq"]),
-    ("debian", "590", "fabricmanager+nvlsm", ["nvidia-fabricmanager", "libnvidia-nscq", "nvlsm"]),
+    ("debian", "550", "fabric_manager", ["nvidia-fabricmanager-550", "libnvidia-nscq-550"]),
+    ("debian", "570", "fabric_manager", ["nvidia-fabricmanager-570", "libnvidia-nscq-570"]),
+    ("debian", "580", "fabric_manager", ["nvidia-fabricmanager", "libnvidia-nscq"]),
+    ("debian", "590", "fabric_manager_nvlsm", ["nvidia-fabricmanager", "libnvidia-nscq", "nvlsm"]),
     ("debian", "580", "imex", ["nvidia-imex"]),
     ("debian", "570", "imex", ["nvidia-imex-570"]),
-    ("redhat", "550", "fabricmanager", ["nvidia-fabric-manager", "libnvidia-nscq-550"]),
-    ("redhat", "590", "fabricmanager", ["nvidia-fabric-manager", "libnvidia-nscq"]),
+    ("redhat", "550", "fabric_manager", ["nvidia-fabric-manager", "libnvidia-nscq-550"]),
+    ("redhat", "590", "fabric_manager", ["nvidia-fabric-manager", "libnvidia-nscq"]),
     ("debian", "580", "none", []),
 ])
 def test_fabric_packages_real_names(family, branch, service, expected):
@@ -39,22 +39,22 @@ def test_fabric_packages_real_names(family, branch, service, expected):
 @pytest.mark.parametrize("branch", ["58", "5800", "580; rm -rf /", "", None, 580, "../580", "580\n"])
 def test_fabric_packages_hostile_branch(branch):
     with pytest.raises(ModuleError):
-        gs.fabric_packages("debian", branch, "fabricmanager")
+        gs.fabric_packages("debian", branch, "fabric_manager")
 
 
 def test_nvlsm_refused_on_old_branch_and_imex_on_ancient():
     with pytest.raises(ModuleError, match="NVLSM"):
-        gs.fabric_packages("debian", "570", "fabricmanager+nvlsm")
+        gs.fabric_packages("debian", "570", "fabric_manager_nvlsm")
     with pytest.raises(ModuleError, match="IMEX"):
         gs.fabric_packages("debian", "535", "imex")
     with pytest.raises(ModuleError):
-        gs.fabric_packages("suse", "580", "fabricmanager")
+        gs.fabric_packages("suse", "580", "fabric_manager")
 
 
 @pytest.mark.parametrize("option,facts,expected", [
-    ("auto", "none", "none"), ("auto", "fabricmanager", "fabricmanager"), ("auto", "imex", "imex"),
-    (True, "none", "fabricmanager"), (True, "fabricmanager+nvlsm", "fabricmanager+nvlsm"),
-    (False, "fabricmanager", "none"),
+    ("auto", "none", "none"), ("auto", "fabric_manager", "fabric_manager"), ("auto", "imex", "imex"),
+    (True, "none", "fabric_manager"), (True, "fabric_manager_nvlsm", "fabric_manager_nvlsm"),
+    (False, "fabric_manager", "none"),
 ])
 def test_fabric_wanted(option, facts, expected):
     assert gs.fabric_wanted(option, facts) == expected
