@@ -160,6 +160,7 @@ build_deb() {
 # them and read their state, no daemon runs.
 declare -A STANDIN_UNITS=(
   [nvidia-fabricmanager]=nvidia-fabricmanager.service
+  [nvidia-persistenced]=nvidia-persistenced.service
   [nvidia-imex]=nvidia-imex.service
   [datacenter-gpu-manager-4-core]=nvidia-dcgm.service
 )

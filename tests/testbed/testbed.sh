@@ -122,6 +122,9 @@ SOURCES
 # nvidia_repo scenario mounts them read-only at /srv/nvidia-standin.
 standin_repo() {
   bash "$(dirname "${BASH_SOURCE[0]}")/nvidia_standin_repo.sh" "$CACHE/nvidia-standin"
+  # The stand-in PCI buses of GPU nodes (tests/unit/gpu_nodes.py's), which the gpu_fleet scenario mounts over
+  # /sys/bus/pci/devices; cpu_only is an empty bus.
+  python3 "$(dirname "${BASH_SOURCE[0]}")/pci_standin.py" "$CACHE/pci"
 }
 
 cmd=${1:-all}
