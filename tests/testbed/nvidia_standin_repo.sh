@@ -193,8 +193,21 @@ build_driver_version() {
   build_deb "$dir" libnvidia-ml1 "$v" amd64 "NVML library, $d"
   build_deb "$dir" libcuda1 "$v" amd64 "CUDA driver library, $d" \
     "Depends: libnvidia-ml1 (= $v)"
-  build_deb "$dir" nvidia-smi "$v" amd64 "nvidia-smi, $d; no binary shipped" \
+  # Its one program is a stand-in that answers as nvidia-smi does where the driver is installed, not loaded.
+  PAYLOAD_DIR=$(mktemp -d "$WORK/payload.XXXXXX")
+  install -d "$PAYLOAD_DIR/usr/bin"
+  cat >"$PAYLOAD_DIR/usr/bin/nvidia-smi" <<'SMI'
+#!/bin/sh
+# STAND-IN for nvidia-smi (mlinfra.mlhost test bed; not NVIDIA software): what the real one prints, and its exit
+# status 9, on a host whose driver is installed but not loaded (every container of the test bed).
+echo "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver. Make sure that the latest NVIDIA driver is installed and running."
+exit 9
+SMI
+  chmod 0755 "$PAYLOAD_DIR/usr/bin/nvidia-smi"
+  build_deb "$dir" nvidia-smi "$v" amd64 "nvidia-smi, $d; a stand-in program that says no driver is loaded" \
     "Depends: libnvidia-ml1 (= $v)"
+  rm -rf "$PAYLOAD_DIR"
+  PAYLOAD_DIR=""
   build_deb "$dir" nvidia-persistenced "$v" amd64 "persistence daemon, $d; no binary shipped"
   build_deb "$dir" nvidia-driver-libs "$v" amd64 "OpenGL/Vulkan libraries, $d"
   build_deb "$dir" nvidia-kernel-open-dkms "$v" amd64 "open GPU kernel modules (DKMS), $d; no module source shipped" \
