@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 # SPDX-License-Identifier: GPL-3.0-or-later
 """STAND-IN PCI buses of GPU nodes, for containers that must look like one (tests/testbed/testbed.sh standin).
 
