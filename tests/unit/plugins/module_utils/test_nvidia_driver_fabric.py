@@ -169,3 +169,27 @@ def test_fabric_manager_added_to_an_installed_driver_comes_at_its_exact_version(
     assert "enable nvidia-fabricmanager.service" in result["actions"]
     # Not the repository's newest (595.45.04), which would need another driver.
     assert any(call[-2:] == specs for call in runner.calls)
+
+
+@pytest.mark.parametrize("loaded, installing, enabled, active, expected", [
+    # The driver waits for a reboot (none loaded, or another version): enable only, the boot starts it.
+    (None, "590.48.01", "disabled", None, [("nvidia-fabricmanager.service", False)]),
+    ("580.95.05", "590.48.01", "disabled", None, [("nvidia-fabricmanager.service", False)]),
+    # The installed driver is the loaded one: enable and start; a running, enabled unit is left alone.
+    ("590.48.01", "590.48.01", "disabled", "inactive", [("nvidia-fabricmanager.service", True)]),
+    ("590.48.01", "590.48.01", "enabled", "failed", [("nvidia-fabricmanager.service", True)]),
+    ("590.48.01", "590.48.01", "enabled", "active", []),
+    (None, "590.48.01", "enabled", None, []),
+])
+def test_units_are_started_only_beside_their_driver(host, loaded, installing, enabled, active, expected):
+    extra = {"proc/driver/nvidia/version": f"NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  {loaded}  Release Build\n"} if loaded else {}
+    root = host("hgx_h100", extra=extra)
+    systemctl = "/usr/bin/systemctl"
+    unit = "nvidia-fabricmanager.service"
+    responses = {(systemctl, "is-enabled", unit): (0 if enabled == "enabled" else 1, f"{enabled}\n", "")}
+    if active:
+        responses[(systemctl, "is-active", unit)] = (0 if active == "active" else 3, f"{active}\n", "")
+    driver = nd.Driver(make_host(repo_params(), FakeRunner(responses, programs={"systemctl": systemctl}), sysroot=root))
+    steps: list = []
+    driver._plan_units([unit], installing, steps)  # pylint: disable=protected-access
+    assert [(s["unit"], s["now"]) for s in steps] == expected
