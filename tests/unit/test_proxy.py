@@ -17,7 +17,7 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import Modu
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import PROXY_OPTIONS, Runner
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-DOWNLOADERS = ["build_tools", "conda_env", "cuda_toolkit", "miniforge", "nvidia_driver", "python_env"]
+DOWNLOADERS = ["build_tools", "conda_env", "container_toolkit", "cuda_toolkit", "miniforge", "nvidia_driver", "python_env"]
 
 
 class Failed(Exception):
@@ -90,7 +90,7 @@ def test_proxy_urls_people_use_are_taken(clean_env, value):
 def test_downloading_modules_take_proxy_env_and_document_it(module):
     source = (ROOT / "plugins" / "modules" / f"{module}.py").read_text()
     assert "mlinfra.mlhost.proxy" in source
-    if module in ("nvidia_driver", "cuda_toolkit"):
+    if module in ("nvidia_driver", "cuda_toolkit", "container_toolkit"):
         assert "**PACKAGE_OPTIONS" in source
         shared = (ROOT / "plugins" / "module_utils" / "_nvidia_repo.py").read_text()
         assert "**PROXY_OPTIONS" in shared
