@@ -279,6 +279,111 @@ build_keyring() {
   PAYLOAD_DIR=""
 }
 
+# nvidia-container-toolkit-base with a payload: STAND-IN scripts for nvidia-ctk (--version, cdi generate, cdi list)
+# and nvidia-container-runtime, and the nvidia-cdi-refresh units the real 1.18 package ships (their shape: a oneshot
+# service writing /var/run/cdi/nvidia.yaml unless NVIDIA_CTK_CDI_OUTPUT_FILE_PATH says otherwise, and a path unit).
+build_ctk_base() {
+  local dir=$1
+  PAYLOAD_DIR=$(mktemp -d "$WORK/payload.XXXXXX")
+  install -d "$PAYLOAD_DIR/usr/bin" "$PAYLOAD_DIR/usr/lib/systemd/system"
+  cat >"$PAYLOAD_DIR/usr/bin/nvidia-ctk" <<CTK
+#!/bin/sh
+# STAND-IN for NVIDIA's nvidia-ctk (mlinfra.mlhost test bed): not NVIDIA software. It answers --version,
+# 'cdi generate [--output=F] [--format=yaml|json]' (a small valid CDI spec for nvidia.com/gpu, one device per GPU
+# that nvidia-smi -L lists, fails like the real one without a driver) and 'cdi list'.
+set -eu
+case "\${1:-}" in
+  --version|-v) echo "NVIDIA Container Toolkit CLI version ${CTK_VERSION%-*} (STAND-IN, mlinfra.mlhost test bed)"; exit 0 ;;
+esac
+[ "\${1:-}" = cdi ] || { echo "nvidia-ctk STAND-IN: only --version and cdi are stood in" >&2; exit 2; }
+shift
+cmd=\${1:-}; shift || true
+case "\$cmd" in
+  generate)
+    out=\${NVIDIA_CTK_CDI_OUTPUT_FILE_PATH:-}
+    for arg in "\$@"; do
+      case "\$arg" in --output=*) out=\${arg#--output=} ;; esac
+    done
+    gpus=\$(nvidia-smi -L 2>/dev/null) || { echo 'level=error msg="failed to generate CDI spec: failed to initialize NVML: ERROR_LIBRARY_NOT_FOUND" (nvidia-ctk STAND-IN)' >&2; exit 1; }
+    n=\$(printf '%s\n' "\$gpus" | grep -c '^GPU ' || true)
+    spec=\$( {
+      echo "# STAND-IN CDI spec written by the test bed's nvidia-ctk (mlinfra.mlhost); not NVIDIA's."
+      echo "cdiVersion: 0.5.0"
+      echo "kind: nvidia.com/gpu"
+      echo "devices:"
+      i=0
+      while [ "\$i" -lt "\$n" ]; do
+        echo "  - name: \\"\$i\\""
+        echo "    containerEdits:"
+        echo "      deviceNodes:"
+        echo "        - path: /dev/nvidia\$i"
+        i=\$((i + 1))
+      done
+      echo "  - name: all"
+      echo "    containerEdits:"
+      echo "      deviceNodes:"
+      echo "        - path: /dev/nvidiactl"
+      echo "containerEdits:"
+      echo "  env:"
+      echo "    - NVIDIA_STANDIN=1"
+    } )
+    if [ -n "\$out" ]; then
+      mkdir -p "\$(dirname "\$out")"
+      printf '%s\n' "\$spec" >"\$out"
+      echo "level=info msg=\\"Generated CDI spec with version 0.5.0\\" (STAND-IN, \$out)" >&2
+    else
+      printf '%s\n' "\$spec"
+    fi ;;
+  list)
+    echo 'level=info msg="Found devices" (STAND-IN)' >&2
+    for f in /etc/cdi/*.yaml /var/run/cdi/*.yaml; do
+      [ -f "\$f" ] || continue
+      sed -n 's/^  - name: "\{0,1\}\([^"]*\)"\{0,1\}\$/nvidia.com\/gpu=\1/p' "\$f"
+    done ;;
+  *) echo "nvidia-ctk STAND-IN: cdi \$cmd is not stood in" >&2; exit 2 ;;
+esac
+CTK
+  cat >"$PAYLOAD_DIR/usr/bin/nvidia-container-runtime" <<'RUNTIME'
+#!/bin/sh
+# STAND-IN for NVIDIA's nvidia-container-runtime (mlinfra.mlhost test bed): not NVIDIA software. It exists so that
+# engines configured for it find the binary; it runs no container.
+echo "nvidia-container-runtime STAND-IN (mlinfra.mlhost test bed): runs no container" >&2
+exit 1
+RUNTIME
+  chmod 0755 "$PAYLOAD_DIR/usr/bin/nvidia-ctk" "$PAYLOAD_DIR/usr/bin/nvidia-container-runtime"
+  cat >"$PAYLOAD_DIR/usr/lib/systemd/system/nvidia-cdi-refresh.service" <<'UNIT'
+# STAND-IN for NVIDIA's nvidia-cdi-refresh.service (mlinfra.mlhost test bed).
+[Unit]
+Description=Refresh NVIDIA CDI specification file (STAND-IN)
+ConditionPathExists=|/usr/bin/nvidia-smi
+
+[Service]
+Type=oneshot
+Environment=NVIDIA_CTK_CDI_OUTPUT_FILE_PATH=/var/run/cdi/nvidia.yaml
+EnvironmentFile=-/etc/nvidia-container-toolkit/nvidia-cdi-refresh.env
+ExecCondition=/usr/bin/nvidia-smi -L
+ExecStart=/usr/bin/nvidia-ctk cdi generate
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  cat >"$PAYLOAD_DIR/usr/lib/systemd/system/nvidia-cdi-refresh.path" <<'UNIT'
+# STAND-IN for NVIDIA's nvidia-cdi-refresh.path (mlinfra.mlhost test bed).
+[Unit]
+Description=Trigger a CDI refresh when the NVIDIA driver changes (STAND-IN)
+
+[Path]
+PathChanged=/lib/modules/%v/modules.dep
+Unit=nvidia-cdi-refresh.service
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+  build_deb "$dir" nvidia-container-toolkit-base "$CTK_VERSION" amd64 "container toolkit base, stand-in version $CTK_VERSION; STAND-IN nvidia-ctk and nvidia-container-runtime scripts, nvidia-cdi-refresh units"
+  rm -rf "$PAYLOAD_DIR"
+  PAYLOAD_DIR=""
+}
+
 build_others() {
   local dir=$1 entry series version
   for entry in "${CUDA_TOOLKITS[@]}"; do
@@ -293,7 +398,7 @@ build_others() {
   build_deb "$dir" libnvidia-container1 "$CTK_VERSION" amd64 "container library, stand-in version $CTK_VERSION"
   build_deb "$dir" libnvidia-container-tools "$CTK_VERSION" amd64 "container CLI, stand-in version $CTK_VERSION" \
     "Depends: libnvidia-container1 (>= $CTK_VERSION)"
-  build_deb "$dir" nvidia-container-toolkit-base "$CTK_VERSION" amd64 "container toolkit base, stand-in version $CTK_VERSION"
+  build_ctk_base "$dir"
   build_deb "$dir" nvidia-container-toolkit "$CTK_VERSION" amd64 "container toolkit, stand-in version $CTK_VERSION" \
     "Depends: nvidia-container-toolkit-base (= $CTK_VERSION), libnvidia-container-tools (= $CTK_VERSION)"
 }
@@ -352,7 +457,10 @@ Everything here is a **stand-in**, built by
 be reached from the test machines. The packages carry NVIDIA's real package
 names, real-shaped versions and the dependency shapes of NVIDIA's packages;
 their payloads are a text file (\`/usr/share/doc/<package>/STAND-IN\`) and, for
-the pinning packages, an apt preferences file. No NVIDIA software, no
+the pinning packages, an apt preferences file; \`nvidia-container-toolkit-base\`
+ships STAND-IN shell scripts \`/usr/bin/nvidia-ctk\` (\`--version\`, \`cdi generate\`,
+\`cdi list\`) and \`/usr/bin/nvidia-container-runtime\` (runs no container) and
+stand-in \`nvidia-cdi-refresh.service\`/\`.path\` units. No NVIDIA software, no
 \`nvidia-smi\` binary and no kernel module is in them; no package has a
 maintainer script. Every package description says STAND-IN.
 
