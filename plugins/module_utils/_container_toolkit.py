@@ -232,23 +232,64 @@ def render_json(data: dict[str, t.Any]) -> str:
 # containerd --------------------------------------------------------------------
 
 
-def containerd_dropin(config_version: int, cdi: bool, containerd: str) -> str:
-    """The drop-in for a containerd of ``config_version``: the nvidia runtime (runc v2 shim, NVIDIA's runtime binary)."""
+def cri_containerd_section(dump: str, plugin: str) -> list[str]:
+    """The tables ``[plugins."<plugin>".containerd...]`` of a ``containerd config dump`` (either quote style), as lines,
+    without the nvidia runtime's tables.
+
+    containerd merges an imported file one level below the plugin: a drop-in that names the plugin's ``containerd``
+    table replaces the whole of it (snapshotter, default runtime, runc and its SystemdCgroup; seen with Debian 13's
+    containerd 1.7.24), so the drop-in carries that table as containerd has it now, plus the nvidia runtime."""
+    section = re.compile(r"""^\[plugins\.(["'])""" + re.escape(plugin) + r"""\1\.containerd(?:\]|\.)""")
+    nvidia = re.compile(r"""\.containerd\.runtimes\.(?:nvidia|["']nvidia["'])(?:\]|\.)""")
+    out: list[str] = []
+    inside = False
+    for raw in dump.splitlines():
+        line = raw.strip()
+        if line.startswith("["):
+            inside = bool(section.match(line)) and not nvidia.search(line)
+            if inside:
+                out.append(line)
+        elif inside and line and not line.startswith("#"):
+            out.append("  " + line)
+    return out
+
+
+def runc_systemd_cgroup(lines: list[str]) -> bool:
+    """Whether runc's options in the section say SystemdCgroup = true (the nvidia runtime must match kubelet's driver)."""
+    inside = False
+    for line in lines:
+        if line.startswith("["):
+            inside = bool(re.search(r"""\.runtimes\.(?:runc|["']runc["'])\.options\]$""", line))
+        elif inside and re.fullmatch(r"\s*SystemdCgroup\s*=\s*true\s*", line):
+            return True
+    return False
+
+
+def containerd_dropin(config_version: int, cdi: bool, containerd: str, section: list[str] | None = None) -> str:
+    """The drop-in for a containerd of ``config_version``: the CRI plugin's ``containerd`` table as containerd has it now
+    (``section``, from ``containerd config dump``), with the nvidia runtime (runc v2 shim, NVIDIA's runtime binary)."""
     plugin = CRI_PLUGIN[config_version]
+    section = section or []
     lines = [
         f"{_ownership.TEXT_MARKER} (container_toolkit): the NVIDIA runtime for containerd {containerd}, config version",
-        f"# {config_version}, imported by {CONTAINERD_CONFIG}. Change the module's options, not this file.",
+        f"# {config_version}, imported by {CONTAINERD_CONFIG}. containerd replaces the whole [plugins.\"{plugin}\".containerd]",
+        "# table with an imported one, so it is carried here as containerd had it. Change the module's options, not this file;",
+        "# settings of your own for that table go into the main config before the collection's first run.",
         f"version = {config_version}",
         "",
     ]
     if cdi and version_tuple(containerd) >= CONTAINERD_CDI_FROM:
-        lines += [f'[plugins."{plugin}"]', "  enable_cdi = true", f'  cdi_spec_dirs = ["/etc/cdi", "/var/run/cdi"]', ""]
+        lines += [f'[plugins."{plugin}"]', "  enable_cdi = true", '  cdi_spec_dirs = ["/etc/cdi", "/var/run/cdi"]', ""]
+    if section:
+        lines += section + [""]
     lines += [
         f'[plugins."{plugin}".containerd.runtimes.nvidia]',
         '  runtime_type = "io.containerd.runc.v2"',
         f'[plugins."{plugin}".containerd.runtimes.nvidia.options]',
         f'  BinaryName = "{RUNTIME_BINARY}"',
     ]
+    if runc_systemd_cgroup(section):
+        lines.append("  SystemdCgroup = true")
     return "\n".join(lines) + "\n"
 
 
@@ -525,7 +566,9 @@ class ContainerToolkit(Worker):
         elif package_part(main) is None and config_version_of(main) != config_version:
             # Ours, made from nothing, for another containerd (an upgrade from 1.x to 2.x): the version follows.
             changes.append(self._change(CONTAINERD_CONFIG, main_config(config_version)))
-        changes.append(self._change(CONTAINERD_DROPIN, containerd_dropin(config_version, bool(self.params["cdi"]), version)))
+        section = cri_containerd_section(self._dump(engine["program"], main is not None), CRI_PLUGIN[config_version])
+        changes.append(self._change(CONTAINERD_DROPIN, containerd_dropin(config_version, bool(self.params["cdi"]), version,
+                                                                         section)))
         if self.params["cdi"] and version_tuple(version) < CONTAINERD_CDI_FROM:
             self.warnings.append(f"containerd {version} has no CDI support (1.7 and later): its pods get the GPUs through the "
                                  "nvidia runtime (runtimeClassName: nvidia).")
@@ -535,6 +578,15 @@ class ContainerToolkit(Worker):
         if changes:
             self._step("containerd", f"{what}: " + ", ".join(c.action for c in changes) + ", validated by containerd config "
                        "dump, restart containerd if active", changes=changes, program=engine["program"])
+
+    def _dump(self, program: str, with_config: bool) -> str:
+        """``containerd config dump`` of the configuration as it is now (the main config and what it imports)."""
+        argv = [program] + (["--config", self._path(CONTAINERD_CONFIG)] if with_config else []) + ["config", "dump"]
+        done = self.runner.run(argv, check=False)
+        if done is None or done.rc != 0:
+            raise _problem(f"containerd cannot load its configuration as it is now ({' '.join(argv[1:])}: "
+                           f"{((done.err or done.out) if done else 'no answer').strip()[-300:]}). Fix it first, then rerun.")
+        return done.out
 
     def _package_conffile_md5(self) -> str | None:
         if self.pm.name != "apt":

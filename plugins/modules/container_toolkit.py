@@ -133,8 +133,12 @@ notes:
   - "The collection never sets the C(nvidia) runtime as Docker's or containerd's default runtime; containers ask for
     GPUs with CDI (C(--device nvidia.com/gpu=all)) or C(--runtime=nvidia), Kubernetes pods with
     C(runtimeClassName: nvidia)."
-  - The containerd drop-in does not copy runc's options (C(SystemdCgroup)) into the nvidia runtime; set them in a
-    drop-in of your own that sorts after C(99-mlhost-nvidia.toml) where kubelet uses the systemd cgroup driver.
+  - containerd merges an imported file one level below the plugin, so a drop-in that names the CRI plugin's
+    C(containerd) table replaces the whole table (the snapshotter, the default runtime, runc and its options; seen with
+    Debian 13's containerd 1.7.24). The drop-in therefore carries that table as C(containerd config dump) shows it
+    before the change, plus the C(nvidia) runtime, which gets runc's C(SystemdCgroup = true) where runc has it. Settings
+    of that table changed in the main config after the first run are overridden by the drop-in; change them there
+    before, or remove the drop-in and rerun.
 seealso:
   - module: mlinfra.mlhost.nvidia_driver
   - module: mlinfra.mlhost.mig_layout

@@ -14,6 +14,7 @@ import pytest
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _container_toolkit as ctk
 from ansible_collections.mlinfra.mlhost.plugins.module_utils import _packages
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import CommandResult
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 from mlhost_testlib import FakeRunner, build_tree, fixture_text, make_host, run_worker, snapshot
 
@@ -98,6 +99,37 @@ def test_conffiles_are_read_from_dpkg_query():
     assert found == {"/etc/containerd/config.toml": "773cf1c5a249197a8ef37a08ac168414"}
     # The package's file is the one dpkg recorded: the module may tell it from an administrator's.
     assert hashlib.md5(fx("config.toml.debian13-package").encode()).hexdigest() == found["/etc/containerd/config.toml"]
+
+
+def test_the_dropin_carries_containerds_own_containerd_table_and_the_nvidia_runtime():
+    # containerd 1.7 replaces the CRI plugin's whole `containerd` table with an imported one (runc was lost with a
+    # drop-in that named only the nvidia runtime: seen in the test bed), so the drop-in carries it from the dump.
+    section = ctk.cri_containerd_section(fx("containerd-1.7.24-dump-package-config.toml"), "io.containerd.grpc.v1.cri")
+    assert section[0] == '[plugins."io.containerd.grpc.v1.cri".containerd]'
+    assert '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]' in section
+    assert '  snapshotter = "overlayfs"' in section and '  default_runtime_name = "runc"' in section
+    assert not [ln for ln in section if "image_decryption" in ln or "bin_dir" in ln]
+    text = ctk.containerd_dropin(2, False, "1.7.24", section)
+    assert text.index("runtimes.runc]") < text.index("runtimes.nvidia]")
+    assert "SystemdCgroup = true" not in text
+    # Our own nvidia tables in a later dump are left out and written once again, the same: a rerun changes nothing.
+    dump_with_ours = fx("containerd-1.7.24-dump-package-config.toml") + NVIDIA_TABLE
+    assert ctk.containerd_dropin(2, False, "1.7.24", ctk.cri_containerd_section(dump_with_ours, "io.containerd.grpc.v1.cri")) == text
+
+
+def test_runc_with_the_systemd_cgroup_driver_gives_the_nvidia_runtime_the_same():
+    dump = fx("containerd-1.7.24-dump-package-config.toml").replace("SystemdCgroup = false", "SystemdCgroup = true")
+    section = ctk.cri_containerd_section(dump, "io.containerd.grpc.v1.cri")
+    text = ctk.containerd_dropin(2, True, "1.7.24", section)
+    assert text.rstrip().endswith('BinaryName = "/usr/bin/nvidia-container-runtime"\n  SystemdCgroup = true'.rstrip())
+
+
+def test_a_containerd_2_dump_in_single_quotes_is_read():
+    dump = ("[plugins.'io.containerd.cri.v1.runtime'.containerd]\n  default_runtime_name = 'runc'\n"
+            "[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]\n  SystemdCgroup = true\n"
+            "[plugins.'io.containerd.cri.v1.images']\n  snapshotter = 'overlayfs'\n")
+    section = ctk.cri_containerd_section(dump, "io.containerd.cri.v1.runtime")
+    assert len(section) == 4 and ctk.runc_systemd_cgroup(section)
 
 
 # daemon.json ------------------------------------------------------------------------------
@@ -198,6 +230,8 @@ def test_good_versions_are_taken():
 DPKG = tuple(["dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n", *ctk.PACKAGES])
 DOCKERD, CONTAINERD, PODMAN, SMI, CTK = ("/usr/bin/dockerd", "/usr/bin/containerd", "/usr/bin/podman", "/usr/bin/nvidia-smi",
                                           "/usr/bin/nvidia-ctk")
+DUMP = fx("containerd-1.7.24-dump-package-config.toml")
+NVIDIA_TABLE = '        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]\n          runtime_type = "io.containerd.runc.v2"\n'
 SMI_L = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-2b1f8c9e-5d3a-4e7b-9c1d-0a1b2c3d4e5f)\n"
 
 
@@ -210,6 +244,16 @@ class CdiRunner(FakeRunner):
     """The door, and nvidia-ctk cdi generate writing its --output as the real one does (a STAND-IN spec)."""
 
     def run(self, argv, check=True, data=None, timeout=None, env=None, cwd=None, pass_fds=()):
+        answer = self.responses.get(tuple(argv))
+        if isinstance(answer, str) and answer.startswith("dump"):
+            # containerd config dump: what containerd would load, with the drop-in once it is there.
+            self.calls.append(list(argv))
+            dropin = pathlib.Path(argv[2]).parent / "conf.d/99-mlhost-nvidia.toml"
+            if not dropin.exists():
+                return CommandResult(0, DUMP, "")
+            if answer == "dump":
+                return CommandResult(0, DUMP + NVIDIA_TABLE, "")
+            return CommandResult(1, "", "containerd: failed to load TOML: unsupported config version `3`")
         result = super().run(argv, check, data, timeout, env, cwd)
         if argv[:3] == [CTK, "cdi", "generate"]:
             out = argv[3].split("=", 1)[1]
@@ -235,8 +279,8 @@ def answers(root, held=True, docker=True, containerd=True, podman=True, driver=T
            ("systemctl", "restart", "docker"): (0, "", ""),
            ("systemctl", "is-active", "containerd"): (3, "inactive\n", ""),
            (CONTAINERD, "--config", str(root / "etc/containerd/config.toml"), "config", "dump"):
-               (0, '[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]\n', "") if dump_ok
-               else (1, "", "containerd: failed to load TOML: unsupported config version `3`"),
+               "dump" if dump_ok else "dump-fails-with-the-dropin",
+           (CONTAINERD, "config", "dump"): (0, DUMP, ""),
            (SMI, "-L"): (0, SMI_L, "") if driver else (9, "", "NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA driver."),
            (SMI, "--query-gpu=driver_version", "--format=csv,noheader"): (0, "580.95.05\n", ""),
            (CTK, "cdi", "generate", f"--output={root}/etc/cdi/.mlhost-cdi-new/nvidia.yaml", "--format=yaml"): (0, "", ""),
