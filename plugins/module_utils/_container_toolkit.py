@@ -43,7 +43,7 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import Modu
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._mig import CONFIG_PATH as MIG_CONFIG
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._nvidia_repo import FileChange
-from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageError, PackageManager, backend_for
+from ansible_collections.mlinfra.mlhost.plugins.module_utils._packages import PackageError, backend_for
 
 NOTHING = "Nothing was changed."
 TOOLKIT = "nvidia-container-toolkit"

@@ -228,8 +228,8 @@ def test_good_versions_are_taken():
 # Whole runs ---------------------------------------------------------------------------------
 
 DPKG = tuple(["dpkg-query", "-W", "-f", "${Package}\\t${db:Status-Abbrev}\\t${Version}\\n", *ctk.PACKAGES])
-DOCKERD, CONTAINERD, PODMAN, SMI, CTK = ("/usr/bin/dockerd", "/usr/bin/containerd", "/usr/bin/podman", "/usr/bin/nvidia-smi",
-                                          "/usr/bin/nvidia-ctk")
+DOCKERD, CONTAINERD, PODMAN = "/usr/bin/dockerd", "/usr/bin/containerd", "/usr/bin/podman"
+SMI, CTK = "/usr/bin/nvidia-smi", "/usr/bin/nvidia-ctk"
 DUMP = fx("containerd-1.7.24-dump-package-config.toml")
 NVIDIA_TABLE = '        [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.nvidia]\n          runtime_type = "io.containerd.runc.v2"\n'
 SMI_L = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-2b1f8c9e-5d3a-4e7b-9c1d-0a1b2c3d4e5f)\n"
