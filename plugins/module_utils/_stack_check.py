@@ -29,7 +29,10 @@ from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import Modu
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._module import Plan, Worker
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._sysroot import Sysroot
 
-CHECKS = ("nvidia_smi", "gpu_health", "mig", "nvcc", "python", "dcgm_diag")
+CHECKS = ("nvidia_smi", "gpu_health", "mig", "nvcc", "python", "dcgm_diag", "container")
+# An image reference as docker and podman take it: [registry[:port]/]path[:tag][@digest], no option, no space.
+_IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}")
+ENGINES = ("docker", "podman")
 FRAMEWORKS = ("auto", "torch", "jax", "none")
 NO_DRIVER_MARKERS = ("couldn't communicate with the nvidia driver", "no devices were found", "driver/library version mismatch")
 
@@ -187,6 +190,8 @@ class StackCheck:
             names.append("python")
         if self.p.get("dcgm_diag_level"):
             names.append("dcgm_diag")
+        if self.p.get("container_image"):
+            names.append("container")
         return names
 
     # --- the checks ----------------------------------------------------------
@@ -378,6 +383,42 @@ class StackCheck:
                           gpus=gpus, level=level)
         return result("dcgm_diag", "ok", f"dcgmi diag -r {level}: {len(gpus)} GPU(s) passed.", gpus=gpus, level=level)
 
+    def check_container(self) -> dict[str, t.Any]:
+        """A CUDA container run through CDI (``--device nvidia.com/gpu=all``): the image's nvidia-smi must list every
+        GPU. The image must be on the host already (``--pull=never``: air-gapped hosts load it from a file)."""
+        image = self.p.get("container_image") or ""
+        if not image:
+            return result("container", "failed" if self.explicit("container") else "skipped",
+                          "No container_image given: no container is run.")
+        drv = self.driver()
+        if drv["reboot_pending"]:
+            return result("container", "reboot_pending", "Not checked: the driver is installed, not loaded (reboot pending).")
+        wanted = self.p.get("container_engine") or "auto"
+        engines = ENGINES if wanted == "auto" else (wanted,)
+        engine = next((e for e in engines if self.find(e)), None)
+        if engine is None:
+            return result("container", "failed", f"No {' or '.join(engines)} on PATH to run {image} with: install the engine "
+                          "(mlhost_docker, or the distribution's podman) or leave container_image empty.")
+        argv = [engine, "run", "--rm", "--pull=never", "--device", "nvidia.com/gpu=all", image, "nvidia-smi", "-L"]
+        got = self.run(argv, timeout=self.p.get("timeout"))
+        if got is None:
+            return result("container", "failed", f"{engine} could not be run.")
+        listed = [line for line in got.out.splitlines() if re.match(r"^GPU [0-9]+: ", line)]
+        if got.rc != 0:
+            hint = ""
+            lowered = (got.err + got.out).lower()
+            if "unresolvable cdi devices" in lowered or ("cdi" in lowered and "not found" in lowered):
+                hint = " The CDI spec has no nvidia.com/gpu devices: generate it (container_toolkit, mlhost_cdi)."
+            elif "no such image" in lowered or "image not known" in lowered or "not found" in lowered:
+                hint = f" The image is not on the host: {engine} pull (or load) {image} first."
+            return result("container", "failed", f"{engine} run {image} nvidia-smi -L exited rc={got.rc}: "
+                          f"{_tail(got.err + got.out, 3)}.{hint}", engine=engine, image=image)
+        if len(listed) < drv["gpus"]:
+            return result("container", "failed", f"The container saw {len(listed)} GPU(s) of the {drv['gpus']} on the PCI bus.",
+                          engine=engine, image=image, gpus=listed)
+        return result("container", "ok", f"{engine} ran {image} with {len(listed)} GPU(s) through CDI.",
+                      engine=engine, image=image, gpus=listed)
+
     # --- all of them ---------------------------------------------------------
     def explicit(self, name: str) -> bool:
         return bool(self.p.get("checks")) and name in self.p["checks"]
@@ -408,6 +449,7 @@ _SKIP_REASON = {
     "nvcc": "No CUDA toolkit (nvcc) on this host.",
     "python": "No python_env given.",
     "dcgm_diag": "dcgm_diag_level is 0 (dcgmi diag not run).",
+    "container": "No container_image given.",
 }
 
 
@@ -446,6 +488,10 @@ def check_options(params: dict[str, t.Any]) -> None:
     level = params.get("dcgm_diag_level", 0)
     if isinstance(level, bool) or not isinstance(level, int) or not 0 <= level <= 4:
         raise ModuleError(f"dcgm_diag_level must be 0 (off) or a dcgmi diag run level 1 to 4, got {level!r}. {NOTHING}")
+    image = params.get("container_image") or ""
+    if image and (not isinstance(image, str) or not _IMAGE.fullmatch(image)):
+        raise ModuleError(f"container_image {str(image)[:80]!r} is not an image reference (letters, digits and ._/:@+- only, "
+                          f"at most 255, not starting with -), for example nvcr.io/nvidia/cuda:12.8.1-base-ubuntu24.04. {NOTHING}")
     timeout = params.get("timeout")
     if isinstance(timeout, bool) or not isinstance(timeout, int) or not 1 <= timeout <= MAX_TIMEOUT:
         raise ModuleError(f"timeout must be at least 1 second and at most {MAX_TIMEOUT}, got {timeout!r}. {NOTHING}")

@@ -30,6 +30,8 @@ description:
   - A health query that fails (nvidia-smi -q exits non-zero, a kernel log that cannot be read, a counter the check
     needs that is not printed) is a failed check, never a healthy one. With the driver installed but not loaded the
     status is V(reboot_pending).
+  - C(container) runs O(container_image) with C(--device nvidia.com/gpu=all) (CDI) and checks that the container's
+    C(nvidia-smi -L) lists every GPU on the bus.
   - C(mig) lists the GPU instances (C(nvidia-smi mig -lgi)) and compares them, GPU by GPU, with O(mig_layout); a
     query that fails is a failed check.
   - C(nvcc) compiles a small vector-add CUDA program into a temporary directory (removed afterwards)
@@ -49,8 +51,25 @@ options:
       - A check named here that cannot run (no C(nvcc), no O(python_env)) fails.
     type: list
     elements: str
-    choices: [nvidia_smi, gpu_health, mig, nvcc, python, dcgm_diag]
+    choices: [nvidia_smi, gpu_health, mig, nvcc, python, dcgm_diag, container]
     default: []
+  container_image:
+    description:
+      - The C(container) check runs this CUDA image with the GPUs through CDI
+        (C(<engine> run --rm --pull=never --device nvidia.com/gpu=all <image> nvidia-smi -L)) and fails unless the
+        container lists every GPU on the PCI bus. The image must be on the host already (C(--pull=never); an
+        air-gapped host loads it with C(docker load) or C(podman load)), and the CDI spec must exist (see
+        M(mlinfra.mlhost.container_toolkit)).
+      - Empty does not run the check.
+    type: str
+    default: ""
+    version_added: 1.0.0
+  container_engine:
+    description: The engine the C(container) check runs the image with; V(auto) takes C(docker), else C(podman).
+    type: str
+    choices: [auto, docker, podman]
+    default: auto
+    version_added: 1.0.0
   dcgm_diag_level:
     description:
       - The C(dcgm_diag) check runs C(dcgmi diag -r <level>) (DCGM's host engine, see the ml_host role's
@@ -138,7 +157,7 @@ EXAMPLES = r"""
 RETURN = r"""
 checks:
   description:
-    - One entry per check, in the order nvidia_smi, gpu_health, nvcc, python, dcgm_diag.
+    - One entry per check, in the order nvidia_smi, gpu_health, mig, nvcc, python, dcgm_diag, container.
     - C(status) is V(ok), V(failed), V(skipped) or V(reboot_pending); C(ok) is false only for V(failed).
     - Checks add their own keys (C(gpus) for nvidia_smi, C(nvcc), C(version) and C(ran) for nvcc,
       C(env), C(framework), C(framework_version) and C(gpu) for python, C(health) for gpu_health, the named checks,
@@ -185,6 +204,8 @@ ARGUMENT_SPEC = {
     "timeout": {"type": "int", "default": 300},
     "expected_gpus": {"type": "int", "default": 0},
     "dcgm_diag_level": {"type": "int", "default": 0},
+    "container_image": {"type": "str", "default": ""},
+    "container_engine": {"type": "str", "choices": ["auto", "docker", "podman"], "default": "auto"},
     "mig_layout": {"type": "dict", "default": {}},
     "fail_on_error": {"type": "bool", "default": True},
 }

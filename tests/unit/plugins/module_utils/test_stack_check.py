@@ -82,7 +82,7 @@ def test_cpu_host_with_no_env_skips_everything(tree):
     outcome = checker.run_all()
     assert [(c["name"], c["status"]) for c in outcome["checks"]] == [
         ("nvidia_smi", "skipped"), ("gpu_health", "skipped"), ("mig", "skipped"), ("nvcc", "skipped"), ("python", "skipped"),
-        ("dcgm_diag", "skipped")]
+        ("dcgm_diag", "skipped"), ("container", "skipped")]
     assert outcome["failed_checks"] == [] and outcome["reboot_pending"] is False
     assert runner.calls == []
 
@@ -389,3 +389,46 @@ def test_mig_check_applies_only_with_a_layout_and_a_loaded_driver(tree):
 def test_mig_layout_option_is_checked(layout):
     with pytest.raises(ModuleError, match="mig_layout must be"):
         _stack_check.check_options({"mig_layout": layout, "expected_gpus": 0, "timeout": 60, "framework": "auto"})
+
+
+# ---- container: a CUDA image run through CDI. The engines' messages are hand-written from docker 26 / podman 5
+# (not captured here: no engine runs GPU containers in the test bed).
+IMAGE = "nvcr.io/nvidia/cuda:12.8.1-base-ubuntu24.04"
+RUN = ("--rm", "--pull=never", "--device", "nvidia.com/gpu=all", IMAGE, "nvidia-smi", "-L")
+LISTED = "GPU 0: NVIDIA H100 80GB HBM3 (UUID: GPU-4a0c1f6e-0000-0000-0000-000000000000)\n"
+
+
+@pytest.mark.parametrize("engine, found, answer, status, words", [
+    ("auto", {"docker": "/usr/bin/docker", "podman": "/usr/bin/podman"}, (0, LISTED, ""), "ok", "docker ran"),
+    ("auto", {"podman": "/usr/bin/podman"}, (0, LISTED, ""), "ok", "podman ran"),
+    ("podman", {"docker": "/usr/bin/docker", "podman": "/usr/bin/podman"}, (0, LISTED, ""), "ok", "podman ran"),
+    ("auto", {"docker": "/usr/bin/docker"}, (125, "", f"docker: Error response from daemon: No such image: {IMAGE}.\n"),
+     "failed", "docker pull (or load)"),
+    ("auto", {"podman": "/usr/bin/podman"}, (126, "", "Error: setting up CDI devices: unresolvable CDI devices nvidia.com/gpu=all\n"),
+     "failed", "generate it"),
+    ("auto", {"docker": "/usr/bin/docker"}, (0, "", ""), "failed", "saw 0 GPU(s) of the 1"),
+    ("auto", {}, None, "failed", "No docker or podman on PATH"),
+])
+def test_container_check_runs_the_image_through_cdi(tree, engine, found, answer, status, words):
+    picked = "podman" if engine == "podman" or "docker" not in found else "docker"
+    responses = {(picked, "run", *RUN): answer} if answer else {}
+    checker, runner = make(tree, h100_files(loaded=True), responses, {"container_image": IMAGE, "container_engine": engine},
+                           found=found)
+    assert "container" in checker.applicable()
+    check = checker.check_container()
+    assert (check["status"], check["ok"]) == (status, status == "ok")
+    assert words in check["detail"]
+    assert runner.calls == ([[picked, "run", *RUN]] if answer else [])
+
+
+def test_container_check_waits_for_the_reboot_and_is_off_without_an_image(tree):
+    checker, runner = make(tree, h100_files(loaded=False), {}, {"container_image": IMAGE}, found={"docker": "/usr/bin/docker"})
+    assert checker.check_container()["status"] == "reboot_pending" and runner.calls == []
+    checker, runner = make(tree, h100_files(loaded=True), {}, {})
+    assert "container" not in checker.applicable() and checker.check_container()["status"] == "skipped"
+
+
+@pytest.mark.parametrize("image", ["--privileged", "cuda 12", "cuda\x00", "a" * 300, "img;rm -rf /", "$(id)", ["cuda"]])
+def test_container_image_that_is_not_a_reference_is_refused(image):
+    with pytest.raises(ModuleError, match="not an image reference"):
+        _stack_check.check_options({"container_image": image, "timeout": 60, "framework": "auto"})
