@@ -637,12 +637,13 @@ class Bench:
             if not self.args.keep:
                 self.hosts.remove([seed])
         runs: dict[str, list[dict]] = {str(f): [] for f in forks_list}
-        t0 = time.monotonic()
-        self.hosts.start(ids, image=image)
-        boot = time.monotonic() - t0
-        mem = _meminfo_used_mib()
-        log(f"fleet32: {n} hosts up in {boot:.0f} s, {mem} MiB used")
+        raise_inotify_instances(n)
         try:
+            t0 = time.monotonic()
+            self.hosts.start(ids, image=image)
+            boot = time.monotonic() - t0
+            mem = _meminfo_used_mib()
+            log(f"fleet32: {n} hosts up in {boot:.0f} s, {mem} MiB used")
             warm = self.playbook(ids, "uv", f"fleet{n}-warm-up", report=f"fleet{n}", forks=max(forks_list))
             for r in range(rounds):
                 for forks in rotate(forks_list, r):
@@ -688,6 +689,34 @@ class Bench:
                                  "ratio_host_facts_to_setup_all": round(per["host_facts"]["median"] / per["setup_all"]["median"], 3)}
         log(f"facts per call: {json.dumps(per)}")
 
+    # ---- facts on the controller machine itself: whole ad-hoc calls, local connection
+    def facts_local(self) -> None:
+        """`ansible localhost -m host_facts` against `-m setup` (min, all), whole wall time, interleaved over
+        rounds, on the machine the harness runs on (a workstation here: pyenv shims, a CUDA toolkit, no GPU).
+        The interpreter is the controller's own, as a local play's usually is."""
+        rounds = self.args.facts_calls
+        calls = {"host_facts": ["-m", "mlinfra.mlhost.host_facts"],
+                 "setup_min": ["-m", "ansible.builtin.setup", "-a", "gather_subset=min"],
+                 "setup_all": ["-m", "ansible.builtin.setup"]}
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".build" / "collections"), ANSIBLE_FORCE_COLOR="0")
+        times: dict[str, list[float]] = {k: [] for k in calls}
+        for r in range(rounds + 1):  # round 0 warms the caches and is left out
+            for what in rotate(list(calls), r):
+                cmd = [str(self.venv / "bin" / "ansible"), "localhost", "-c", "local", "-i", "localhost,",
+                       "-e", f"ansible_python_interpreter={self.venv / 'bin' / 'python'}", *calls[what]]
+                t0 = time.monotonic()
+                proc = subprocess.run(cmd, cwd=REPO, env=env, text=True, capture_output=True, check=False)
+                seconds = time.monotonic() - t0
+                if proc.returncode != 0:
+                    raise RuntimeError(f"facts_local {what} failed (rc {proc.returncode}): {proc.stdout[-2000:]}")
+                if r:
+                    times[what].append(round(seconds, 3))
+        per = {k: summarize(v) for k, v in times.items()}
+        self.results["facts_local"] = {"rounds": rounds, "summary": per, "runs": times,
+                                       "ratio_host_facts_to_setup_min":
+                                       round(per["host_facts"]["median"] / per["setup_min"]["median"], 3)}
+        log(f"facts_local: {json.dumps(per)}")
+
     # ---- env builds
     def env(self) -> None:
         proc = subprocess.run(["bash", str(REPO / "bench" / "python_env.sh"), str(self.args.env_rounds)],
@@ -725,6 +754,8 @@ class Bench:
             self.fleet()
         if "fleet32" in only:
             self.fleet32()
+        if "facts" in only:
+            self.facts_local()
         if "env" in only:
             self.env()
         self.results["machine"]["load_end"] = os.getloadavg()
@@ -743,6 +774,24 @@ class Bench:
             log("PROBLEM: " + p)
         log(f"results in {self.out}")
         return 1 if problems else 0
+
+
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def inotify_instances_needed(hosts: int) -> int:
+    """inotify instances for that many systemd containers: every container's systemd and its services (journald,
+    logind, udev...) take about five, all counted against root's one limit (no user namespaces); the kernel's
+    default of 128 stops the 24th container booting (systemd exits 255 with nothing logged)."""
+    return 128 + 8 * hosts
+
+
+def raise_inotify_instances(hosts: int) -> None:
+    need = inotify_instances_needed(hosts)
+    have = int(INOTIFY_INSTANCES.read_text())
+    if have < need:
+        log(f"raising fs.inotify.max_user_instances from {have} to {need} for {hosts} systemd containers")
+        INOTIFY_INSTANCES.write_text(f"{need}\n")
 
 
 def _meminfo_used_mib() -> int:
@@ -874,6 +923,13 @@ def summary_md(res: dict[str, t.Any]) -> str:
         for what, s in res["facts"]["summary"].items():
             out.append(_row(what, s))
         out += ["", f"host_facts / setup (all): {res['facts']['ratio_host_facts_to_setup_all']:.2f}", ""]
+    if "facts_local" in res:
+        f = res["facts_local"]
+        out += [f"## Facts on the controller machine, whole ad-hoc call, local connection ({f['rounds']} rounds, "
+                "interleaved, a warm-up round left out)", ""] + head
+        for what, s in f["summary"].items():
+            out.append(_row(what, s))
+        out += ["", f"host_facts / setup (min): {f['ratio_host_facts_to_setup_min']:.2f}", ""]
     if "env" in res:
         out += ["## Env builds: uv against pip (bench/python_env.sh)", ""] + head
         for what, s in res["env"]["summary"].items():
