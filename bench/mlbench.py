@@ -188,15 +188,24 @@ def rerun_split(times: dict[str, t.Any], host: str, seconds: float) -> dict[str,
 
 def task_spans(times: dict[str, t.Any], n: int = 8) -> list[list[t.Any]]:
     """For a run over many hosts: each task's span (its first host's start to its last host's end; the linear
-    strategy waits for every host before the next task), the n longest, longest first."""
-    spans: dict[str, list[float]] = {}
+    strategy waits for every host before the next task), the n longest, longest first. A task name met again
+    by a host (the same task file in the next play) is the next occurrence, counted apart ("name #2")."""
+    spans: dict[tuple[str, int], list[float]] = {}
+    seen: dict[tuple[str, str], int] = {}
     for rec in times.get("tasks", []):
+        k = seen[(rec["host"], rec["task"])] = seen.get((rec["host"], rec["task"]), 0) + 1
         if rec["status"] == "skipped":
             continue
-        lo_hi = spans.setdefault(rec["task"], [rec["start"], rec["end"]])
+        lo_hi = spans.setdefault((rec["task"], k), [rec["start"], rec["end"]])
         lo_hi[0], lo_hi[1] = min(lo_hi[0], rec["start"]), max(lo_hi[1], rec["end"])
     ranked = sorted(spans.items(), key=lambda kv: kv[1][0] - kv[1][1])
-    return [[name, round(hi - lo, 2)] for name, (lo, hi) in ranked[:n]]
+    return [[name if k == 1 else f"{name} #{k}", round(hi - lo, 2)] for (name, k), (lo, hi) in ranked[:n]]
+
+
+def run_tasks(times: dict[str, t.Any]) -> dict[str, int]:
+    """Task results of a run over all hosts: how many ran and how many were skipped (each costs the controller)."""
+    recs = times.get("tasks", [])
+    return {"ran": sum(1 for r in recs if r["status"] != "skipped"), "skipped": sum(1 for r in recs if r["status"] == "skipped")}
 
 
 def rotate(items: list[str], k: int) -> list[str]:
@@ -484,7 +493,8 @@ class Bench:
             log(f"sync took {time.monotonic() - t0:.1f} s")
 
     def playbook(self, ids: list[int], backend: str, label: str, report: str = "",
-                 playbook: Path | None = None, forks: int = 0, mitogen: bool = False) -> dict[str, t.Any]:
+                 playbook: Path | None = None, forks: int = 0, mitogen: bool = False,
+                 collections: str = "") -> dict[str, t.Any]:
         """Run a playbook (site.yml by default) against hosts; wall seconds and the recorder's data.
         A rerun names the report directory of its first run: the report is then rewritten only if it changed."""
         self.seq += 1
@@ -503,7 +513,7 @@ class Bench:
                    ANSIBLE_FORKS=str(forks or max(5, len(ids))),
                    ANSIBLE_HOST_KEY_CHECKING="False",
                    ANSIBLE_FORCE_COLOR="0",
-                   ANSIBLE_COLLECTIONS_PATH=str(REPO / ".build" / "collections"))
+                   ANSIBLE_COLLECTIONS_PATH=collections or str(REPO / ".build" / "collections"))
         if mitogen:
             # Mitogen's strategy (issue 20, item 3): --mitogen names a directory holding its ansible_mitogen package.
             env["ANSIBLE_STRATEGY_PLUGINS"] = str(Path(self.args.mitogen) / "ansible_mitogen" / "plugins" / "strategy")
@@ -520,6 +530,13 @@ class Bench:
             raise RuntimeError(f"{label}: ansible-playbook failed (rc {proc.returncode}); log {tag}.log:\n{tail}")
         times = json.loads(times_file.read_text())
         return {"seconds": round(seconds, 3), "times": times, "log": f"runs/{tag}.log"}
+
+    def compare_kw(self, who: str) -> dict[str, t.Any]:
+        """The -compare contender runs the other copy's own site.yml through its collections path."""
+        if not who.endswith("-compare"):
+            return {}
+        return {"collections": self.args.compare,
+                "playbook": Path(self.args.compare) / "ansible_collections" / "mlinfra" / "mlhost" / "playbooks" / "site.yml"}
 
     def baseline(self, i: int) -> tuple[float, dict[str, float]]:
         """Run bench/baseline.sh on host i over SSH: its wall seconds and its steps' seconds."""
@@ -539,6 +556,9 @@ class Bench:
         rerun: dict[str, list[dict]] = {"ours-pip": [], "ours-uv": []}
         if self.args.mitogen:
             rerun["ours-uv-mitogen"] = []
+        if self.args.compare:
+            rerun["ours-uv-compare"] = []  # the same host rerun by another copy of the collection (before/after)
+        dropped: dict[str, str] = {}
         floor: list[float] = []
         ids = {"baseline": 1, "ours-pip": 2, "ours-uv": 3}
         for r in range(rounds):
@@ -561,11 +581,22 @@ class Bench:
                     log(f"round {r + 1}/{rounds} first provision {who}: {seconds:.1f} s")
                 for k in range(reruns):
                     for who in rotate(list(rerun), r + k):
-                        base = "ours-uv" if who == "ours-uv-mitogen" else who
+                        if who in dropped:
+                            continue
+                        base = "ours-uv" if who.startswith("ours-uv-") else who
                         i = ids[base]
                         self.hosts.acct_on([i], "rerun")
-                        run = self.playbook([i], base.split("-")[1], f"rerun-{who}", report=f"{base}-{r}",
-                                            mitogen=who.endswith("-mitogen"))
+                        try:
+                            run = self.playbook([i], base.split("-")[1], f"rerun-{who}", report=f"{base}-{r}",
+                                                mitogen=who.endswith("-mitogen"), **self.compare_kw(who))
+                        except RuntimeError as exc:
+                            if base == who:
+                                raise
+                            # A contender beside the stock run (mitogen, another copy) that fails is recorded, not fatal.
+                            dropped[who] = str(exc)[-1500:]
+                            self.hosts.acct_off([i], "rerun")
+                            log(f"rerun {who} failed, left out from now on: {str(exc)[-500:]}")
+                            continue
                         procs = self.hosts.acct_off([i], "rerun")[i]
                         host = NAME.format(i)
                         rerun[who].append({
@@ -593,7 +624,7 @@ class Bench:
                                  "ratio_to_baseline": ratios}
         summary = {k: summarize([x["seconds"] for x in v]) for k, v in rerun.items()}
         summary["ansible-floor (one ping task)"] = summarize(floor)
-        self.results["rerun"] = {"runs": rerun, "floor": floor, "summary": summary}
+        self.results["rerun"] = {"runs": rerun, "floor": floor, "summary": summary, "dropped": dropped}
 
     # ---- fleet scaling
     def fleet(self) -> None:
@@ -652,7 +683,7 @@ class Bench:
                     runs[str(forks)].append({
                         "round": r, "seconds": run["seconds"], "changed": sum(changed.values()),
                         "hosts_in_recap": len([h for h in changed if h != "localhost"]), "load": os.getloadavg()[0],
-                        "longest_tasks": task_spans(run["times"]),
+                        "longest_tasks": task_spans(run["times"]), "task_results": run_tasks(run["times"]),
                     })
                     log(f"round {r + 1}/{rounds} {n} hosts forks {forks}: {run['seconds']:.1f} s, "
                         f"changed={sum(changed.values())}")
@@ -879,7 +910,11 @@ def summary_md(res: dict[str, t.Any]) -> str:
         for who, s in r["summary"].items():
             out.append(_row(who, s))
         out.append("")
+        for who, why in r.get("dropped", {}).items():
+            out.append(f"- {who} FAILED and was left out: {why[-600:]}")
         for who, runs in r["runs"].items():
+            if not runs:
+                continue
             last = runs[-1]
             top = sorted(last["by_command"].items(), key=lambda kv: -kv[1])[:12]
             out.append(f"- {who}: changed {sorted({x['changed'] for x in runs})}, tasks run "
@@ -953,6 +988,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--fleet32-rounds", type=int, default=5)
     p.add_argument("--mitogen", default="", help="a directory holding ansible_mitogen: the rerun also runs under "
                    "its mitogen_linear strategy, interleaved with the stock one")
+    p.add_argument("--compare", default="", help="a collections path (holding ansible_collections/mlinfra/mlhost) "
+                   "whose copy of the collection also reruns the uv host, interleaved: before against after")
     p.add_argument("--keep", action="store_true", help="leave the containers running")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)

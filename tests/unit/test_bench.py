@@ -179,8 +179,10 @@ def test_task_spans_take_the_first_start_and_the_last_end():
         {"host": "b", "task": "x", "status": "ok", "start": 1.5, "end": 4.0},
         {"host": "a", "task": "y", "status": "ok", "start": 4.0, "end": 4.5},
         {"host": "a", "task": "z", "status": "skipped", "start": 5.0, "end": 9.0},
+        {"host": "a", "task": "x", "status": "ok", "start": 10.0, "end": 10.2},
     ]}
-    assert mlbench.task_spans(times) == [["x", 3.0], ["y", 0.5]]
+    assert mlbench.task_spans(times) == [["x", 3.0], ["y", 0.5], ["x #2", 0.2]]
+    assert mlbench.run_tasks(times) == {"ran": 4, "skipped": 1}
 
 
 def test_smoke_arguments():
