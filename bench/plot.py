@@ -30,16 +30,23 @@ def main(results_path: str, png: str, png32: str = "") -> int:
 
 def fleet32(res: dict, png: str) -> None:
     f = res["fleet32"]
-    forks = sorted(f["summary"], key=int)
-    xs = [int(k) for k in forks]
-    rerun = [f["summary"][k]["rerun"] for k in forks]
     fig, ax = plt.subplots(figsize=(6.4, 4.0), dpi=120)
-    med = [r["median"] for r in rerun]
-    ax.errorbar(xs, med, yerr=[[r["median"] - r["min"] for r in rerun], [r["max"] - r["median"] for r in rerun]],
-                marker="s", capsize=3, label=f"idempotent rerun, {f['hosts']} hosts")
-    for x, r in zip(xs, rerun):
-        ax.annotate(f"{r['median'] / f['hosts']:.2f} s/host", (x, r["median"]), textcoords="offset points",
-                    xytext=(6, 6), fontsize=8)
+    # An earlier run of the same benchmark (another version of the collection), when the results carry one.
+    series = [(res["fleet32_before"], "before", "o", "--")] if "fleet32_before" in res else []
+    series.append((f, "", "s", "-"))
+    for data, what, marker, style in series:
+        forks = sorted(data["summary"], key=int)
+        xs = [int(k) for k in forks]
+        rerun = [data["summary"][k]["rerun"] for k in forks]
+        med = [r["median"] for r in rerun]
+        label = f"idempotent rerun, {data['hosts']} hosts" + (f" ({what}: {data.get('label', '')})" if what else "")
+        ax.errorbar(xs, med, yerr=[[r["median"] - r["min"] for r in rerun], [r["max"] - r["median"] for r in rerun]],
+                    marker=marker, linestyle=style, capsize=3, label=label)
+        for x, r in zip(xs, rerun):
+            ax.annotate(f"{r['median'] / data['hosts']:.2f} s/host", (x, r["median"]), textcoords="offset points",
+                        xytext=(6, 6), fontsize=8)
+    rerun = [f["summary"][k]["rerun"] for k in sorted(f["summary"], key=int)]
+    xs = [int(k) for k in sorted(f["summary"], key=int)]
     ax.set_xscale("log", base=2)
     ax.set_xticks(xs, [str(x) for x in xs])
     ax.set_xlabel("forks")
