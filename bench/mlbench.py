@@ -828,7 +828,7 @@ def raise_inotify_instances(hosts: int) -> None:
 def _meminfo_used_mib() -> int:
     info = {}
     for line in Path("/proc/meminfo").read_text().splitlines():
-        key, _, rest = line.partition(":")
+        key, rest = line.split(":", 1)
         info[key] = int(rest.split()[0])
     return (info["MemTotal"] - info["MemAvailable"]) // 1024
 
