@@ -13,6 +13,8 @@ wheelhouse so the network plays no part:
   rerun   the idempotent rerun on those hosts: seconds, changed tasks, and the
           processes the host ran (BSD process accounting inside the container);
   fleet   first provision and rerun of 1, 2, 4, 8 hosts at once;
+  fleet32 the idempotent rerun of 32 hosts (one provisioned host committed as an image, 32 containers of it)
+          with forks 8, 16 and 32, interleaved (not in --smoke);
   facts   mlinfra.mlhost.host_facts against ansible.builtin.setup (min and all
           subsets), per call, interleaved on one provisioned host;
   env     uv against pip for the same lock from the wheelhouse (bench/python_env.sh).
@@ -152,6 +154,58 @@ def ours_steps(times: dict[str, t.Any], host: str, seconds: float) -> dict[str, 
                                 if rec["host"] == host and rec["task"] == name), 2)
     steps["rest"] = round(seconds - steps["apt"] - steps["env"], 2)
     return steps
+
+
+CONTROLLER_ACTIONS = {"set_fact", "ansible.builtin.set_fact", "debug", "ansible.builtin.debug", "assert",
+                      "ansible.builtin.assert", "validate_argument_spec", "ansible.builtin.validate_argument_spec",
+                      "include_tasks", "ansible.builtin.include_tasks", "include_role", "ansible.builtin.include_role",
+                      "import_role", "ansible.builtin.import_role", "meta", "ansible.builtin.meta", "fail",
+                      "ansible.builtin.fail", "include_vars", "ansible.builtin.include_vars"}
+REPORT_ACTIONS = {"mlinfra.mlhost.fleet_report_files"}
+
+
+def rerun_split(times: dict[str, t.Any], host: str, seconds: float) -> dict[str, float]:
+    """Where one host's run went: module runs on the host, the report (on the controller), controller-only
+    tasks (set_fact, assert, debug, includes, argument specs), the scheduling between tasks (first task's start
+    to the last one's end, less the tasks), and the start-up and end (wall time outside the tasks)."""
+    recs = [rec for rec in times.get("tasks", []) if rec["host"] == host and rec["status"] != "skipped"]
+    if not recs:
+        return {}
+    split = {"modules": 0.0, "report": 0.0, "controller_only": 0.0}
+    counts = {"modules": 0, "report": 0, "controller_only": 0}
+    for rec in recs:
+        kind = ("report" if rec.get("action") in REPORT_ACTIONS else
+                "controller_only" if rec.get("action") in CONTROLLER_ACTIONS else "modules")
+        split[kind] += rec["end"] - rec["start"]
+        counts[kind] += 1
+    span = max(rec["end"] for rec in recs) - min(rec["start"] for rec in recs)
+    split["scheduling"] = span - sum(split.values())
+    split["startup_and_end"] = seconds - span
+    out = {k: round(v, 2) for k, v in split.items()}
+    out.update({f"{k}_tasks": v for k, v in counts.items()})
+    return out
+
+
+def task_spans(times: dict[str, t.Any], n: int = 8) -> list[list[t.Any]]:
+    """For a run over many hosts: each task's span (its first host's start to its last host's end; the linear
+    strategy waits for every host before the next task), the n longest, longest first. A task name met again
+    by a host (the same task file in the next play) is the next occurrence, counted apart ("name #2")."""
+    spans: dict[tuple[str, int], list[float]] = {}
+    seen: dict[tuple[str, str], int] = {}
+    for rec in times.get("tasks", []):
+        k = seen[(rec["host"], rec["task"])] = seen.get((rec["host"], rec["task"]), 0) + 1
+        if rec["status"] == "skipped":
+            continue
+        lo_hi = spans.setdefault((rec["task"], k), [rec["start"], rec["end"]])
+        lo_hi[0], lo_hi[1] = min(lo_hi[0], rec["start"]), max(lo_hi[1], rec["end"])
+    ranked = sorted(spans.items(), key=lambda kv: kv[1][0] - kv[1][1])
+    return [[name if k == 1 else f"{name} #{k}", round(hi - lo, 2)] for (name, k), (lo, hi) in ranked[:n]]
+
+
+def run_tasks(times: dict[str, t.Any]) -> dict[str, int]:
+    """Task results of a run over all hosts: how many ran and how many were skipped (each costs the controller)."""
+    recs = times.get("tasks", [])
+    return {"ran": sum(1 for r in recs if r["status"] != "skipped"), "skipped": sum(1 for r in recs if r["status"] == "skipped")}
 
 
 def rotate(items: list[str], k: int) -> list[str]:
@@ -359,7 +413,7 @@ class Hosts:
         self.out = out
         self.seq = 0
 
-    def start(self, ids: list[int]) -> None:
+    def start(self, ids: list[int], image: str = "") -> None:
         for i in ids:
             name = NAME.format(i)
             sh(["docker", "rm", "-f", name], check=False)
@@ -367,7 +421,7 @@ class Hosts:
                 "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp:exec",
                 "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
                 "-v", f"{self.bed.mirror}:{MIRROR}:ro", "-v", f"{self.bed.wheels}:{WHEELS}:ro",
-                "--cap-add", "SYS_PACCT", "--stop-signal", "SIGRTMIN+3", self.bed.tag])
+                "--cap-add", "SYS_PACCT", "--stop-signal", "SIGRTMIN+3", image or self.bed.tag])
         for i in ids:
             name = NAME.format(i)
             for _attempt in range(120):
@@ -439,7 +493,8 @@ class Bench:
             log(f"sync took {time.monotonic() - t0:.1f} s")
 
     def playbook(self, ids: list[int], backend: str, label: str, report: str = "",
-                 playbook: Path | None = None) -> dict[str, t.Any]:
+                 playbook: Path | None = None, forks: int = 0, mitogen: bool = False,
+                 collections: str = "") -> dict[str, t.Any]:
         """Run a playbook (site.yml by default) against hosts; wall seconds and the recorder's data.
         A rerun names the report directory of its first run: the report is then rewritten only if it changed."""
         self.seq += 1
@@ -455,10 +510,14 @@ class Bench:
                    ANSIBLE_CALLBACKS_ENABLED="mlbench_times",
                    MLBENCH_TIMES_FILE=str(times_file),
                    ANSIBLE_PIPELINING="True",
-                   ANSIBLE_FORKS=str(max(5, len(ids))),
+                   ANSIBLE_FORKS=str(forks or max(5, len(ids))),
                    ANSIBLE_HOST_KEY_CHECKING="False",
                    ANSIBLE_FORCE_COLOR="0",
-                   ANSIBLE_COLLECTIONS_PATH=str(REPO / ".build" / "collections"))
+                   ANSIBLE_COLLECTIONS_PATH=collections or str(REPO / ".build" / "collections"))
+        if mitogen:
+            # Mitogen's strategy (issue 20, item 3): --mitogen names a directory holding its ansible_mitogen package.
+            env["ANSIBLE_STRATEGY_PLUGINS"] = str(Path(self.args.mitogen) / "ansible_mitogen" / "plugins" / "strategy")
+            env["ANSIBLE_STRATEGY"] = "mitogen_linear"
         cmd = [str(self.venv / "bin" / "ansible-playbook"), "-i", str(inv), "-e", f"@{extra}",
                str(playbook or REPO / "playbooks" / "site.yml")]
         self.settle()
@@ -471,6 +530,13 @@ class Bench:
             raise RuntimeError(f"{label}: ansible-playbook failed (rc {proc.returncode}); log {tag}.log:\n{tail}")
         times = json.loads(times_file.read_text())
         return {"seconds": round(seconds, 3), "times": times, "log": f"runs/{tag}.log"}
+
+    def compare_kw(self, who: str) -> dict[str, t.Any]:
+        """The -compare contender runs the other copy's own site.yml through its collections path."""
+        if not who.endswith("-compare"):
+            return {}
+        return {"collections": self.args.compare,
+                "playbook": Path(self.args.compare) / "ansible_collections" / "mlinfra" / "mlhost" / "playbooks" / "site.yml"}
 
     def baseline(self, i: int) -> tuple[float, dict[str, float]]:
         """Run bench/baseline.sh on host i over SSH: its wall seconds and its steps' seconds."""
@@ -488,6 +554,11 @@ class Bench:
         rounds, reruns = self.args.rounds, self.args.reruns
         first: dict[str, list[dict]] = {"baseline": [], "ours-pip": [], "ours-uv": []}
         rerun: dict[str, list[dict]] = {"ours-pip": [], "ours-uv": []}
+        if self.args.mitogen:
+            rerun["ours-uv-mitogen"] = []
+        if self.args.compare:
+            rerun["ours-uv-compare"] = []  # the same host rerun by another copy of the collection (before/after)
+        dropped: dict[str, str] = {}
         floor: list[float] = []
         ids = {"baseline": 1, "ours-pip": 2, "ours-uv": 3}
         for r in range(rounds):
@@ -509,10 +580,23 @@ class Bench:
                                        "by_command": procs, "slowest": top, "steps": steps})
                     log(f"round {r + 1}/{rounds} first provision {who}: {seconds:.1f} s")
                 for k in range(reruns):
-                    for who in rotate(["ours-pip", "ours-uv"], r + k):
-                        i = ids[who]
+                    for who in rotate(list(rerun), r + k):
+                        if who in dropped:
+                            continue
+                        base = "ours-uv" if who.startswith("ours-uv-") else who
+                        i = ids[base]
                         self.hosts.acct_on([i], "rerun")
-                        run = self.playbook([i], who.split("-")[1], f"rerun-{who}", report=f"{who}-{r}")
+                        try:
+                            run = self.playbook([i], base.split("-")[1], f"rerun-{who}", report=f"{base}-{r}",
+                                                mitogen=who.endswith("-mitogen"), **self.compare_kw(who))
+                        except RuntimeError as exc:
+                            if base == who:
+                                raise
+                            # A contender beside the stock run (mitogen, another copy) that fails is recorded, not fatal.
+                            dropped[who] = str(exc)[-1500:]
+                            self.hosts.acct_off([i], "rerun")
+                            log(f"rerun {who} failed, left out from now on: {str(exc)[-500:]}")
+                            continue
                         procs = self.hosts.acct_off([i], "rerun")[i]
                         host = NAME.format(i)
                         rerun[who].append({
@@ -520,6 +604,7 @@ class Bench:
                             "tasks_run": tasks_run(run["times"], host), "processes": sum(procs.values()),
                             "package_queries": package_queries(procs), "by_command": procs,
                             "slowest": slowest(run["times"], host),
+                            "split": rerun_split(run["times"], host, run["seconds"]),
                         })
                         log(f"round {r + 1}/{rounds} rerun {who}: {run['seconds']:.1f} s, "
                             f"changed={rerun[who][-1]['changed']}, {sum(procs.values())} processes")
@@ -539,7 +624,7 @@ class Bench:
                                  "ratio_to_baseline": ratios}
         summary = {k: summarize([x["seconds"] for x in v]) for k, v in rerun.items()}
         summary["ansible-floor (one ping task)"] = summarize(floor)
-        self.results["rerun"] = {"runs": rerun, "floor": floor, "summary": summary}
+        self.results["rerun"] = {"runs": rerun, "floor": floor, "summary": summary, "dropped": dropped}
 
     # ---- fleet scaling
     def fleet(self) -> None:
@@ -566,6 +651,55 @@ class Bench:
                             "rerun_changed": max(v["rerun_changed"])} for n, v in runs.items()},
         }
 
+    # ---- 32-host rerun (issue 20, item 4)
+    def fleet32(self) -> None:
+        """One host provisioned, committed as an image, N containers of it; the idempotent rerun of all N with
+        each of the forks settings, interleaved over rounds. A first, untimed rerun writes the fleet report for
+        the N hosts (a new host is a change to the report); every timed rerun must then change nothing."""
+        n, forks_list, rounds = self.args.fleet32_hosts, self.args.fleet32_forks, self.args.fleet32_rounds
+        seed, ids = 50, list(range(51, 51 + n))
+        image = f"mlhost-bench/fleet32:{self.bed.tag.split(':', 1)[1]}"
+        self.hosts.start([seed])
+        try:
+            first = self.playbook([seed], "uv", "fleet32-seed-first", report="fleet32-seed")
+            sh(["docker", "exec", NAME.format(seed), "sh", "-c", "rm -f /etc/ssh/sshd_config.d/port.conf; sync"])
+            sh(["docker", "commit", NAME.format(seed), image])
+        finally:
+            if not self.args.keep:
+                self.hosts.remove([seed])
+        runs: dict[str, list[dict]] = {str(f): [] for f in forks_list}
+        raise_inotify_instances(n)
+        try:
+            t0 = time.monotonic()
+            self.hosts.start(ids, image=image)
+            boot = time.monotonic() - t0
+            mem = _meminfo_used_mib()
+            log(f"fleet32: {n} hosts up in {boot:.0f} s, {mem} MiB used")
+            warm = self.playbook(ids, "uv", f"fleet{n}-warm-up", report=f"fleet{n}", forks=max(forks_list))
+            for r in range(rounds):
+                for forks in rotate(forks_list, r):
+                    run = self.playbook(ids, "uv", f"fleet{n}-rerun-forks{forks}", report=f"fleet{n}", forks=forks)
+                    changed = recap_changed(run["times"])
+                    runs[str(forks)].append({
+                        "round": r, "seconds": run["seconds"], "changed": sum(changed.values()),
+                        "hosts_in_recap": len([h for h in changed if h != "localhost"]), "load": os.getloadavg()[0],
+                        "longest_tasks": task_spans(run["times"]), "task_results": run_tasks(run["times"]),
+                    })
+                    log(f"round {r + 1}/{rounds} {n} hosts forks {forks}: {run['seconds']:.1f} s, "
+                        f"changed={sum(changed.values())}")
+        finally:
+            if not self.args.keep:
+                self.hosts.remove(ids)
+            sh(["docker", "rmi", image], check=False)
+        self.results["fleet32"] = {
+            "hosts": n, "boot_seconds": round(boot, 1), "memory_used_mib": mem, "seed_first": first["seconds"],
+            "warm_up": warm["seconds"], "warm_up_changed": sum(recap_changed(warm["times"]).values()), "runs": runs,
+            "summary": {f: {"rerun": summarize([x["seconds"] for x in v]),
+                            "per_host": round(statistics.median([x["seconds"] for x in v]) / n, 3),
+                            "changed": max(x["changed"] for x in v),
+                            "hosts_in_recap": min(x["hosts_in_recap"] for x in v)} for f, v in runs.items() if v},
+        }
+
     # ---- facts
     def facts(self, i: int) -> None:
         calls = self.args.facts_calls
@@ -585,6 +719,34 @@ class Bench:
         self.results["facts"] = {"calls": calls, "summary": per,
                                  "ratio_host_facts_to_setup_all": round(per["host_facts"]["median"] / per["setup_all"]["median"], 3)}
         log(f"facts per call: {json.dumps(per)}")
+
+    # ---- facts on the controller machine itself: whole ad-hoc calls, local connection
+    def facts_local(self) -> None:
+        """`ansible localhost -m host_facts` against `-m setup` (min, all), whole wall time, interleaved over
+        rounds, on the machine the harness runs on (a workstation here: pyenv shims, a CUDA toolkit, no GPU).
+        The interpreter is the controller's own, as a local play's usually is."""
+        rounds = self.args.facts_calls
+        calls = {"host_facts": ["-m", "mlinfra.mlhost.host_facts"],
+                 "setup_min": ["-m", "ansible.builtin.setup", "-a", "gather_subset=min"],
+                 "setup_all": ["-m", "ansible.builtin.setup"]}
+        env = dict(os.environ, ANSIBLE_COLLECTIONS_PATH=str(REPO / ".build" / "collections"), ANSIBLE_FORCE_COLOR="0")
+        times: dict[str, list[float]] = {k: [] for k in calls}
+        for r in range(rounds + 1):  # round 0 warms the caches and is left out
+            for what in rotate(list(calls), r):
+                cmd = [str(self.venv / "bin" / "ansible"), "localhost", "-c", "local", "-i", "localhost,",
+                       "-e", f"ansible_python_interpreter={self.venv / 'bin' / 'python'}", *calls[what]]
+                t0 = time.monotonic()
+                proc = subprocess.run(cmd, cwd=REPO, env=env, text=True, capture_output=True, check=False)
+                seconds = time.monotonic() - t0
+                if proc.returncode != 0:
+                    raise RuntimeError(f"facts_local {what} failed (rc {proc.returncode}): {proc.stdout[-2000:]}")
+                if r:
+                    times[what].append(round(seconds, 3))
+        per = {k: summarize(v) for k, v in times.items()}
+        self.results["facts_local"] = {"rounds": rounds, "summary": per, "runs": times,
+                                       "ratio_host_facts_to_setup_min":
+                                       round(per["host_facts"]["median"] / per["setup_min"]["median"], 3)}
+        log(f"facts_local: {json.dumps(per)}")
 
     # ---- env builds
     def env(self) -> None:
@@ -621,14 +783,19 @@ class Bench:
                 self.hosts.remove([3])
         if "fleet" in only:
             self.fleet()
+        if "fleet32" in only:
+            self.fleet32()
+        if "facts" in only:
+            self.facts_local()
         if "env" in only:
             self.env()
         self.results["machine"]["load_end"] = os.getloadavg()
         (self.out / "results.json").write_text(json.dumps(self.results, indent=1))
         (self.out / "summary.md").write_text(summary_md(self.results))
-        if "fleet" in only:
+        if "fleet" in only or "fleet32" in only:
             plot = subprocess.run([str(REPO / ".venv" / "bench" / "bin" / "python"), str(REPO / "bench" / "plot.py"),
-                                   str(self.out / "results.json"), str(self.out / "fleet.png")], check=False)
+                                   str(self.out / "results.json"), str(self.out / "fleet.png"),
+                                   str(self.out / "fleet32.png")], check=False)
             if plot.returncode != 0:
                 log("the plot failed")
                 return 1
@@ -638,6 +805,32 @@ class Bench:
             log("PROBLEM: " + p)
         log(f"results in {self.out}")
         return 1 if problems else 0
+
+
+INOTIFY_INSTANCES = Path("/proc/sys/fs/inotify/max_user_instances")
+
+
+def inotify_instances_needed(hosts: int) -> int:
+    """inotify instances for that many systemd containers: every container's systemd and its services (journald,
+    logind, udev...) take about five, all counted against root's one limit (no user namespaces); the kernel's
+    default of 128 stops the 24th container booting (systemd exits 255 with nothing logged)."""
+    return 128 + 8 * hosts
+
+
+def raise_inotify_instances(hosts: int) -> None:
+    need = inotify_instances_needed(hosts)
+    have = int(INOTIFY_INSTANCES.read_text())
+    if have < need:
+        log(f"raising fs.inotify.max_user_instances from {have} to {need} for {hosts} systemd containers")
+        INOTIFY_INSTANCES.write_text(f"{need}\n")
+
+
+def _meminfo_used_mib() -> int:
+    info = {}
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        key, rest = line.split(":", 1)
+        info[key] = int(rest.split()[0])
+    return (info["MemTotal"] - info["MemAvailable"]) // 1024
 
 
 def machine() -> dict[str, t.Any]:
@@ -669,6 +862,12 @@ def check(results: dict[str, t.Any]) -> list[str]:
     for n, summary in results.get("fleet", {}).get("summary", {}).items():
         if summary["rerun_changed"] != 0:
             problems.append(f"fleet of {n}: the rerun changed {summary['rerun_changed']} tasks")
+    f32 = results.get("fleet32", {})
+    for forks, summary in f32.get("summary", {}).items():
+        if summary["changed"] != 0:
+            problems.append(f"{f32['hosts']} hosts, forks {forks}: a rerun changed {summary['changed']} tasks")
+        if summary["hosts_in_recap"] != f32["hosts"]:
+            problems.append(f"{f32['hosts']} hosts, forks {forks}: only {summary['hosts_in_recap']} in the recap")
     return problems
 
 
@@ -711,7 +910,11 @@ def summary_md(res: dict[str, t.Any]) -> str:
         for who, s in r["summary"].items():
             out.append(_row(who, s))
         out.append("")
+        for who, why in r.get("dropped", {}).items():
+            out.append(f"- {who} FAILED and was left out: {why[-600:]}")
         for who, runs in r["runs"].items():
+            if not runs:
+                continue
             last = runs[-1]
             top = sorted(last["by_command"].items(), key=lambda kv: -kv[1])[:12]
             out.append(f"- {who}: changed {sorted({x['changed'] for x in runs})}, tasks run "
@@ -719,6 +922,10 @@ def summary_md(res: dict[str, t.Any]) -> str:
                        f"package-state queries {sorted({x['package_queries'] for x in runs})}; last run by command: "
                        + ", ".join(f"{k} {v}" for k, v in top))
             out.append("  - slowest tasks of the last run: " + "; ".join(f"{n} {s:.2f} s" for n, s in last.get("slowest", [])))
+            splits = [x["split"] for x in runs if x.get("split")]
+            if splits:
+                out.append("  - split, median s: " + ", ".join(
+                    f"{k} {statistics.median([sp[k] for sp in splits]):.2f}" for k in splits[0]))
         out.append("")
     if "fleet" in res:
         out += ["## Fleet scaling (uv backend, forks = hosts)", "",
@@ -729,12 +936,35 @@ def summary_md(res: dict[str, t.Any]) -> str:
             out.append(f"| {n} | {a['median']:.1f} | {a['min']:.1f} | {a['max']:.1f} | {b['median']:.1f} | "
                        f"{b['min']:.1f} | {b['max']:.1f} | {b['median'] / int(n):.2f} | {a['n']} |")
         out.append("")
+    if "fleet32" in res:
+        f = res["fleet32"]
+        out += [f"## {f['hosts']}-host rerun (one provisioned host committed as an image; forks interleaved)", "",
+                f"Hosts up in {f['boot_seconds']} s, {f['memory_used_mib']} MiB of memory in use after; the seed's "
+                f"first provision {f['seed_first']:.1f} s; the untimed first rerun {f['warm_up']:.1f} s "
+                f"(changed={f['warm_up_changed']}; it writes the fleet report of the new hosts).", "",
+                "| forks | rerun median s | min | max | runs | per host s | changed |", "|---|---|---|---|---|---|---|"]
+        for forks, s in f["summary"].items():
+            b = s["rerun"]
+            out.append(f"| {forks} | {b['median']:.1f} | {b['min']:.1f} | {b['max']:.1f} | {b['n']} | "
+                       f"{s['per_host']:.2f} | {s['changed']} |")
+        out.append("")
+        for forks, runs in f["runs"].items():
+            out.append(f"- forks {forks}, longest tasks of the last run (first host's start to last host's end): "
+                       + "; ".join(f"{n} {s:.2f} s" for n, s in runs[-1]["longest_tasks"]))
+        out.append("")
     if "facts" in res:
         out += [f"## Facts, per call ({res['facts']['calls']} calls each, interleaved, one warm-up round left out)",
                 ""] + head
         for what, s in res["facts"]["summary"].items():
             out.append(_row(what, s))
         out += ["", f"host_facts / setup (all): {res['facts']['ratio_host_facts_to_setup_all']:.2f}", ""]
+    if "facts_local" in res:
+        f = res["facts_local"]
+        out += [f"## Facts on the controller machine, whole ad-hoc call, local connection ({f['rounds']} rounds, "
+                "interleaved, a warm-up round left out)", ""] + head
+        for what, s in f["summary"].items():
+            out.append(_row(what, s))
+        out += ["", f"host_facts / setup (min): {f['ratio_host_facts_to_setup_min']:.2f}", ""]
     if "env" in res:
         out += ["## Env builds: uv against pip (bench/python_env.sh)", ""] + head
         for what, s in res["env"]["summary"].items():
@@ -752,7 +982,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--sizes", default="1,2,4,8")
     p.add_argument("--facts-calls", type=int, default=10)
     p.add_argument("--env-rounds", type=int, default=3)
-    p.add_argument("--only", default="first,rerun,fleet,facts,env")
+    p.add_argument("--only", default="first,rerun,fleet,fleet32,facts,env")
+    p.add_argument("--fleet32-hosts", type=int, default=32, help="hosts of the fleet32 part")
+    p.add_argument("--fleet32-forks", default="8,16,32")
+    p.add_argument("--fleet32-rounds", type=int, default=5)
+    p.add_argument("--mitogen", default="", help="a directory holding ansible_mitogen: the rerun also runs under "
+                   "its mitogen_linear strategy, interleaved with the stock one")
+    p.add_argument("--compare", default="", help="a collections path (holding ansible_collections/mlinfra/mlhost) "
+                   "whose copy of the collection also reruns the uv host, interleaved: before against after")
     p.add_argument("--keep", action="store_true", help="leave the containers running")
     p.add_argument("--out", default="")
     args = p.parse_args(argv)
@@ -760,8 +997,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         args.rounds, args.reruns, args.sizes, args.facts_calls, args.env_rounds = 1, 1, "1,2", 3, 1
     args.sizes = [int(x) for x in str(args.sizes).split(",") if x]
     args.only = set(args.only.split(","))
+    if args.smoke:
+        args.only.discard("fleet32")  # minutes of containers: not in CI's bench stage
+    args.fleet32_forks = [int(x) for x in str(args.fleet32_forks).split(",") if x]
     if args.rounds < 1 or args.reruns < 1 or not args.sizes or min(args.sizes) < 1 or max(args.sizes) > 40:
         p.error("rounds and reruns must be at least 1, sizes between 1 and 40")
+    if not 1 <= args.fleet32_hosts <= 40 or args.fleet32_rounds < 1 or not args.fleet32_forks:
+        p.error("--fleet32-hosts between 1 and 40 (ports), --fleet32-rounds at least 1, --fleet32-forks not empty")
     return args
 
 

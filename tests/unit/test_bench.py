@@ -140,9 +140,59 @@ def test_check_flags_a_rerun_that_changed_something():
     assert len(problems) == 2 and "changed 2 tasks" in problems[0]
 
 
+def _fleet32(changed=0, in_recap=32):
+    s = {"median": 20.0, "min": 19.0, "max": 22.0, "n": 5}
+    return {"hosts": 32, "boot_seconds": 60.0, "memory_used_mib": 4000, "seed_first": 30.0, "warm_up": 25.0,
+            "warm_up_changed": 1, "runs": {"8": [{"longest_tasks": [["Read the host", 3.0]]}]},
+            "summary": {"8": {"rerun": s, "per_host": 0.625, "changed": changed, "hosts_in_recap": in_recap}}}
+
+
+def test_fleet32_in_the_summary_and_checked():
+    res = _results()
+    res["fleet32"] = _fleet32()
+    text = mlbench.summary_md(res)
+    assert "## 32-host rerun" in text and "| 8 | 20.0 | 19.0 | 22.0 | 5 | 0.62 | 0 |" in text
+    assert mlbench.check(res) == []
+    res["fleet32"] = _fleet32(changed=3, in_recap=31)
+    problems = mlbench.check(res)
+    assert len(problems) == 2 and "changed 3 tasks" in problems[0] and "only 31" in problems[1]
+
+
+def test_rerun_split_adds_up_to_the_wall_time():
+    times = {"tasks": [
+        {"host": "h", "task": "facts", "action": "mlinfra.mlhost.host_facts", "status": "ok", "start": 1.0, "end": 1.5},
+        {"host": "h", "task": "phase", "action": "ansible.builtin.set_fact", "status": "ok", "start": 1.6, "end": 1.7},
+        {"host": "h", "task": "skip", "action": "ansible.builtin.debug", "status": "skipped", "start": 1.7, "end": 1.8},
+        {"host": "h", "task": "report", "action": "mlinfra.mlhost.fleet_report_files", "status": "ok",
+         "start": 2.0, "end": 2.2},
+        {"host": "other", "task": "facts", "action": "mlinfra.mlhost.host_facts", "status": "ok", "start": 0, "end": 9},
+    ]}
+    split = mlbench.rerun_split(times, "h", 3.0)
+    assert split == {"modules": 0.5, "report": 0.2, "controller_only": 0.1, "scheduling": 0.4,
+                     "startup_and_end": 1.8, "modules_tasks": 1, "report_tasks": 1, "controller_only_tasks": 1}
+    assert mlbench.rerun_split(times, "nobody", 3.0) == {}
+
+
+def test_task_spans_take_the_first_start_and_the_last_end():
+    times = {"tasks": [
+        {"host": "a", "task": "x", "status": "ok", "start": 1.0, "end": 2.0},
+        {"host": "b", "task": "x", "status": "ok", "start": 1.5, "end": 4.0},
+        {"host": "a", "task": "y", "status": "ok", "start": 4.0, "end": 4.5},
+        {"host": "a", "task": "z", "status": "skipped", "start": 5.0, "end": 9.0},
+        {"host": "a", "task": "x", "status": "ok", "start": 10.0, "end": 10.2},
+    ]}
+    assert mlbench.task_spans(times) == [["x", 3.0], ["y", 0.5], ["x #2", 0.2]]
+    assert mlbench.run_tasks(times) == {"ran": 4, "skipped": 1}
+
+
 def test_smoke_arguments():
     args = mlbench.parse_args(["--smoke"])
     assert (args.rounds, args.reruns, args.sizes) == (1, 1, [1, 2])
+    assert "fleet32" not in args.only, "the 32-host part takes minutes: not in CI's bench stage"
+    assert "fleet32" in mlbench.parse_args([]).only
+    assert mlbench.parse_args(["--only", "fleet32", "--fleet32-forks", "8,32"]).fleet32_forks == [8, 32]
+    with pytest.raises(SystemExit):
+        mlbench.parse_args(["--fleet32-hosts", "41"])
     with pytest.raises(SystemExit):
         mlbench.parse_args(["--rounds", "0"])
 
