@@ -190,7 +190,7 @@ class StackCheck:
             names.append("python")
         if self.p.get("dcgm_diag_level"):
             names.append("dcgm_diag")
-        if self.p.get("container_image"):
+        if self.p.get("container_image") and (drv["gpus"] or drv["installed_version"] or drv["loaded_version"]):
             names.append("container")
         return names
 
@@ -391,6 +391,10 @@ class StackCheck:
             return result("container", "failed" if self.explicit("container") else "skipped",
                           "No container_image given: no container is run.")
         drv = self.driver()
+        if not (drv["gpus"] or drv["installed_version"] or drv["loaded_version"]):
+            # A fleet-wide image: a CPU host has no GPU container to run.
+            return result("container", "failed" if self.explicit("container") else "skipped",
+                          "No NVIDIA GPU or driver on this host: no GPU container to run.")
         if drv["reboot_pending"]:
             return result("container", "reboot_pending", "Not checked: the driver is installed, not loaded (reboot pending).")
         wanted = self.p.get("container_engine") or "auto"
@@ -449,7 +453,7 @@ _SKIP_REASON = {
     "nvcc": "No CUDA toolkit (nvcc) on this host.",
     "python": "No python_env given.",
     "dcgm_diag": "dcgm_diag_level is 0 (dcgmi diag not run).",
-    "container": "No container_image given.",
+    "container": "No container_image given, or no NVIDIA GPU or driver on this host.",
 }
 
 

@@ -60,7 +60,8 @@ options:
         container lists every GPU on the PCI bus. The image must be on the host already (C(--pull=never); an
         air-gapped host loads it with C(docker load) or C(podman load)), and the CDI spec must exist (see
         M(mlinfra.mlhost.container_toolkit)).
-      - Empty does not run the check.
+      - Empty does not run the check, and neither does a host without an NVIDIA GPU or driver (unless O(checks)
+        names C(container)), so one image can be given to a whole fleet.
     type: str
     default: ""
     version_added: 1.0.0

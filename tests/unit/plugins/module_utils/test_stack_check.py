@@ -428,6 +428,16 @@ def test_container_check_waits_for_the_reboot_and_is_off_without_an_image(tree):
     assert "container" not in checker.applicable() and checker.check_container()["status"] == "skipped"
 
 
+def test_container_check_is_skipped_on_a_cpu_host_of_a_fleet_wide_image(tree):
+    cpu = {"etc/os-release": fixture_text("os-release/debian12"), "var/lib/dpkg/status": ""}
+    checker, runner = make(tree, cpu, {}, {"container_image": IMAGE}, found={"docker": "/usr/bin/docker"})
+    assert "container" not in checker.applicable()
+    outcome = checker.run_all()
+    assert by_name(outcome)["container"]["status"] == "skipped" and outcome["failed_checks"] == [] and runner.calls == []
+    checker, runner = make(tree, cpu, {}, {"container_image": IMAGE, "checks": ["container"]}, found={"docker": "/usr/bin/docker"})
+    assert checker.check_container()["status"] == "failed" and runner.calls == []
+
+
 @pytest.mark.parametrize("image", ["--privileged", "cuda 12", "cuda\x00", "a" * 300, "img;rm -rf /", "$(id)", ["cuda"]])
 def test_container_image_that_is_not_a_reference_is_refused(image):
     with pytest.raises(ModuleError, match="not an image reference"):
