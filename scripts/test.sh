@@ -78,8 +78,13 @@ stage_core221() {
     return 1
   fi
   make_venv core221 requirements/core221.txt "$python" || return 1
-  log "core221: $("$v/bin/ansible" --version | head -1) on $("$v/bin/python" --version)"
-  "$v/bin/ansible" --version | head -1 | grep -q 'core 2\.21\.' || { log "core221: .venv/core221 is not ansible-core 2.21"; return 1; }
+  # Read whole, then cut: "ansible --version | head -1" let head close the pipe while ansible still wrote, and
+  # ansible died of the broken pipe (seen once in CI under load; with pipefail the check then failed).
+  local version
+  version=$("$v/bin/ansible" --version) || { log "core221: $v/bin/ansible --version failed"; return 1; }
+  version=${version%%$'\n'*}
+  log "core221: $version on $("$v/bin/python" --version)"
+  [[ $version == *"core 2.21."* ]] || { log "core221: .venv/core221 is not ansible-core 2.21 ($version)"; return 1; }
   PATH="$v/bin:$PATH" "$v/bin/pytest" -p no:cacheprovider || return 1
   bash tests/testbed/testbed.sh all || return 1
   for s in ${MLHOST_CORE221_SCENARIOS:-host_facts}; do
