@@ -52,7 +52,7 @@ def fabric_wanted(option: t.Any, fabric_service: t.Any) -> str:
         return fabric_service if fabric_service != "none" else "fabric_manager"
     if option in (False, "false", "no"):
         return "none"
-    raise ModuleError(f"fabric_manager must be auto, true or false, got {option!r}.")
+    raise ModuleError(f"fabric_manager must be auto, true or false, got {str(option)[:40]!r}.")
 
 
 def fabric_packages(family: str, branch: t.Any, service: str, suffixed: bool | None = None) -> t.List[str]:

@@ -130,9 +130,10 @@ def check_options(params: dict[str, t.Any]) -> None:
             f"flavor open on branch {asked}: NVIDIA's open kernel modules start with branch {OPEN_MODULES_FROM}, so branch {asked} "
             f"has none. Set flavor: proprietary (or auto), or ask for branch {OPEN_MODULES_FROM} or newer. {NOTHING}"
         )
-    fabric = params.get("fabric_manager", "auto")
-    if fabric not in ("auto", None, True, False) and str(fabric).lower() not in ("true", "false", "yes", "no"):
-        raise ModuleError(f"fabric_manager must be auto, true or false, not {str(fabric)[:40]!r}. {NOTHING}")
+    try:
+        _gpu_services.fabric_wanted(params.get("fabric_manager", "auto"), "none")
+    except ModuleError as exc:
+        raise ModuleError(f"{exc.msg} {NOTHING}") from exc
     _nvidia_repo.check_repo_options(params)
     _nvidia_repo.check_package_options(params)
     _kernel.check_key_options(params)
@@ -289,21 +290,22 @@ def dnf_stream(branch: str | None, is_open: bool) -> str:
 
 
 def addon_packages(params: dict[str, t.Any], distro: dict[str, t.Any], source: str, branch: str | None,
-                   root: t.Any) -> tuple[str, list[str], list[str], list[str]]:
+                   root: t.Any, gpus: list[dict[str, t.Any]]) -> tuple[str, list[str], list[str], list[str]]:
     """(fabric service, its packages, DCGM's packages, the units to enable) for this host: the fabric service from the
     PCI bus (host_facts' rules) when fabric_manager is auto, and DCGM for the driver's CUDA major when dcgm is set."""
     if params["state"] != "present":
         return "none", [], [], []
-    gpus = _nvidia.pci_gpus(root)
     detected = _nvidia.fabric_facts(root, gpus)["fabric_service"]
     fabric = _gpu_services.fabric_wanted(params.get("fabric_manager", "auto"), detected)
     name = distro_name(distro)
     # Without a branch asked, NVIDIA's repository gives its newest driver: unsuffixed names, CUDA 13.
     named = branch or str(PINNING_FROM)
+    # Debian's (and any other distribution's) own archive carries neither; Ubuntu's carries both.
+    archive_lacks = source == "distro" and distro.get("id") != "ubuntu"
     fabric_pkgs: list[str] = []
     if fabric != "none":
         why = f"host_facts' fabric_service for this PCI bus is {detected}" if detected == fabric else "fabric_manager is true"
-        if source == "distro" and distro.get("id") != "ubuntu":
+        if archive_lacks:
             raise ModuleError(
                 f"This host needs {fabric} ({why}), and {name}'s own archive carries no NVIDIA fabric manager: use source: "
                 "nvidia_repo (NVIDIA's CUDA repository, or repo_url for a mirror), which carries it at every driver version, or "
@@ -313,7 +315,7 @@ def addon_packages(params: dict[str, t.Any], distro: dict[str, t.Any], source: s
                                                     suffixed=True if source == "distro" else None)
     dcgm: list[str] = []
     if params.get("dcgm"):
-        if source == "distro" and distro.get("id") != "ubuntu":
+        if archive_lacks:
             raise ModuleError(
                 f"dcgm: DCGM is in NVIDIA's CUDA repository, not in {name}'s own archive: use source: nvidia_repo (or repo_url "
                 f"for a mirror), or set dcgm: false. {NOTHING}"
@@ -343,10 +345,12 @@ def make_layout(params: dict[str, t.Any], root: t.Any, distro: dict[str, t.Any],
             "from source: distro. Use source: nvidia_repo (NVIDIA's CUDA repository, or repo_url for a mirror) for "
             f"branch {branch}, or ask for branch {carried}. {NOTHING}"
         )
-    flavor = pick_flavor(params["flavor"], branch or carried, _nvidia.pci_gpus(root) if params["state"] == "present" else [])
+    gpus = _nvidia.pci_gpus(root) if params["state"] == "present" else []
+    flavor = pick_flavor(params["flavor"], branch or carried, gpus)
     kernel = kernel or platform.release()
     packages, versioned, stream = driver_packages(distro, source, flavor, branch, kernel, params.get("server_packages", True))
-    fabric, fabric_pkgs, dcgm, units = addon_packages(params, distro, source, branch or (carried if source == "distro" else None), root)
+    fabric, fabric_pkgs, dcgm, units = addon_packages(params, distro, source, branch or (carried if source == "distro" else None),
+                                                      root, gpus)
     # Fabric manager (and IMEX) is built for one driver version: it joins the versioned packages, whose candidates must
     # agree, and is installed, held and upgraded in the driver's transaction.
     packages = packages + fabric_pkgs + dcgm
@@ -683,6 +687,13 @@ def refuse_unmatched_addons(layout: Layout, simulated: dict[str, str], driver: s
         )
 
 
+def beside_loaded_driver(root: t.Any, installing: str | None) -> bool:
+    """The driver to be installed is the loaded one, so the fabric and DCGM units can start now (else the reboot starts
+    them: fabric manager at another version than the loaded driver does not start)."""
+    loaded, dummy = _nvidia.loaded_driver(root)
+    return bool(loaded and installing and loaded == installing)
+
+
 def out_of_branch(simulated: dict[str, str], branch: str | None) -> dict[str, str]:
     """The driver packages (by name) of a simulated install whose upstream version is not on ``branch``."""
     if not branch:
@@ -790,8 +801,8 @@ class Driver(Worker):
         if pm.name == "apt":
             self._plan_files({UNATTENDED_FILE: UNATTENDED if params["exclude_from_automatic_upgrades"] else None}, steps)
         if params["persistence"]:
-            self._plan_persistence(steps)
-        self._plan_units(list(layout.units), installing, steps)
+            self._plan_units([PERSISTENCE_UNIT], False, steps)
+        self._plan_units(list(layout.units), beside_loaded_driver(self.root, installing), steps)
         return steps, after, installing
 
     def _pin_addons(self, pm: PackageManager, layout: Layout, before: Installed, current: str, missing: list[str]) -> None:
@@ -806,17 +817,16 @@ class Driver(Worker):
                 self.addon_specs[name] = f"{name}={version}" if pm.name == "apt" else f"{name}-{version}"
         self.version_chosen = bool(self.addon_specs)
 
-    def _plan_units(self, units: list[str], installing: str | None, steps: list[dict[str, t.Any]]) -> None:
-        """Enable the fabric / DCGM units; start them too when the installed driver is the loaded one (fabric manager
-        at another version than the loaded driver does not start: the reboot starts it)."""
+    def _plan_units(self, units: list[str], start: bool, steps: list[dict[str, t.Any]]) -> None:
+        """Enable the units not enabled (persistence, fabric, DCGM); with ``start``, start the inactive ones too. The
+        fabric and DCGM units start only beside the installed driver, loaded (fabric manager at another version than
+        the loaded driver does not start: the reboot starts it)."""
         if not units:
             return
         systemctl = self.runner.find("systemctl")
         if not systemctl:
             self.warnings.append(f"systemctl is not on the host: {', '.join(units)} not enabled.")
             return
-        loaded, dummy = _nvidia.loaded_driver(self.root)
-        start = bool(loaded and installing and loaded == installing)
         for unit in units:
             state = self.runner.run([systemctl, "is-enabled", unit], check=False)
             status = (state.out.strip().splitlines() or [""])[0] if state else ""
@@ -1063,13 +1073,13 @@ class Driver(Worker):
             wrong = out_of_branch(simulated, layout.branch if layout.source == "nvidia_repo" else None)
             if wrong:
                 refuse_out_of_branch(layout, wrong, "would install", bool(layout.pin) and layout.pin not in skip)
-            refuse_unmatched_addons(layout, simulated, driver_version_of({**before, **{n: (v, False) for n, v in simulated.items()}}))
         after: Installed = dict(before)
         for name, version in (simulated or {}).items():
             after[name] = (version, False)
         offered = sorted({_nvidia.upstream_version(candidates[p] or "") for p in layout.versioned if candidates.get(p)} - {None})
         if simulated:
             installing = driver_version_of(after)
+            refuse_unmatched_addons(layout, simulated, installing)
         elif self.pin_pending:
             installing = params.get("version") or None  # the unpinned candidates are not what apt takes once the pin is in
         else:
@@ -1104,16 +1114,6 @@ class Driver(Worker):
                 return
         self.warnings.append("No initramfs tool (update-initramfs or dracut) on the host: nouveau is blacklisted for module "
                              "loading, but an initramfs that carries it is not rebuilt.")
-
-    def _plan_persistence(self, steps: list[dict[str, t.Any]]) -> None:
-        systemctl = self.runner.find("systemctl")
-        if not systemctl:
-            self.warnings.append("systemctl is not on the host: the persistence daemon is not enabled.")
-            return
-        state = self.runner.run([systemctl, "is-enabled", PERSISTENCE_UNIT], check=False)
-        status = (state.out.strip().splitlines() or [""])[0] if state else ""
-        if status not in ENABLED_STATES:
-            steps.append({"do": "enable", "systemctl": systemctl, "action": f"enable {PERSISTENCE_UNIT}"})
 
     def _plan_absent(self, pm: PackageManager, layout: Layout) -> tuple[list[dict[str, t.Any]], Installed, str | None]:
         steps: list[dict[str, t.Any]] = []

@@ -178,7 +178,7 @@ class StackCheck:
         """The checks that apply when none are named: where there is something to check."""
         names = []
         drv = self.driver()
-        if drv["gpus"] or drv["installed_version"] or drv["loaded_version"] or self.find("nvidia-smi"):
+        if gpu_host(drv) or self.find("nvidia-smi"):
             names.append("nvidia_smi")
         if drv["loaded_version"]:
             names.append("gpu_health")
@@ -190,7 +190,7 @@ class StackCheck:
             names.append("python")
         if self.p.get("dcgm_diag_level"):
             names.append("dcgm_diag")
-        if self.p.get("container_image") and (drv["gpus"] or drv["installed_version"] or drv["loaded_version"]):
+        if self.p.get("container_image") and gpu_host(drv):
             names.append("container")
         return names
 
@@ -391,7 +391,7 @@ class StackCheck:
             return result("container", "failed" if self.explicit("container") else "skipped",
                           "No container_image given: no container is run.")
         drv = self.driver()
-        if not (drv["gpus"] or drv["installed_version"] or drv["loaded_version"]):
+        if not gpu_host(drv):
             # A fleet-wide image: a CPU host has no GPU container to run.
             return result("container", "failed" if self.explicit("container") else "skipped",
                           "No NVIDIA GPU or driver on this host: no GPU container to run.")
@@ -444,6 +444,11 @@ class StackCheck:
             "driver": {k: drv[k] for k in ("installed_version", "loaded_version")},
             "gpu_count": drv["gpus"],
         }
+
+
+def gpu_host(drv: dict[str, t.Any]) -> bool:
+    """An NVIDIA GPU on the bus, or a driver installed or loaded."""
+    return bool(drv["gpus"] or drv["installed_version"] or drv["loaded_version"])
 
 
 _SKIP_REASON = {

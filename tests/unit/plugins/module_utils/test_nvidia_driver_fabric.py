@@ -191,5 +191,5 @@ def test_units_are_started_only_beside_their_driver(host, loaded, installing, en
         responses[(systemctl, "is-active", unit)] = (0 if active == "active" else 3, f"{active}\n", "")
     driver = nd.Driver(make_host(repo_params(), FakeRunner(responses, programs={"systemctl": systemctl}), sysroot=root))
     steps: list = []
-    driver._plan_units([unit], installing, steps)  # pylint: disable=protected-access
+    driver._plan_units([unit], nd.beside_loaded_driver(root, installing), steps)  # pylint: disable=protected-access
     assert [(s["unit"], s["now"]) for s in steps] == expected
