@@ -27,7 +27,6 @@ import traceback
 import typing as t
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible.module_utils.urls import fetch_url
 
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._errors import ModuleError, mask, mask_text
 from ansible_collections.mlinfra.mlhost.plugins.module_utils._run import Runner
@@ -78,6 +77,10 @@ class Host:
         """An open HTTP(S) response for ``url`` (ansible-core's ``fetch_url``: proxy variables and CA honoured).
 
         Raises ModuleError with the URL masked when the download does not answer 200."""
+        # Imported here, not at the top: ansible.module_utils.urls (http.client, ssl, email, ...) is about 30 ms of
+        # every module run's start, and most runs (every plan of a rerun) download nothing. AnsiballZ still ships it.
+        from ansible.module_utils.urls import fetch_url
+
         response, info = fetch_url(self.module, url, timeout=timeout, ca_path=ca_path)
         if response is None or info.get("status") != 200:
             raise ModuleError(

@@ -279,7 +279,7 @@ def test_a_failed_download_never_prints_the_installers_token(tmp_path, installer
     def fetch_url(mod, target, timeout=60, ca_path=None):
         return None, {"status": 403, "msg": f"Forbidden: {target}"}
 
-    with unittest.mock.patch.object(_module, "fetch_url", fetch_url), pytest.raises(SystemExit):
+    with unittest.mock.patch("ansible.module_utils.urls.fetch_url", fetch_url), pytest.raises(SystemExit):
         _module.execute(module, _miniforge.MiniforgeWorker)
     shown = json.dumps(module.result)
     assert module.result["msg"].startswith("Downloading https://***@mirror.example/Miniforge3.sh?***")
