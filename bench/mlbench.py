@@ -869,7 +869,7 @@ class Bench:
         collection linked there as scripts/lib.sh links it, a venv of requirements/site.txt from the wheels."""
         t0 = time.monotonic()
         sh(["bash", "-c", "set -o pipefail; git ls-files -z -co --exclude-standard | "
-            "tar --null --ignore-failed-read -T - -cf - | "
+            "tar --null --no-recursion --ignore-failed-read -T - -cf - | "
             f"docker exec -i {name} sh -c 'mkdir -p {CTL_SRC} {CTL_WORK} && tar -xf - -C {CTL_SRC}'"], cwd=REPO)
         script = (
             "set -e; "
