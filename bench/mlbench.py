@@ -17,7 +17,11 @@ wheelhouse so the network plays no part:
           with forks 8, 16 and 32, interleaved (not in --smoke);
   facts   mlinfra.mlhost.host_facts against ansible.builtin.setup (min and all
           subsets), per call, interleaved on one provisioned host;
-  env     uv against pip for the same lock from the wheelhouse (bench/python_env.sh).
+  env     uv against pip for the same lock from the wheelhouse (bench/python_env.sh);
+  local   the README's main job on the host itself: inside a fresh bench host, a controller venv (ansible-core of
+          requirements/site.txt, offline from wheels) and a copy of this tree, `ansible-playbook -c local
+          playbooks/site.yml` with the default inventory (localhost, local connection): one first provision, then
+          reruns interleaved with the floor (bench/ping.yml the same way) (not in --smoke).
 
 Results go to bench/results/<UTC time>/: results.json (every run), summary.md
 (medians, min, max, ratios) and fleet.png (bench/plot.py).
@@ -34,6 +38,7 @@ import json
 import os
 import platform
 import re
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -59,6 +64,15 @@ IMAGE_PACKAGES = ["openssh-server", "acct"]  # in the image before the benchmark
 WHEELS = "/srv/mlbench-wheels"
 MIRROR = "/srv/mlbench-apt"
 KEYRING = "/usr/share/keyrings/mlbench-apt.gpg"
+
+# The local part: the controller inside the bench host, as the README sets it up on a fresh Debian 12 machine.
+LOCAL_ID = 5  # its container is mlbench-05 (sshd on PORT0+5, unused by the runs)
+CTL_VENV = "/opt/mlbench-ctl"  # the controller venv: requirements/site.txt (scripts/site.sh's), offline from wheels
+CTL_WHEELS = "/srv/mlbench-ctl-wheels"
+CTL_SRC = "/root/mlhost"  # the copy of this tree (a clone, as the README has it)
+CTL_WORK = "/root/mlbench"  # each run's variables, task times and log
+CTL_PIP = "23.0.1"  # the pip that installs the venv, run from its wheel: Debian 12's (what python3-venv brings)
+LOCAL_REPORT = "/root/mlbench-report"
 
 SSH_OPTS = ["-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null", "-o", "IdentitiesOnly=yes",
             "-o", "LogLevel=ERROR", "-o", "BatchMode=yes"]
@@ -211,6 +225,45 @@ def run_tasks(times: dict[str, t.Any]) -> dict[str, int]:
 def rotate(items: list[str], k: int) -> list[str]:
     k %= len(items)
     return items[k:] + items[:k]
+
+
+def pair_ratios(num: list[float], den: list[float]) -> list[float]:
+    """Run-by-run ratios of two interleaved series (the k-th rerun over the k-th floor)."""
+    return [round(a / b, 3) for a, b in zip(num, den) if b]
+
+
+def split_summary(splits: list[dict[str, float]]) -> dict[str, dict[str, float | int]]:
+    """Median, min and max of each part of a series of rerun_split results (the parts of the first one)."""
+    splits = [sp for sp in splits if sp]
+    return {k: summarize([sp[k] for sp in splits]) for k in (splits[0] if splits else {})}
+
+
+def controller_requirements(text: str) -> list[str]:
+    """The pins of a requirements file (comments and blank lines left out)."""
+    return [ln.split("#", 1)[0].strip() for ln in text.splitlines() if ln.split("#", 1)[0].strip()]
+
+
+def local_command(playbook: str, extra: str, times_file: str, log_file: str) -> str:
+    """The shell line that runs one local-connection playbook inside the bench host the README's way (from the
+    copy of the tree, its ansible.cfg and default inventory: localhost over the local connection) and prints
+    `mlbench-time RC START END`, the wall time measured inside the container (no docker exec in it)."""
+    env = {"ANSIBLE_CALLBACK_PLUGINS": f"{CTL_SRC}/bench/callback_plugins", "ANSIBLE_CALLBACKS_ENABLED": "mlbench_times",
+           "MLBENCH_TIMES_FILE": times_file, "ANSIBLE_FORCE_COLOR": "0",
+           # what scripts/site.sh sets (ansible.cfg names the same)
+           "ANSIBLE_STDOUT_CALLBACK": "mlinfra.mlhost.default"}
+    argv = [f"{CTL_VENV}/bin/ansible-playbook", "-c", "local", "-e", f"@{extra}", playbook]
+    assigns = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    return (f"cd {CTL_SRC} && t0=$(date +%s.%N) && {assigns} {shlex.join(argv)} >{shlex.quote(log_file)} 2>&1; "
+            "rc=$?; t1=$(date +%s.%N); echo mlbench-time $rc $t0 $t1")
+
+
+def parse_timed(stdout: str) -> tuple[int, float]:
+    """The exit status and wall seconds from local_command's `mlbench-time RC START END` line."""
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "mlbench-time":
+            return int(parts[1]), round(float(parts[3]) - float(parts[2]), 3)
+    raise RuntimeError(f"no mlbench-time line in: {stdout[-500:]!r}")
 
 
 def _module_utils(name: str) -> t.Any:
@@ -382,12 +435,22 @@ class Testbed:
             path.chmod(0o755 if path.is_dir() else 0o644)
 
     def _wheelhouse(self) -> None:
-        wanted = REQUIREMENTS + tool_requirements()
-        stamp = self.wheels / ".mlbench-stamp"
+        self._download(self.wheels, REQUIREMENTS + tool_requirements(), "the wheelhouse")
+
+    def controller_wheelhouse(self) -> Path:
+        """The local part's controller as wheels for the hosts' Python: requirements/site.txt and the pip that
+        installs them (downloaded once, reused while the pins are unchanged)."""
+        wheels = CACHE / "controller-wheelhouse"
+        reqs = controller_requirements((REPO / "requirements" / "site.txt").read_text())
+        self._download(wheels, [*reqs, f"pip=={CTL_PIP}"], "the controller's wheels (requirements/site.txt)")
+        return wheels
+
+    def _download(self, wheels: Path, wanted: list[str], what: str) -> None:
+        stamp = wheels / ".mlbench-stamp"
         if stamp.exists() and stamp.read_text() == "\n".join(wanted):
             return
-        log("downloading the wheelhouse")
-        shutil.rmtree(self.wheels, ignore_errors=True)
+        log(f"downloading {what}")
+        shutil.rmtree(wheels, ignore_errors=True)
         dl = CACHE / "pip-download"
         if not (dl / "bin" / "pip").exists():
             sh([sys.executable, "-m", "venv", str(dl)])
@@ -397,8 +460,8 @@ class Testbed:
         sh([str(dl / "bin" / "pip"), "download", "-q", "--disable-pip-version-check", *cert, "--only-binary=:all:",
             "--python-version", "3.11", "--platform", "manylinux2014_x86_64", "--platform", "manylinux_2_17_x86_64",
             "--platform", "manylinux_2_28_x86_64", "--platform", "any",
-            "-d", str(self.wheels), *wanted], env=env)
-        for path in [self.wheels, *self.wheels.iterdir()]:
+            "-d", str(wheels), *wanted], env=env)
+        for path in [wheels, *wheels.iterdir()]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         stamp.write_text("\n".join(wanted))
 
@@ -413,14 +476,16 @@ class Hosts:
         self.out = out
         self.seq = 0
 
-    def start(self, ids: list[int], image: str = "") -> None:
+    def start(self, ids: list[int], image: str = "", mounts: t.Sequence[tuple[Path, str]] = ()) -> None:
+        """Start the hosts; mounts: more (directory, path in the container) pairs, read-only."""
+        extra = [arg for src, dst in mounts for arg in ("-v", f"{src}:{dst}:ro")]
         for i in ids:
             name = NAME.format(i)
             sh(["docker", "rm", "-f", name], check=False)
             sh(["docker", "run", "-d", "--name", name, "--hostname", name, "--network", "host", "--cgroupns", "host",
                 "--tmpfs", "/run", "--tmpfs", "/run/lock", "--tmpfs", "/tmp:exec",
                 "-v", "/sys/fs/cgroup:/sys/fs/cgroup:ro",
-                "-v", f"{self.bed.mirror}:{MIRROR}:ro", "-v", f"{self.bed.wheels}:{WHEELS}:ro",
+                "-v", f"{self.bed.mirror}:{MIRROR}:ro", "-v", f"{self.bed.wheels}:{WHEELS}:ro", *extra,
                 "--cap-add", "SYS_PACCT", "--stop-signal", "SIGRTMIN+3", image or self.bed.tag])
         for i in ids:
             name = NAME.format(i)
@@ -748,6 +813,108 @@ class Bench:
                                        round(per["host_facts"]["median"] / per["setup_min"]["median"], 3)}
         log(f"facts_local: {json.dumps(per)}")
 
+    # ---- the main job on the host itself, local connection (the README's way), inside a bench host
+    def local(self) -> None:
+        """In a fresh bench host: the controller installed there (a venv of requirements/site.txt, offline from
+        wheels, and a copy of this tree with its ansible.cfg and default inventory), one first provision with
+        `ansible-playbook -c local playbooks/site.yml`, then N reruns interleaved with Ansible's floor there
+        (bench/ping.yml, the same command). Every rerun must change nothing."""
+        i, reruns = LOCAL_ID, self.args.reruns
+        name = NAME.format(i)
+        wheels = self.bed.controller_wheelhouse()
+        self.hosts.start([i], mounts=[(wheels, CTL_WHEELS)])
+        runs: dict[str, list[dict]] = {"rerun": [], "floor": []}
+        try:
+            controller = self.install_controller(name)
+            log(f"local: controller in {name}: {controller['python']}, {controller['ansible']} "
+                f"(installed in {controller['install_seconds']:.1f} s)")
+            self.hosts.acct_on([i], "local-first")
+            first = self.local_playbook(name, "playbooks/site.yml", "local-first")
+            procs = self.hosts.acct_off([i], "local-first")[i]
+            first_rec = {"seconds": first["seconds"], "changed": recap_changed(first["times"]).get("localhost"),
+                         "tasks_run": tasks_run(first["times"], "localhost"), "processes": sum(procs.values()),
+                         "slowest": slowest(first["times"], "localhost"),
+                         "steps": ours_steps(first["times"], "localhost", first["seconds"])}
+            log(f"local: first provision {first['seconds']:.1f} s, changed={first_rec['changed']}")
+            books = {"rerun": "playbooks/site.yml", "floor": "bench/ping.yml"}
+            for k in range(reruns):
+                for who in rotate(list(books), k):
+                    self.hosts.acct_on([i], f"local-{who}")
+                    run = self.local_playbook(name, books[who], f"local-{who}")
+                    procs = self.hosts.acct_off([i], f"local-{who}")[i]
+                    runs[who].append({
+                        "round": k, "seconds": run["seconds"], "outer_seconds": run["outer_seconds"],
+                        "changed": recap_changed(run["times"]).get("localhost"),
+                        "tasks_run": tasks_run(run["times"], "localhost"), "processes": sum(procs.values()),
+                        "package_queries": package_queries(procs), "by_command": procs,
+                        "slowest": slowest(run["times"], "localhost"),
+                        "split": rerun_split(run["times"], "localhost", run["seconds"]),
+                    })
+                    log(f"local: {k + 1}/{reruns} {who} {run['seconds']:.2f} s, changed={runs[who][-1]['changed']}")
+        finally:
+            if not self.args.keep:
+                self.hosts.remove([i])
+        secs = {who: [x["seconds"] for x in v] for who, v in runs.items()}
+        ratios = pair_ratios(secs["rerun"], secs["floor"])
+        self.results["local"] = {
+            "controller": controller, "first": first_rec, "runs": runs, "ratios": ratios,
+            "summary": {"rerun": summarize(secs["rerun"]), "floor": summarize(secs["floor"]),
+                        "ratio": summarize(ratios)},
+            "split": split_summary([x["split"] for x in runs["rerun"]]),
+            "floor_split": split_summary([x["split"] for x in runs["floor"]]),
+        }
+
+    def install_controller(self, name: str) -> dict[str, t.Any]:
+        """The controller inside the host: this tree copied to CTL_SRC (what git tracks or would track), the
+        collection linked there as scripts/lib.sh links it, a venv of requirements/site.txt from the wheels."""
+        t0 = time.monotonic()
+        sh(["bash", "-c", "set -o pipefail; git ls-files -z -co --exclude-standard | "
+            "tar --null --no-recursion --ignore-failed-read -T - -cf - | "
+            f"docker exec -i {name} sh -c 'mkdir -p {CTL_SRC} {CTL_WORK} && tar -xf - -C {CTL_SRC}'"], cwd=REPO)
+        script = (
+            "set -e; "
+            f"python3 -m venv --without-pip {CTL_VENV}; "
+            f"PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_ROOT_USER_ACTION=ignore {CTL_VENV}/bin/python "
+            f"{CTL_WHEELS}/pip-{CTL_PIP}-py3-none-any.whl/pip install -q --no-index --find-links {CTL_WHEELS} "
+            f"-r {CTL_SRC}/requirements/site.txt; "
+            f"mkdir -p {CTL_SRC}/.build/collections/ansible_collections/mlinfra; "
+            f"ln -sfn ../../../.. {CTL_SRC}/.build/collections/ansible_collections/mlinfra/mlhost")
+        sh(["docker", "exec", name, "sh", "-c", script])
+        seconds = time.monotonic() - t0
+        python = sh(["docker", "exec", name, f"{CTL_VENV}/bin/python", "--version"]).stdout.strip()
+        ansible = sh(["docker", "exec", name, f"{CTL_VENV}/bin/ansible", "--version"]).stdout.splitlines()[0]
+        frozen = sh(["docker", "exec", name, f"{CTL_VENV}/bin/python", "-c",
+                     "import importlib.metadata as m; print('\\n'.join(sorted(f\"{d.metadata['Name']}=={d.version}\" "
+                     "for d in m.distributions())))"]).stdout.split()
+        return {"python": python, "ansible": ansible, "venv": CTL_VENV, "installed": frozen,
+                "install_seconds": round(seconds, 1)}
+
+    def local_playbook(self, name: str, playbook: str, label: str) -> dict[str, t.Any]:
+        """One local-connection playbook run inside the host (local_command): wall seconds measured there, the
+        recorder's data and the log fetched back into runs/."""
+        self.seq += 1
+        tag = f"{self.seq:03d}-{label}"
+        runs = self.out / "runs"
+        runs.mkdir(exist_ok=True)
+        extra = runs / f"{tag}.vars.json"
+        extra.write_text(json.dumps(host_vars("uv", Path(LOCAL_REPORT))))
+        sh(["docker", "cp", str(extra), f"{name}:{CTL_WORK}/{extra.name}"])
+        times_file, log_file = f"{CTL_WORK}/{tag}.times.json", f"{CTL_WORK}/{tag}.log"
+        self.settle()
+        t0 = time.monotonic()
+        proc = sh(["docker", "exec", name, "bash", "-c",
+                   local_command(playbook, f"{CTL_WORK}/{extra.name}", times_file, log_file)])
+        outer = time.monotonic() - t0
+        rc, seconds = parse_timed(proc.stdout)
+        (runs / f"{tag}.log").write_text(sh(["docker", "exec", name, "cat", log_file], check=False).stdout)
+        if rc != 0:
+            tail = (runs / f"{tag}.log").read_text(errors="replace")[-4000:]
+            raise RuntimeError(f"{label}: ansible-playbook in {name} failed (rc {rc}); log {tag}.log:\n{tail}")
+        text = sh(["docker", "exec", name, "cat", times_file]).stdout
+        (runs / f"{tag}.times.json").write_text(text)
+        return {"seconds": seconds, "outer_seconds": round(outer, 3), "times": json.loads(text),
+                "log": f"runs/{tag}.log"}
+
     # ---- env builds
     def env(self) -> None:
         proc = subprocess.run(["bash", str(REPO / "bench" / "python_env.sh"), str(self.args.env_rounds)],
@@ -789,6 +956,8 @@ class Bench:
             self.facts_local()
         if "env" in only:
             self.env()
+        if "local" in only:
+            self.local()
         self.results["machine"]["load_end"] = os.getloadavg()
         (self.out / "results.json").write_text(json.dumps(self.results, indent=1))
         (self.out / "summary.md").write_text(summary_md(self.results))
@@ -868,6 +1037,9 @@ def check(results: dict[str, t.Any]) -> list[str]:
             problems.append(f"{f32['hosts']} hosts, forks {forks}: a rerun changed {summary['changed']} tasks")
         if summary["hosts_in_recap"] != f32["hosts"]:
             problems.append(f"{f32['hosts']} hosts, forks {forks}: only {summary['hosts_in_recap']} in the recap")
+    for run in results.get("local", {}).get("runs", {}).get("rerun", []):
+        if run["changed"] != 0:
+            problems.append(f"local-connection rerun {run['round'] + 1} changed {run['changed']} tasks")
     return problems
 
 
@@ -965,6 +1137,40 @@ def summary_md(res: dict[str, t.Any]) -> str:
         for what, s in f["summary"].items():
             out.append(_row(what, s))
         out += ["", f"host_facts / setup (min): {f['ratio_host_facts_to_setup_min']:.2f}", ""]
+    if "local" in res:
+        loc = res["local"]
+        c, f = loc["controller"], loc["first"]
+        reruns = loc["runs"]["rerun"]
+        out += ["## The main job on the host itself (local connection, inside a bench host)", "",
+                f"`ansible-playbook -c local playbooks/site.yml` from a copy of the tree in the host, its ansible.cfg "
+                f"and default inventory (localhost), the uv host's variables; controller {c['python']}, "
+                f"{c['ansible']} (a venv of requirements/site.txt, installed offline in {c['install_seconds']:.1f} s). "
+                f"First provision {f['seconds']:.1f} s (changed={f['changed']}, {f['tasks_run']} tasks run). "
+                "Reruns interleaved with the floor (bench/ping.yml the same way), wall time measured inside the host.",
+                ""] + head
+        out.append(_row("rerun", loc["summary"]["rerun"]))
+        out.append(_row("ansible-floor (one ping task, local)", loc["summary"]["floor"]))
+        out.append(_row("ratio rerun / floor, per run", loc["summary"]["ratio"]))
+        out.append("")
+        if reruns:
+            last = reruns[-1]
+            top = sorted(last["by_command"].items(), key=lambda kv: -kv[1])[:12]
+            out.append(f"- rerun: changed {sorted({x['changed'] for x in reruns})}, tasks run "
+                       f"{sorted({x['tasks_run'] for x in reruns})}, processes in the host (the controller's "
+                       f"included) {sorted({x['processes'] for x in reruns})}, package-state queries "
+                       f"{sorted({x['package_queries'] for x in reruns})}; last run by command: "
+                       + ", ".join(f"{k} {v}" for k, v in top))
+            out.append("  - slowest tasks of the last run: " + "; ".join(f"{n} {s:.2f} s" for n, s in last.get("slowest", [])))
+        split, floor = loc.get("split") or {}, loc.get("floor_split") or {}
+        if split:
+            out += ["", "| where the time went (the callback's split) | rerun median s | min | max | tasks | "
+                    "floor median s |", "|---|---|---|---|---|---|"]
+            for part in (k for k in split if not k.endswith("_tasks")):
+                s, n = split[part], split.get(f"{part}_tasks", {}).get("median")
+                fl = floor.get(part, {}).get("median")
+                out.append(f"| {part} | {s['median']:.2f} | {s['min']:.2f} | {s['max']:.2f} | "
+                           f"{'-' if n is None else f'{n:.0f}'} | {'-' if fl is None else f'{fl:.2f}'} |")
+        out.append("")
     if "env" in res:
         out += ["## Env builds: uv against pip (bench/python_env.sh)", ""] + head
         for what, s in res["env"]["summary"].items():
@@ -978,11 +1184,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--smoke", action="store_true", help="one round of everything, fleets of 1 and 2 (CI)")
     p.add_argument("--rounds", type=int, default=3,
                    help="rounds; a multiple of 3 gives each first-provision contender each place in the order equally")
-    p.add_argument("--reruns", type=int, default=3, help="reruns per host and round")
+    p.add_argument("--reruns", type=int, default=3, help="reruns per host and round (and of the local part)")
     p.add_argument("--sizes", default="1,2,4,8")
     p.add_argument("--facts-calls", type=int, default=10)
     p.add_argument("--env-rounds", type=int, default=3)
-    p.add_argument("--only", default="first,rerun,fleet,fleet32,facts,env")
+    p.add_argument("--only", default="first,rerun,fleet,fleet32,facts,env,local")
     p.add_argument("--fleet32-hosts", type=int, default=32, help="hosts of the fleet32 part")
     p.add_argument("--fleet32-forks", default="8,16,32")
     p.add_argument("--fleet32-rounds", type=int, default=5)
@@ -999,6 +1205,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.only = set(args.only.split(","))
     if args.smoke:
         args.only.discard("fleet32")  # minutes of containers: not in CI's bench stage
+        args.only.discard("local")  # a first provision and reruns in one more host: not in CI's bench stage either
     args.fleet32_forks = [int(x) for x in str(args.fleet32_forks).split(",") if x]
     if args.rounds < 1 or args.reruns < 1 or not args.sizes or min(args.sizes) < 1 or max(args.sizes) > 40:
         p.error("rounds and reruns must be at least 1, sizes between 1 and 40")

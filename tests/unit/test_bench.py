@@ -263,3 +263,97 @@ def test_the_step_split_names_tasks_that_exist():
                  for t in yaml.safe_load(p.read_text()) or []
                  if t.get("name") == task and any(k.startswith("mlinfra.mlhost.") for k in t)]
         assert calls, f"{step}: no task named {task!r} calls a module of the collection in {role}"
+
+
+def test_local_part_not_in_smoke():
+    assert "local" not in mlbench.parse_args(["--smoke"]).only, "a first provision in one more host: not in CI's stage"
+    assert "local" in mlbench.parse_args([]).only
+    assert mlbench.parse_args(["--only", "local", "--reruns", "5"]).only == {"local"}
+
+
+def test_controller_is_the_site_venv_with_the_tested_ansible_core():
+    """The local part's controller is scripts/site.sh's venv (requirements/site.txt): the ansible-core the suite
+    pins in requirements/test.txt, every pin exact."""
+    site = mlbench.controller_requirements((REPO / "requirements" / "site.txt").read_text())
+    test = mlbench.controller_requirements((REPO / "requirements" / "test.txt").read_text())
+    core = [r for r in site if r.startswith("ansible-core==")]
+    assert core and core[0] in test
+    assert all("==" in r for r in site)
+    assert mlbench.controller_requirements("# c\n\nx==1  # why\ny==2\n") == ["x==1", "y==2"]
+
+
+def test_default_inventory_is_this_machine_over_the_local_connection():
+    """The local part runs site.yml with the tree's default inventory (no -i): localhost, local connection."""
+    import configparser
+
+    import yaml
+
+    cfg = configparser.ConfigParser()
+    cfg.read(REPO / "ansible.cfg")
+    inv = yaml.safe_load((REPO / cfg["defaults"]["inventory"]).read_text())
+    assert list(inv["all"]["hosts"]) == ["localhost"]
+    assert inv["all"]["hosts"]["localhost"]["ansible_connection"] == "local"
+
+
+def test_local_command_runs_the_playbook_from_the_tree_and_times_it(tmp_path, monkeypatch):
+    """The shell line, run by bash with a stand-in ansible-playbook: from the copy of the tree, -c local, the
+    extra vars, the recorder, no inventory named (the default one), and the mlbench-time line."""
+    src, venv = tmp_path / "src", tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    src.mkdir()
+    fake = venv / "bin" / "ansible-playbook"
+    fake.write_text('#!/bin/sh\necho "cwd=$(pwd) args=$* cb=$ANSIBLE_CALLBACKS_ENABLED times=$MLBENCH_TIMES_FILE"\n'
+                    'echo "out=$ANSIBLE_STDOUT_CALLBACK"\nexit 3\n')
+    fake.chmod(0o755)
+    monkeypatch.setattr(mlbench, "CTL_SRC", str(src))
+    monkeypatch.setattr(mlbench, "CTL_VENV", str(venv))
+    log = tmp_path / "run log"
+    cmd = mlbench.local_command("playbooks/site.yml", "/w/v.json", "/w/t.json", str(log))
+    proc = subprocess.run(["bash", "-c", cmd], capture_output=True, text=True, check=True)
+    rc, seconds = mlbench.parse_timed(proc.stdout)
+    assert rc == 3 and 0 <= seconds < 60
+    assert log.read_text().splitlines() == [
+        f"cwd={src} args=-c local -e @/w/v.json playbooks/site.yml cb=mlbench_times times=/w/t.json",
+        "out=mlinfra.mlhost.default"]
+
+
+def test_parse_timed():
+    assert mlbench.parse_timed("noise\nmlbench-time 0 100.25 106.5\n") == (0, 6.25)
+    with pytest.raises(RuntimeError):
+        mlbench.parse_timed("mlbench-time 0\n")
+
+
+def test_pair_ratios_and_split_summary():
+    assert mlbench.pair_ratios([6.0, 9.0, 1.0], [2.0, 3.0]) == [3.0, 3.0]
+    assert mlbench.pair_ratios([1.0], [0.0]) == []
+    splits = [{"modules": 3.0, "scheduling": 1.0}, {}, {"modules": 2.0, "scheduling": 0.5},
+              {"modules": 4.0, "scheduling": 0.7}]
+    assert mlbench.split_summary(splits) == {"modules": {"median": 3.0, "min": 2.0, "max": 4.0, "n": 3},
+                                             "scheduling": {"median": 0.7, "min": 0.5, "max": 1.0, "n": 3}}
+    assert mlbench.split_summary([]) == {}
+
+
+def _local(changed=0):
+    s = {"median": 6.0, "min": 5.5, "max": 7.0, "n": 2}
+    run = {"round": 0, "seconds": 6.0, "changed": changed, "tasks_run": 30, "processes": 60, "package_queries": 1,
+           "by_command": {"python": 9}, "slowest": [["Read the host", 0.7]]}
+    return {"controller": {"python": "Python 3.11.2", "ansible": "ansible-playbook [core 2.19.14]",
+                           "install_seconds": 9.0},
+            "first": {"seconds": 40.0, "changed": 9, "tasks_run": 60},
+            "runs": {"rerun": [run, dict(run, round=1)], "floor": []}, "ratios": [4.0, 4.2],
+            "summary": {"rerun": s, "floor": s, "ratio": s},
+            "split": {"modules": s, "scheduling": s, "modules_tasks": {"median": 4, "min": 4, "max": 4, "n": 2}},
+            "floor_split": {"modules": {"median": 0.1, "min": 0.1, "max": 0.1, "n": 2}}}
+
+
+def test_local_in_the_summary_and_checked():
+    res = _results()
+    res["local"] = _local()
+    text = mlbench.summary_md(res)
+    assert "## The main job on the host itself (local connection" in text
+    assert "core 2.19.14" in text and "| ratio rerun / floor, per run | 6.00 | 5.50 | 7.00 | 2 |" in text
+    assert "| modules | 6.00 | 5.50 | 7.00 | 4 | 0.10 |" in text and "| scheduling | 6.00 | 5.50 | 7.00 | - | - |" in text
+    assert mlbench.check(res) == []
+    res["local"] = _local(changed=2)
+    problems = mlbench.check(res)
+    assert problems == ["local-connection rerun 1 changed 2 tasks", "local-connection rerun 2 changed 2 tasks"]
