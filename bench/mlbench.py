@@ -1181,7 +1181,7 @@ def summary_md(res: dict[str, t.Any]) -> str:
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="mlinfra.mlhost benchmarks (see docs/benchmarks.md)")
-    p.add_argument("--smoke", action="store_true", help="one round of everything, fleets of 1 and 2 (CI)")
+    p.add_argument("--smoke", action="store_true", help="one round of every part but fleet32 and local, fleets of 1 and 2 (CI)")
     p.add_argument("--rounds", type=int, default=3,
                    help="rounds; a multiple of 3 gives each first-provision contender each place in the order equally")
     p.add_argument("--reruns", type=int, default=3, help="reruns per host and round (and of the local part)")

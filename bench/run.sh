@@ -4,7 +4,7 @@
 # containers through tests/testbed/testbed.sh):
 #
 #   bash bench/run.sh            the full run (3 rounds; fleets of 1, 2, 4 and 8 hosts)
-#   bash bench/run.sh --smoke    one round of everything, fleets of 1 and 2 (what CI runs)
+#   bash bench/run.sh --smoke    one round of every part but fleet32 and local, fleets of 1 and 2 (what CI runs)
 #   bash bench/run.sh --only first,rerun --rounds 5     some parts (first rerun fleet fleet32 facts env local)
 #   bash bench/run.sh --only local --reruns 5  the main job over the local connection, inside a bench host
 #
