@@ -74,8 +74,9 @@ def test_the_wheel_version_is_what_nvcc_said(tree, live, tmp_path):
     assert (found, calls) == (TODAY, [])
     assert _cuda.parse_nvcc_version(NVCC_OUT) == found[0]["full_version"]
     # today's way, the dist-info gone: nvcc runs and says the same
-    assert toolkits(build_tree(tmp_path / "before", wheel_toolkit(drop=["usr/local/cuda-13.0/dist-info/nvidia_cuda_nvcc-13.0.88.dist-info/METADATA",
-                                             "usr/local/cuda-13.0/dist-info/nvidia_cuda_nvcc-13.0.88.dist-info/RECORD"])))[0] == TODAY
+    dist_info = "usr/local/cuda-13.0/dist-info/nvidia_cuda_nvcc-13.0.88.dist-info"
+    before = build_tree(tmp_path / "before", wheel_toolkit(drop=[f"{dist_info}/METADATA", f"{dist_info}/RECORD"]))
+    assert toolkits(before) == (TODAY, [list(NVCC_ARGV)])
 
 
 def test_the_dist_info_at_the_toolkit_top(tree, live):
@@ -104,8 +105,9 @@ NVCC_ASKED = {
                                    METADATA.replace("Name: nvidia-cuda-nvcc", "Name: nvidia-cuda-nvrtc")},
     "two nvcc dist-infos": {"usr/local/cuda-13.0/dist-info/nvidia_cuda_nvcc-13.0.48.dist-info/METADATA":
                             "Name: nvidia-cuda-nvcc\nVersion: 13.0.48\n"},
-    "no METADATA, and a dist-info whose version is not x.y.z": {"usr/local/cuda-13.0/dist-info/nvidia_cuda_nvcc-13.0.88.dist-info": None,
-                                    "usr/local/cuda-13.0/dist-info/nvidia_cuda_nvcc-13.0.88rc1.dist-info/METADATA": METADATA},
+    "no METADATA, and a dist-info whose version is not x.y.z": {
+        "usr/local/cuda-13.0/dist-info/nvidia_cuda_nvcc-13.0.88.dist-info": None,
+        "usr/local/cuda-13.0/dist-info/nvidia_cuda_nvcc-13.0.88rc1.dist-info/METADATA": METADATA},
     "nvcc is a link to the wheel's": {"usr/local/cuda-13.0/bin/nvcc": Link("../../nvcc-elsewhere"), "usr/local/nvcc-elsewhere": NVCC},
 }
 
