@@ -38,7 +38,8 @@ TORCH_FAMILY = ("torch", "torchvision", "torchaudio")
 KNOWN_TORCH_TAGS = sorted({tag for tags in TORCH_CUDA_TAGS.values() for tag in tags})
 MIN_PYTHON = (3, 8)
 _NOTHING = " Nothing was changed."
-# The interpreter's version (line 1) and its PEP 508 marker environment (line 2, JSON), in one command.
+# The interpreter's version (line 1), its PEP 508 marker environment (line 2, JSON) and the executable it runs as
+# (line 3, JSON: a pyenv shim's real interpreter, which the builds then run without the shim), in one command.
 INTERPRETER_PROBE = (
     "import sys; print('%d.%d.%d' % sys.version_info[:3])\n"
     "import json, os, platform\n"
@@ -46,7 +47,8 @@ INTERPRETER_PROBE = (
     "sys.implementation.version[:3], 'os_name': os.name, 'platform_machine': platform.machine(), "
     "'platform_python_implementation': platform.python_implementation(), 'platform_release': platform.release(), "
     "'platform_system': platform.system(), 'platform_version': platform.version(), 'python_full_version': "
-    "platform.python_version(), 'python_version': '%d.%d' % sys.version_info[:2], 'sys_platform': sys.platform}))"
+    "platform.python_version(), 'python_version': '%d.%d' % sys.version_info[:2], 'sys_platform': sys.platform}))\n"
+    "print(json.dumps(sys.executable or ''))"
 )
 _PATH_OPTIONS = ("path", "tool_dir", "lock_file", "requirements", "constraints", "ca_bundle", "python")
 
@@ -329,7 +331,7 @@ class PythonEnv(Worker):
         return level
 
     # --- the interpreter ---------------------------------------------------
-    def interpreter(self) -> tuple[str, str]:
+    def find_interpreter(self) -> str:
         python = self.p["python"]
         path = python if python.startswith("/") else self.runner.find(python)
         if not path or not os.access(path, os.X_OK):
@@ -338,6 +340,13 @@ class PythonEnv(Worker):
                 f"python: Python interpreter {python!r} was not found on the host. Install it (Debian/Ubuntu: apt-get install "
                 f"{package} python3-venv; RHEL: dnf install {package}), or give its absolute path."
             )
+        return path
+
+    def interpreter(self, path: str | None = None) -> tuple[str, str]:
+        """(the interpreter to build with, its version): the probe's executable where it names one that runs (a pyenv
+        shim's real interpreter: the builds skip the shim), else ``path``."""
+        python = self.p["python"]
+        path = path or self.find_interpreter()
         result = self.runner.run([path, "-I", "-c", INTERPRETER_PROBE], check=False)
         err = (result.err if result else "") or ""
         if result is not None and result.rc != 0 and "Unknown option: -I" in err:
@@ -356,7 +365,23 @@ class PythonEnv(Worker):
         if not match or (int(match.group(1)), int(match.group(2))) < MIN_PYTHON:
             _refuse(f"python {python!r} ({path}) is Python {version or '(unknown)'}: python_env needs Python "
                     f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}+. Give a newer interpreter.")
+        try:
+            executable = json.loads(lines[2]) if len(lines) > 2 else ""
+        except ValueError:
+            executable = ""
+        if isinstance(executable, str) and executable.startswith("/") and os.access(executable, os.X_OK):
+            return executable, version
         return path, version
+
+    @staticmethod
+    def same_interpreter(python: str, env: str) -> bool:
+        """True when the environment's interpreter is the very file ``python`` is (a venv's bin/python links to it):
+        the environment's own probe then answers the interpreter's version and markers, and the interpreter's probe is
+        not run. A shim (a script that picks an interpreter when it runs) never is."""
+        try:
+            return os.path.samefile(os.path.realpath(python), os.path.realpath(_venv.env_python(env)))
+        except OSError:
+            return False
 
     # --- reading an environment --------------------------------------------
     def probe(self, path: str) -> dict[str, t.Any] | None:
@@ -535,7 +560,17 @@ class PythonEnv(Worker):
             base["action"] = "remove"
             return Plan(True, base, diff={"before": f"{path} (environment)\n", "after": ""}, steps=[("remove", path, target)])
 
-        python, python_version = self.interpreter()
+        # An existing environment whose interpreter is this very interpreter answers for both in one probe; else (a new
+        # environment, a shim, another interpreter, an environment that does not answer) the interpreter is probed too.
+        python = self.find_interpreter()
+        exists = os.path.lexists(path)
+        current = self.probe(path) if exists else None
+        version = (current or {}).get("python") or ""
+        if current and self.same_interpreter(python, path) and re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", version) and \
+                tuple(int(x) for x in version.split(".")[:2]) >= MIN_PYTHON:
+            python_version = version
+        else:
+            python, python_version = self.interpreter(python)
         reqs = checked["reqs"]
         wanted_names = sorted({rq.canonical(r.name) for r in reqs})
         tag = self.torch_index(reqs, python_version)
@@ -545,8 +580,6 @@ class PythonEnv(Worker):
             backend = "uv"
         base.update(backend=backend, python_version=python_version, torch_index=tag)
 
-        exists = os.path.lexists(path)
-        current = self.probe(path) if exists else None
         state = (_venv.read_state(path) or {}) if current else {}
         before = _user_packages(current["packages"], wanted_names) if current else {}
         same_python = current is not None and current["python"].rsplit(".", 1)[0] == python_version.rsplit(".", 1)[0]
@@ -788,42 +821,39 @@ class PythonEnv(Worker):
                 f"the environment at {p['path']} was left as it was. {backend} said: {mask_text(_venv.output_tail(result, 12))}",
                 failing=culprits,
             )
-        probed = self.probe(gen)
-        if probed is None:
-            raise ModuleError("The new environment does not answer its own probe; the old environment was kept.")
-        self.check_new_env(gen, backend, self.names_to_import(names, probed), uv)
+        probed = self.check_new_env(gen, backend, names, uv)
         _venv.clear_world_writable(gen)
         return probed
 
-    def names_to_import(self, names: list[str], probed: dict[str, t.Any]) -> list[str]:
-        """The requested distributions the import check imports: on an update with the same Python, only those that are
-        new or whose version changed (the others are the same wheels as in the working environment, and the installer's
-        dependency check still covers the whole set); every requested one for a new environment or another Python."""
-        w = self.work
+    def import_baseline(self) -> dict[str, t.Any] | None:
+        """The working environment as the plan read it, on an update (its Python and packages): the import check then
+        imports only the requested distributions that are new or whose version moved, when the new generation has the
+        same Python minor (the others are the same wheels, and the installer's dependency check still covers the whole
+        set); None for a new environment or a rebuild (every requested one is imported)."""
         old = self.probed_before
-        if w.get("action") != "update" or not old or old["python"].rsplit(".", 1)[0] != probed["python"].rsplit(".", 1)[0]:
-            return names
-        return [n for n in names if old["packages"].get(n) != probed["packages"].get(n)]
+        return old if self.work.get("action") == "update" and old else None
 
-    def check_new_env(self, gen: str, backend: str, names: list[str], uv: str | None) -> None:
-        """Before the swap: the installer's dependency check, then the import check (option import_check)."""
+    def check_new_env(self, gen: str, backend: str, names: list[str], uv: str | None) -> dict[str, t.Any]:
+        """Before the swap, in one start of the new interpreter: its probe, then the import check (option import_check);
+        the installer's dependency check is judged before the import check's result. Returns the probe."""
         p = self.p
         check = import_check_of(p)
+        env_python = _venv.env_python(gen)
+        ran = self.runner.run(_venv.new_env_check_argv(env_python, check, names, self.import_baseline()), check=False)
+        probed, imports = _venv.read_new_env_check(ran.out if ran is not None else "")
+        if probed is None:
+            raise ModuleError("The new environment does not answer its own probe; the old environment was kept.")
+        probed["packages"] = {rq.canonical(n): v for n, v in probed["packages"].items()}
         if check == ["off"]:
-            return
+            return probed
         kept = f"The environment at {p['path']} was left as it was"
-        deps = self.runner.run(_venv.dependency_check_argv(backend, _venv.env_python(gen), uv), check=False)
+        deps = self.runner.run(_venv.dependency_check_argv(backend, env_python, uv), check=False)
         if deps is None or deps.rc != 0:
             raise ModuleError(
                 f"The new environment installed but its dependencies are not consistent ({backend} check): "
                 f"{mask_text(_venv.output_tail(deps, 12))}. {kept}. Pin versions that fit together, or set import_check: off.")
-        if check == ["auto"] and not names:
-            return  # nothing requested changed: the dependency check above is the check
-        argv = _venv.import_check_argv(_venv.env_python(gen), check, names)
-        check = self.runner.run(argv, check=False)
-        if check is None or check.rc != 0:
-            raise ModuleError(f"The import check in the new environment did not run: {mask_text(_venv.output_tail(check))}; the old environment was kept.")
-        imports = json.loads(check.out.strip().splitlines()[-1])
+        if ran.rc != 0 or imports is None:
+            raise ModuleError(f"The import check in the new environment did not run: {mask_text(_venv.output_tail(ran))}; the old environment was kept.")
         if imports["failed"]:
             raise ModuleError(
                 "The new environment installed but does not import: "
@@ -831,6 +861,7 @@ class PythonEnv(Worker):
                 + f". {kept}. Fix the requirement, or name the modules to import in import_check (off skips the check).",
                 failing=sorted(imports["failed"]),
             )
+        return probed
 
     def _must(self, argv: list[str], what: str, fix: str, env: dict[str, str] | None = None) -> t.Any:
         result = self.runner.run(argv, check=False, env=env)

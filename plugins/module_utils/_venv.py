@@ -40,15 +40,15 @@ TOOL_PACKAGING_VERSION = rq.PACKAGING_VERSION
 PIP_WHEEL = "pip-26.3-py3-none-any.whl"
 PIP_WHEEL_SHA256 = "f3b60b20ffaadd4415ed7957212a38ac63fa4c5fa375bd0f4a797777940fad13"
 
-# Runs inside an environment's own interpreter: what it holds and its marker environment.
-PROBE = r"""
+# Runs inside an environment's own interpreter: what it holds and its marker environment (``probe``).
+_PROBE_CODE = r"""
 import importlib.metadata as m, json, os, platform, sys
 pk = {}
 for d in m.distributions():
     name = d.metadata["Name"]
     if name:
         pk[name] = d.version
-print(json.dumps({
+probe = {
     "python": "%d.%d.%d" % sys.version_info[:3],
     "prefix": sys.prefix,
     "packages": pk,
@@ -65,15 +65,16 @@ print(json.dumps({
         "python_version": "%d.%d" % sys.version_info[:2],
         "sys_platform": sys.platform,
     },
-}))
+}
 """
+PROBE = _PROBE_CODE + "print(json.dumps(probe))\n"
 
-# The import check of a new environment. argv[1] is "auto" (argv[2:] are the requested distributions: each one's own
-# module is imported, the top-level module named like the distribution, else its first public one, read from
-# top_level.txt or, where a wheel has none, from its RECORD) or "modules" (argv[2:] are module names to import).
-# A distribution's other top-level modules are not imported: black ships blackd, which needs aiohttp, an extra.
-# Prints {"checked": [...], "failed": {module: error}, "missing": [distributions not installed]}.
-IMPORT_CHECK = r"""
+# The import check of a new environment, given ``mode`` and ``names``. mode is "auto" (names are the requested
+# distributions: each one's own module is imported, the top-level module named like the distribution, else its first
+# public one, read from top_level.txt or, where a wheel has none, from its RECORD) or "modules" (names are module names
+# to import). A distribution's other top-level modules are not imported: black ships blackd, which needs aiohttp, an
+# extra. Leaves {"checked": [...], "failed": {module: error}, "missing": [distributions not installed]} in ``imports``.
+_IMPORT_CODE = r"""
 import importlib, importlib.metadata as m, json, re, sys
 def canon(n): return re.sub(r"[-_.]+", "-", n).lower()
 def tops_of(d):
@@ -87,7 +88,6 @@ def tops_of(d):
             if "." not in name and name not in tops:
                 tops.append(name)
     return [t for t in tops if t and not t.startswith("_") and t not in ("tests", "test")]
-mode, names = sys.argv[1], sys.argv[2:]
 failed, checked, missing = {}, [], []
 if mode == "auto":
     by_name = {}
@@ -113,20 +113,67 @@ for mod in mods:
         importlib.import_module(mod)
     except Exception as exc:
         failed[mod] = "%s: %s" % (type(exc).__name__, exc)
-print(json.dumps({"checked": checked, "failed": failed, "missing": missing}))
+imports = {"checked": checked, "failed": failed, "missing": missing}
 """
+# The import check alone: argv[1] is the mode, argv[2:] the names. Prints the ``imports`` JSON.
+IMPORT_CHECK = "import sys\nmode, names = sys.argv[1], sys.argv[2:]\n" + _IMPORT_CODE + "print(json.dumps(imports))\n"
+
+# A new generation's one interpreter start: the probe, printed (line ``mlhost-probe {...}``) before anything is
+# imported, then the import check (its JSON the last line). argv[1] is "auto", "modules" or "off" (the probe only);
+# argv[2] the working environment's {"python": version, "packages": {name: version}} on an update, else null: with the
+# same Python minor, auto then imports only the requested distributions that are new or whose version moved (the
+# others are the same wheels as in the working environment; the installer's dependency check covers the whole set);
+# argv[3:] the names, as for IMPORT_CHECK.
+NEW_ENV_CHECK = (
+    _PROBE_CODE
+    + 'print("mlhost-probe " + json.dumps(probe))\nsys.stdout.flush()\n'
+    + "import re\nmode, old, names = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3:]\n"
+    + "if mode == 'off':\n    sys.exit(0)\n"
+    + "if mode == 'auto' and old and str(old.get('python', '')).rsplit('.', 1)[0] == probe['markers']['python_version']:\n"
+    + "    now = {re.sub(r'[-_.]+', '-', k).lower(): v for k, v in pk.items()}\n"
+    + "    names = [n for n in names if old['packages'].get(n) != now.get(n)]\n"
+    + _IMPORT_CODE
+    + 'print("\\n" + json.dumps(imports))\n'  # on a line of its own, whatever an import printed
+)
+PROBE_LINE = "mlhost-probe "
 
 # A module name for import_check: dotted identifiers.
 MODULE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
-def import_check_argv(env_python: str, import_check: list[str], names: list[str]) -> list[str] | None:
-    """The import check's command for the option import_check (["auto"], ["off"] or module names); None when off."""
+def new_env_check_argv(env_python: str, import_check: list[str], names: list[str],
+                       old: dict[str, t.Any] | None) -> list[str]:
+    """The one start that probes a new generation and runs its import check (NEW_ENV_CHECK); ``old``: the working
+    environment's probe on an update (auto then imports only what moved), else None."""
+    baseline = json.dumps({"python": old["python"], "packages": old["packages"]}) if old else "null"
     if import_check in ([], ["off"]):
-        return None
+        return [env_python, "-I", "-c", NEW_ENV_CHECK, "off", baseline]
     if import_check == ["auto"]:
-        return [env_python, "-I", "-c", IMPORT_CHECK, "auto"] + list(names)
-    return [env_python, "-I", "-c", IMPORT_CHECK, "modules"] + list(import_check)
+        return [env_python, "-I", "-c", NEW_ENV_CHECK, "auto", baseline] + list(names)
+    return [env_python, "-I", "-c", NEW_ENV_CHECK, "modules", baseline] + list(import_check)
+
+
+def read_new_env_check(out: str) -> tuple[dict[str, t.Any] | None, dict[str, t.Any] | None]:
+    """(the probe, the import check's result) from NEW_ENV_CHECK's output; None for what it did not print. The probe
+    is the first ``mlhost-probe`` line (printed before anything is imported); the import check the last line."""
+    lines = (out or "").strip().splitlines()
+    probe = imports = None
+    for line in lines:
+        if line.startswith(PROBE_LINE):
+            try:
+                probe = json.loads(line[len(PROBE_LINE):])
+            except ValueError:
+                pass
+            break
+    if lines and not lines[-1].startswith(PROBE_LINE):
+        try:
+            found = json.loads(lines[-1])
+            imports = found if isinstance(found, dict) and "failed" in found else None
+        except ValueError:
+            pass
+    if not isinstance(probe, dict) or not isinstance(probe.get("packages"), dict):
+        probe = None
+    return probe, imports
 
 
 def dependency_check_argv(backend: str, env_python: str, uv: str | None) -> list[str]:

@@ -20,12 +20,13 @@ description:
     C(mlhost-env.json)) - the requirement and constraint lines after the files' C(-r) and C(-c) includes, with their
     extras, URL targets (a local file target by its sha256), markers and hashes, the files' and the module's index and
     find-links options, the PyTorch wheel index, the Python minor version and O(backend). A rerun with the same
-    fingerprint whose environment holds exactly what it was built with runs nothing but two reads (no resolution, no
-    network) and is V(changed=false). Any change to the request (an extra added, a URL target changed, a constraints
-    file added, an included file edited, an index changed) or to the packages installed (changed outside python_env)
-    builds a new generation beside the current one from the request. Reordering lines, spacing, comments, a BOM or
-    CRLF line ends are not changes. Credentials count in the fingerprint only through a salted PBKDF2 of them, and are
-    never shown.
+    fingerprint whose environment holds exactly what it was built with runs nothing but one read of the environment
+    (its own interpreter's probe, which answers for O(python) too when the environment's interpreter is that very file;
+    else the interpreter is probed as well, two reads), no resolution, no network, and is V(changed=false). Any change
+    to the request (an extra added, a URL target changed, a constraints file added, an included file edited, an index
+    changed) or to the packages installed (changed outside python_env) builds a new generation beside the current one
+    from the request. Reordering lines, spacing, comments, a BOM or CRLF line ends are not changes. Credentials count
+    in the fingerprint only through a salted PBKDF2 of them, and are never shown.
   - An environment made by an earlier version of the collection (no fingerprint recorded) is rebuilt once, with the
     reason in RV(reasons) - it was compared by name and version only, which took an added extra, a changed URL target
     or an added constraints file as met. An environment the collection did not make is never replaced - it is read,

@@ -60,6 +60,13 @@ def probe_output(packages):
                                    "platform_release": "6.1", "platform_version": "#1", "implementation_version": "3.11.2"}})
 
 
+def new_env_check(gpy, packages, names=("six",), imports=None, mode="auto", old="null"):
+    """The new generation's one start (probe, then import check): its argv key and its answer."""
+    imports = imports or {"checked": list(names), "failed": {}, "missing": []}
+    out = "mlhost-probe " + probe_output(packages) + "\n\n" + json.dumps(imports) + "\n"
+    return (gpy, "-I", "-c", _venv.NEW_ENV_CHECK, mode, old, *names), (0, out, "")
+
+
 def runner_for(tmp_path, packages):
     env_python = str(tmp_path / "envs" / "e" / "bin" / "python")
     return FakeRunner({
@@ -174,8 +181,7 @@ def test_create_builds_a_marked_generation_swaps_and_writes_a_marked_lock(tmp_pa
         ("/usr/bin/python3", "-m", "venv", str(gen)): (0, "", ""),
         (gpy, "-m", "pip", "install", "--no-warn-script-location", "-r", str(gen / "mlhost-requirements.txt")): (0, "", ""),
         (gpy, "-m", "pip", "check"): (0, "No broken requirements found.\n", ""),
-        (gpy, "-I", "-c", _venv.IMPORT_CHECK, "auto", "six"): (0, json.dumps({"checked": ["six"], "failed": {}, "missing": []}), ""),
-        (gpy, "-I", "-c", _venv.PROBE): (0, probe_output({"six": "1.17.0", "pip": "24.0"}), ""),
+        new_env_check(gpy, {"six": "1.17.0", "pip": "24.0"})[0]: new_env_check(gpy, {"six": "1.17.0", "pip": "24.0"})[1],
     })
     host = make_host(p, runner)
     worker = _python_env.PythonEnv(host, lambda: None)
@@ -470,9 +476,13 @@ def test_import_check_bad_values_are_refused_before_anything(tmp_path, value, me
 
 
 def test_import_and_dependency_check_commands():
-    assert _venv.import_check_argv("/e/bin/python", ["off"], ["six"]) is None
-    assert _venv.import_check_argv("/e/bin/python", ["auto"], ["six"])[-2:] == ["auto", "six"]
-    assert _venv.import_check_argv("/e/bin/python", ["torch"], ["six"])[-2:] == ["modules", "torch"]
+    check = ["/e/bin/python", "-I", "-c", _venv.NEW_ENV_CHECK]
+    assert _venv.new_env_check_argv("/e/bin/python", ["off"], ["six"], None) == check + ["off", "null"]
+    assert _venv.new_env_check_argv("/e/bin/python", ["auto"], ["six"], None) == check + ["auto", "null", "six"]
+    assert _venv.new_env_check_argv("/e/bin/python", ["torch"], ["six"], None) == check + ["modules", "null", "torch"]
+    old = {"python": "3.11.2", "packages": {"six": "1.16.0"}, "prefix": "/e", "markers": {}}
+    assert json.loads(_venv.new_env_check_argv("/e/bin/python", ["auto"], ["six"], old)[5]) == {
+        "python": "3.11.2", "packages": {"six": "1.16.0"}}
     assert _venv.dependency_check_argv("uv", "/e/bin/python", "/t/bin/uv") == ["/t/bin/uv", "pip", "check", "--python", "/e/bin/python"]
     assert _venv.dependency_check_argv("pip", "/e/bin/python", None) == ["/e/bin/python", "-m", "pip", "check"]
 
@@ -585,8 +595,7 @@ def test_a_build_from_a_hash_lock_with_an_in_file_index_records_the_request_and_
         ("/usr/bin/python3", "-m", "venv", str(gen)): (0, "", ""),
         (gpy, "-m", "pip", "install", "--no-warn-script-location", "-r", req): (0, "", ""),  # the user's file, as it is
         (gpy, "-m", "pip", "check"): (0, "No broken requirements found.\n", ""),
-        (gpy, "-I", "-c", _venv.IMPORT_CHECK, "auto", "six"): (0, json.dumps({"checked": ["six"], "failed": {}, "missing": []}), ""),
-        (gpy, "-I", "-c", _venv.PROBE): (0, probe_output(installed), ""),
+        new_env_check(gpy, installed)[0]: new_env_check(gpy, installed)[1],
     })
     plan, result = run(p, runner, False, lambda: None)
     assert result["changed"] and result["added"] == {"six": "1.17.0"}
@@ -724,8 +733,119 @@ def test_a_request_the_installer_cannot_resolve_is_refused_in_the_plan(tmp_path,
 def test_the_import_check_imports_only_what_changed_on_an_update(tmp_path, action, old_python, expected):
     """#20: the import check of an update imports only requested distributions that are new or moved; the installer's
     dependency check still runs on the whole set."""
+    import subprocess
+    import sys
+
     worker = _python_env.PythonEnv(make_host(params(tmp_path), FakeRunner({}), False), lambda: None, lambda: [])
     worker.work["action"] = action
     worker.probed_before = {"python": old_python, "packages": {"idna": "3.10", "six": "1.16.0"}} if old_python else None
-    probed = {"python": "3.11.2", "packages": {"idna": "3.10", "six": "1.17.0", "new-dep": "1.0"}}
-    assert worker.names_to_import(["idna", "six"], probed) == expected
+    site = tmp_path / "site"
+    for name, version in (("idna", "3.10"), ("six", "1.17.0"), ("new-dep", "1.0")):
+        info = site / f"{name.replace('-', '_')}-{version}.dist-info"
+        info.mkdir(parents=True)
+        (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
+        (info / "top_level.txt").write_text(name.replace("-", "_") + "\n")
+        (site / f"{name.replace('-', '_')}.py").write_text("")
+    argv = _venv.new_env_check_argv(sys.executable, ["auto"], ["idna", "six"], worker.import_baseline())
+    # This interpreter (-S: only the site above) stands in for the new generation's: 3.11.2 reads as its own minor.
+    argv[5] = argv[5].replace('"3.11.2"', json.dumps("%d.%d.0" % sys.version_info[:2])).replace('"3.12.1"', '"2.7.0"')
+    code = f"import sys; sys.path.insert(0, {str(site)!r}); exec(compile({argv[3]!r}, 'check', 'exec'))"
+    out = subprocess.run([sys.executable, "-I", "-S", "-c", code, *argv[4:]], capture_output=True, text=True, check=True).stdout
+    probe, imports = _venv.read_new_env_check(out)
+    assert probe["packages"]["six"] == "1.17.0" and imports["checked"] == expected
+
+
+# --- #20: one interpreter start where one answers --------------------------------------------------------------------
+
+
+@pytest.fixture
+def env_of_this_interpreter(tmp_path, env_on_disk):
+    """The environment's bin/python links to the very interpreter python names (a venv made from it)."""
+    interp = tmp_path / "usr" / "bin" / "python3.11"
+    interp.parent.mkdir(parents=True)
+    interp.write_text("#!/bin/false\n")
+    interp.chmod(0o755)
+    (env_on_disk / "bin" / "python").unlink()
+    (env_on_disk / "bin" / "python").symlink_to(interp)
+    return str(interp)
+
+
+def test_an_unchanged_env_of_the_same_interpreter_is_one_probe(tmp_path, env_of_this_interpreter):
+    p = params(tmp_path, python=env_of_this_interpreter)
+    packages = {"six": "1.16.0", "idna": "3.10", "pip": "24.0"}
+    record(tmp_path, p, packages)
+    env_python = str(tmp_path / "envs" / "e" / "bin" / "python")
+    runner = FakeRunner({(env_python, "-I", "-c", _venv.PROBE): (0, probe_output(packages), "")})
+    for check_mode in (True, False):
+        plan, result = run(p, runner, check_mode, lambda: None)
+        assert result["changed"] is False and result["python_version"] == "3.11.2"
+    assert runner.calls == [[env_python, "-I", "-c", _venv.PROBE]] * 2  # the interpreter's own probe never ran
+
+
+@pytest.mark.parametrize("drift", ["changed by hand", "removed by hand", "request"])
+def test_the_one_probe_still_sees_every_drift(tmp_path, env_of_this_interpreter, drift):
+    p = params(tmp_path, python=env_of_this_interpreter)
+    record(tmp_path, p, {"six": "1.16.0", "idna": "3.10"})
+    now = {"changed by hand": {"six": "1.17.0", "idna": "3.10"}, "removed by hand": {"six": "1.16.0"},
+           "request": {"six": "1.16.0", "idna": "3.10"}}[drift]
+    env_python = str(tmp_path / "envs" / "e" / "bin" / "python")
+    runner = FakeRunner({(env_python, "-I", "-c", _venv.PROBE): (0, probe_output(now), "")})
+    asked = params(tmp_path, python=env_of_this_interpreter, packages=["six==1.16.0", "idna<3.9"] if drift == "request" else p["packages"])
+    result = run(asked, runner, True, lambda: None)[1]
+    assert result["changed"] is True and result["action"] == "update" and result["reasons"]
+
+
+def test_an_env_that_does_not_answer_has_the_interpreter_probed_and_is_rebuilt(tmp_path, env_of_this_interpreter):
+    p = params(tmp_path, python=env_of_this_interpreter)
+    env_python = str(tmp_path / "envs" / "e" / "bin" / "python")
+    runner = FakeRunner({(env_python, "-I", "-c", _venv.PROBE): (1, "", "Segmentation fault"),
+                         (env_of_this_interpreter, "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n", "")})
+    result = run(p, runner, True, lambda: None)[1]
+    assert result["action"] == "rebuild" and "broken" in result["reasons"][0] and len(runner.calls) == 2
+
+
+def test_the_builds_run_the_interpreter_a_shim_names(tmp_path, monkeypatch):
+    """A pyenv shim is run once, for its probe; the venv is made from the interpreter it ran."""
+    real = tmp_path / "versions" / "3.11.2" / "bin" / "python3.11"
+    real.parent.mkdir(parents=True)
+    real.write_text("#!/bin/false\n")
+    real.chmod(0o755)
+    shim = "/usr/bin/python3"
+    runner = FakeRunner({(shim, "-I", "-c", INTERPRETER_PROBE): (0, f"3.11.2\n{{}}\n{json.dumps(str(real))}\n", "")})
+    worker = _python_env.PythonEnv(make_host(params(tmp_path, python=shim), runner, True), lambda: None, lambda: [])
+    plan = worker.plan()
+    assert plan.result["action"] == "create" and worker.work["python"] == str(real)
+    gone = FakeRunner({(shim, "-I", "-c", INTERPRETER_PROBE): (0, '3.11.2\n{}\n"/nonexistent/python"\n', "")})
+    worker = _python_env.PythonEnv(make_host(params(tmp_path, python=shim), gone, True), lambda: None, lambda: [])
+    worker.plan()
+    assert worker.work["python"] == shim  # an executable that is not there: the interpreter as found
+
+
+@pytest.mark.parametrize("case, answer, deps_rc, message", [
+    ("import fails", "import", 0, "does not import: six: ImportError: no"),
+    ("import crashes", "crash", 0, "import check in the new environment did not run"),
+    ("deps first", "import", 1, "dependencies are not consistent"),
+    ("no probe", "nothing", 0, "does not answer its own probe"),
+])
+def test_a_new_generation_that_fails_its_one_check_is_removed_and_the_old_kept(tmp_path, env_on_disk, monkeypatch, case,
+                                                                               answer, deps_rc, message):
+    p = params(tmp_path, packages=["six==1.17.0"])
+    gen = tmp_path / "envs" / ".e.mlhost-envs" / "g2"
+    monkeypatch.setattr(_venv, "new_generation", lambda path: str(gen))
+    gpy = str(gen / "bin" / "python")
+    key, ok = new_env_check(gpy, {"six": "1.17.0"}, old=json.dumps({"python": "3.11.2", "packages": {"six": "1.16.0"}}))
+    probe_line = "mlhost-probe " + probe_output({"six": "1.17.0"}) + "\n"
+    out = {"import": (0, probe_line + "\n" + json.dumps({"checked": ["six"], "failed": {"six": "ImportError: no"}, "missing": []}), ""),
+           "crash": (139, probe_line, "Segmentation fault"), "nothing": (1, "", "boom")}[answer]
+    runner = Building({
+        ("/usr/bin/python3", "-I", "-c", INTERPRETER_PROBE): (0, "3.11.2\n", ""),
+        (str(tmp_path / "envs" / "e" / "bin" / "python"), "-I", "-c", _venv.PROBE): (0, probe_output({"six": "1.16.0"}), ""),
+        ("/usr/bin/python3", "-m", "venv", str(gen)): (0, "", ""),
+        (gpy, "-m", "pip", "install", "--no-warn-script-location", "-r", str(gen / "mlhost-requirements.txt")): (0, "", ""),
+        (gpy, "-m", "pip", "check"): (deps_rc, "six 1.17.0 has requirement x" if deps_rc else "", ""),
+        key: out,
+    })
+    with pytest.raises(ModuleError, match=message):
+        run(p, runner, False, lambda: None)
+    assert not gen.exists() and os.readlink(tmp_path / "envs" / "e") == str(env_on_disk)
+    assert ok[0] == 0
