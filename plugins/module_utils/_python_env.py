@@ -50,6 +50,14 @@ INTERPRETER_PROBE = (
     "platform.python_version(), 'python_version': '%d.%d' % sys.version_info[:2], 'sys_platform': sys.platform}))\n"
     "print(json.dumps(sys.executable or ''))"
 )
+
+
+def supported_python(version: str) -> bool:
+    """True for a full version ('3.11.2') of a Python python_env builds with (MIN_PYTHON and later)."""
+    match = re.fullmatch(r"([0-9]+)\.([0-9]+)\.([0-9]+)", version)
+    return bool(match) and (int(match.group(1)), int(match.group(2))) >= MIN_PYTHON
+
+
 _PATH_OPTIONS = ("path", "tool_dir", "lock_file", "requirements", "constraints", "ca_bundle", "python")
 
 
@@ -361,8 +369,7 @@ class PythonEnv(Worker):
             self.target_markers = json.loads(lines[1]) if len(lines) > 1 else None
         except ValueError:
             self.target_markers = None
-        match = re.fullmatch(r"([0-9]+)\.([0-9]+)\.([0-9]+)", version)
-        if not match or (int(match.group(1)), int(match.group(2))) < MIN_PYTHON:
+        if not supported_python(version):
             _refuse(f"python {python!r} ({path}) is Python {version or '(unknown)'}: python_env needs Python "
                     f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}+. Give a newer interpreter.")
         try:
@@ -566,8 +573,7 @@ class PythonEnv(Worker):
         exists = os.path.lexists(path)
         current = self.probe(path) if exists else None
         version = (current or {}).get("python") or ""
-        if current and self.same_interpreter(python, path) and re.fullmatch(r"[0-9]+\.[0-9]+\.[0-9]+", version) and \
-                tuple(int(x) for x in version.split(".")[:2]) >= MIN_PYTHON:
+        if current and self.same_interpreter(python, path) and supported_python(version):
             python_version = version
         else:
             python, python_version = self.interpreter(python)
