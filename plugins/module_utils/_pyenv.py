@@ -208,11 +208,13 @@ class ShimResolver:
 
     def _version_file_read(self, name: str, pyenv_root: str) -> str:
         """pyenv-version-file-read: the first word of each line, comments and empty lines left out, ':'-joined."""
-        full = self.root.path(name)
-        if not os.path.exists(full) or os.path.getsize(full) == 0:
-            return ""  # no version file, or an empty one: the system
-        with open(full, "rb") as handle:
-            data = handle.read(65537)
+        if not self.root.exists(name):
+            return ""  # no version file: the system
+        data = self.root.read_bytes(name, limit=65537)
+        if data is None:
+            raise Uncertain(f"{name} cannot be read")
+        if not data:
+            return ""  # an empty version file: the system
         if len(data) > 65536 or b"\0" in data:
             raise Uncertain(f"{name} is too long or holds NUL bytes")
         words = []
