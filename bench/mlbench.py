@@ -227,6 +227,18 @@ def rotate(items: list[str], k: int) -> list[str]:
     return items[k:] + items[:k]
 
 
+def rerun_record(round_: int, run: dict[str, t.Any], host: str, procs: dict[str, int]) -> dict[str, t.Any]:
+    """What results.json keeps of one timed rerun of one host: time, changes (None when the recap lacks the host,
+    which check() fails like a change), tasks, the host's processes by command and the callback's split."""
+    return {
+        "round": round_, "seconds": run["seconds"], "changed": recap_changed(run["times"]).get(host),
+        "tasks_run": tasks_run(run["times"], host), "processes": sum(procs.values()),
+        "package_queries": package_queries(procs), "by_command": procs,
+        "slowest": slowest(run["times"], host),
+        "split": rerun_split(run["times"], host, run["seconds"]),
+    }
+
+
 def pair_ratios(num: list[float], den: list[float]) -> list[float]:
     """Run-by-run ratios of two interleaved series (the k-th rerun over the k-th floor)."""
     return [round(a / b, 3) for a, b in zip(num, den) if b]
@@ -664,13 +676,7 @@ class Bench:
                             continue
                         procs = self.hosts.acct_off([i], "rerun")[i]
                         host = NAME.format(i)
-                        rerun[who].append({
-                            "round": r, "seconds": run["seconds"], "changed": recap_changed(run["times"])[host],
-                            "tasks_run": tasks_run(run["times"], host), "processes": sum(procs.values()),
-                            "package_queries": package_queries(procs), "by_command": procs,
-                            "slowest": slowest(run["times"], host),
-                            "split": rerun_split(run["times"], host, run["seconds"]),
-                        })
+                        rerun[who].append(rerun_record(r, run, host, procs))
                         log(f"round {r + 1}/{rounds} rerun {who}: {run['seconds']:.1f} s, "
                             f"changed={rerun[who][-1]['changed']}, {sum(procs.values())} processes")
                     # Ansible's own floor beside it: ansible-playbook with one ping task, same host, same settings.
@@ -842,14 +848,7 @@ class Bench:
                     self.hosts.acct_on([i], f"local-{who}")
                     run = self.local_playbook(name, books[who], f"local-{who}")
                     procs = self.hosts.acct_off([i], f"local-{who}")[i]
-                    runs[who].append({
-                        "round": k, "seconds": run["seconds"], "outer_seconds": run["outer_seconds"],
-                        "changed": recap_changed(run["times"]).get("localhost"),
-                        "tasks_run": tasks_run(run["times"], "localhost"), "processes": sum(procs.values()),
-                        "package_queries": package_queries(procs), "by_command": procs,
-                        "slowest": slowest(run["times"], "localhost"),
-                        "split": rerun_split(run["times"], "localhost", run["seconds"]),
-                    })
+                    runs[who].append(rerun_record(k, run, "localhost", procs) | {"outer_seconds": run["outer_seconds"]})
                     log(f"local: {k + 1}/{reruns} {who} {run['seconds']:.2f} s, changed={runs[who][-1]['changed']}")
         finally:
             if not self.args.keep:
